@@ -1,1 +1,58 @@
-fn main() {}
+//! `vmux`: keep SSH keys on one trusted device, sign from every other.
+//!
+//! A thin CLI: each subcommand parses its flags here and calls into the
+//! library crates; one file per subcommand under `cmd/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser, Debug)]
+#[command(name = "vmux", version, about = "Keep SSH keys on one trusted device; sign from every other.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a signer in the foreground: it holds the keys and asks before signing.
+    Signer(cmd::signer::Args),
+    /// Pair this device with a signer (both sides show the same code).
+    Pair(cmd::pair::Args),
+    /// List or forget paired devices.
+    #[command(subcommand)]
+    Peers(cmd::peers::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VMUX_LOG").unwrap_or_else(|_| "warn,vmux=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Signer(args) => cmd::signer::run(args).await,
+            Command::Pair(args) => cmd::pair::run(args).await,
+            Command::Peers(command) => cmd::peers::run(command),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("vmux: {message}");
+    ExitCode::FAILURE
+}

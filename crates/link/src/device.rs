@@ -1,0 +1,115 @@
+//! This device's identity on the link: a random id, a name and the static
+//! Noise key.
+//!
+//! The static key is a link-authentication key, not an SSH key: holding it
+//! lets a device *ask* the signer for signatures, each still approved by a
+//! person. It is the one secret an agent host keeps (see SECURITY.md).
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::home::{Home, read_optional, write_private};
+use crate::noise::{KEY_LEN, StaticKeypair, random_array};
+use crate::{Error, Fingerprint, Result};
+
+const DEVICE_FILE: &str = "device.json";
+const KEY_FILE: &str = "link.key";
+
+/// Who this device is on the link.
+#[derive(Debug)]
+pub struct Device {
+    /// Random UUID made once, sent as `deviceID`.
+    pub id: String,
+    /// Name shown to the other side's person.
+    pub name: String,
+    /// The long-term Noise static key.
+    pub keypair: StaticKeypair,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceFile {
+    #[serde(rename = "deviceID")]
+    device_id: String,
+    name: String,
+}
+
+impl Device {
+    /// Loads this device from `home`, creating its id and key on first use.
+    /// `name` overrides (and records) the stored name.
+    pub fn load_or_create(home: &Home, name: Option<&str>) -> Result<Self> {
+        let info_path = home.file(DEVICE_FILE);
+        let key_path = home.file(KEY_FILE);
+        let stored: Option<DeviceFile> = match read_optional(&info_path)? {
+            Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: info_path.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let keypair = match read_optional(&key_path)? {
+            Some(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let secret: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+                    path: key_path.clone(),
+                    reason: format!("expected {KEY_LEN} bytes"),
+                })?;
+                StaticKeypair::from_secret_bytes(Zeroizing::new(secret))
+            }
+            None => {
+                let keypair = StaticKeypair::generate()?;
+                write_private(&key_path, keypair.secret_bytes().as_slice())?;
+                keypair
+            }
+        };
+        let id = match &stored {
+            Some(s) => s.device_id.clone(),
+            None => new_uuid()?,
+        };
+        let name = match (name, &stored) {
+            (Some(n), _) => n.to_owned(),
+            (None, Some(s)) => s.name.clone(),
+            (None, None) => default_name(),
+        };
+        if stored.as_ref().is_none_or(|s| s.name != name) {
+            let file = DeviceFile { device_id: id.clone(), name: name.clone() };
+            let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt {
+                path: info_path.clone(),
+                reason: e.to_string(),
+            })?;
+            write_private(&info_path, &json)?;
+        }
+        Ok(Self { id, name, keypair })
+    }
+
+    /// The fingerprint of this device's static key.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.keypair.public())
+    }
+}
+
+/// A random (version 4) UUID in its canonical text form.
+pub fn new_uuid() -> Result<String> {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&random_array()?[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+}
+
+/// The host name, which is what people call their machines.
+fn default_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| {
+            std::process::Command::new("hostname")
+                .output()
+                .ok()
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+        })
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "vmux device".to_owned())
+}

@@ -1,0 +1,113 @@
+//! Where vmux keeps its state, and how files in it are written.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The state directory of every vmux role on this machine.
+///
+/// `VMUX_HOME` when set (tests and demos isolate themselves with it);
+/// otherwise the platform's per-user state directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Resolves the directory from the environment and creates it (0700).
+    pub fn from_env() -> Result<Self> {
+        let root = match std::env::var_os("VMUX_HOME") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => default_root()?,
+        };
+        Self::at(root)
+    }
+
+    /// Uses `root`, creating it (0700) if needed.
+    pub fn at(root: PathBuf) -> Result<Self> {
+        create_private_dir(&root)?;
+        Ok(Self { root })
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file inside the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+fn default_root() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Error::State {
+        path: PathBuf::from("$HOME"),
+        source: std::io::Error::other("HOME is not set; set VMUX_HOME to choose a state directory"),
+    })?;
+    let home = PathBuf::from(home);
+    if cfg!(target_os = "macos") {
+        return Ok(home.join("Library/Application Support/vmux"));
+    }
+    Ok(match std::env::var_os("XDG_STATE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("vmux"),
+        _ => home.join(".local/state/vmux"),
+    })
+}
+
+/// Creates `dir` and its parents; the leaf is made 0700.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let err = |source| Error::State { path: dir.to_owned(), source };
+    fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `bytes` atomically, readable by the owner only.
+///
+/// Written to a temporary file in the same directory, synced, then renamed,
+/// so a crash leaves either the old file or the new one, never half of one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |source| Error::State { path: path.to_owned(), source };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            // Makes the rename itself durable; best effort on filesystems
+            // that refuse to sync a directory.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// Reads a state file; `None` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::State { path: path.to_owned(), source }),
+    }
+}

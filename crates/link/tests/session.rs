@@ -1,0 +1,267 @@
+//! The link over real TCP on loopback: pairing, pinning, refusals, and what
+//! happens to frames that are tampered with on the way.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use vmux_link::device::Device;
+use vmux_link::home::Home;
+use vmux_link::session::{self, Accepted, Invitation, Session};
+use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
+use vmux_link::{Error, frame};
+use vmux_proto::envelope::{Envelope, ErrorCode, KeyListRequest, Role};
+
+struct Side {
+    _dir: tempfile::TempDir,
+    home: Home,
+    device: Device,
+}
+
+fn side(name: &str) -> Side {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path().join("vmux")).unwrap();
+    let device = Device::load_or_create(&home, Some(name)).unwrap();
+    Side { _dir: dir, home, device }
+}
+
+fn trust(s: &Side) -> TrustStore {
+    TrustStore::load(&s.home).unwrap()
+}
+
+async fn listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
+}
+
+async fn accept_one(l: &TcpListener, signer: &Side) -> vmux_link::Result<Accepted> {
+    let (stream, _) = l.accept().await.unwrap();
+    session::accept(stream, &signer.device, &trust(signer)).await
+}
+
+async fn invitation(l: &TcpListener, signer: &Side) -> Invitation {
+    match accept_one(l, signer).await.unwrap() {
+        Accepted::Invitation(i) => i,
+        Accepted::Session(_) => panic!("expected an invitation"),
+    }
+}
+
+/// Pairs `agent` with `signer`, both sides accepting; returns both sessions.
+async fn pair(l: &TcpListener, addr: &str, signer: &Side, agent: &Side) -> (Session, Session) {
+    let (pending, inv) = tokio::join!(session::start_pairing(addr, &agent.device, Role::Agent), invitation(l, signer));
+    let pending = pending.unwrap();
+    assert_eq!(pending.code(), inv.code(), "both people must see the same code");
+    assert_eq!(inv.peer().name, "laptop");
+    let mut signer_trust = trust(signer);
+    let mut agent_trust = trust(agent);
+    let (s, a) = tokio::join!(inv.accept(&mut signer_trust, 1), pending.finish(&mut agent_trust, 1));
+    (s.unwrap(), a.unwrap())
+}
+
+#[tokio::test]
+async fn accepted_pairing_pins_both_keys_and_reconnects_without_a_code() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let (_s, _a) = pair(&l, &addr, &signer, &agent).await;
+
+    let pinned = trust(&signer);
+    let p = pinned.find(PeerRole::Requester, &agent.device.keypair.public()).unwrap();
+    assert_eq!((p.name.as_str(), p.device_id.as_str()), ("laptop", agent.device.id.as_str()));
+    assert_eq!(p.fingerprint, agent.device.fingerprint().to_string());
+    let pinned = trust(&agent);
+    let p = pinned.find(PeerRole::Signer, &signer.device.keypair.public()).unwrap();
+    assert_eq!(p.address.as_deref(), Some(addr.as_str()));
+
+    // Reconnect: no invitation, a running session straight away.
+    let mut agent_trust = trust(&agent);
+    let (a, s) = tokio::join!(
+        session::connect(&addr, &agent.device, Role::Agent, &mut agent_trust, 2),
+        accept_one(&l, &signer)
+    );
+    let mut a = a.unwrap();
+    let Accepted::Session(mut s) = s.unwrap() else { panic!("pinned peer got an invitation") };
+    assert_eq!(a.peer().name, "phone");
+    a.send(Envelope::KeyListRequest(KeyListRequest {})).await.unwrap();
+    assert!(matches!(s.recv().await.unwrap(), Envelope::KeyListRequest(_)));
+}
+
+#[tokio::test]
+async fn rejected_pairing_pins_nothing() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let (pending, inv) = tokio::join!(session::start_pairing(&addr, &agent.device, Role::Agent), invitation(&l, &signer));
+    let mut agent_trust = trust(&agent);
+    let (_, result) = tokio::join!(inv.reject("pairing was rejected on the signer"), pending.unwrap().finish(&mut agent_trust, 1));
+    match result.unwrap_err() {
+        Error::Peer { code: ErrorCode::PairingInvalid, message } => assert!(message.contains("rejected"), "{message}"),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(trust(&signer).peers().is_empty());
+    assert!(trust(&agent).peers().is_empty());
+}
+
+#[tokio::test]
+async fn an_unpaired_device_is_refused_with_pairing_invalid() {
+    let (signer, agent, intruder) = (side("phone"), side("laptop"), side("intruder"));
+    let (l, addr) = listener().await;
+    let _sessions = pair(&l, &addr, &signer, &agent).await;
+
+    // The intruder knows the signer's key (it is public) but the signer never
+    // pinned the intruder.
+    let mut intruder_trust = trust(&intruder);
+    let mut signer_record = PinnedPeer::new("x".into(), "phone".into(), PeerRole::Signer, &signer.device.keypair.public(), 0);
+    signer_record.address = Some(addr.clone());
+    intruder_trust.pin(signer_record).unwrap();
+    let (a, s) = tokio::join!(
+        session::connect(&addr, &intruder.device, Role::Agent, &mut intruder_trust, 1),
+        accept_one(&l, &signer)
+    );
+    match a.unwrap_err() {
+        Error::Peer { code: ErrorCode::PairingInvalid, .. } => {}
+        other => panic!("unexpected {other}"),
+    }
+    assert!(matches!(s.unwrap_err(), Error::UnknownPeer { .. }));
+    assert_eq!(trust(&signer).peers().len(), 1, "the intruder must not be pinned");
+}
+
+#[tokio::test]
+async fn a_different_signer_key_at_the_pinned_address_is_refused_by_name() {
+    let (signer, impostor, agent) = (side("phone"), side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let _sessions = pair(&l, &addr, &signer, &agent).await;
+
+    let mut agent_trust = trust(&agent);
+    let (a, _s) = tokio::join!(
+        session::connect(&addr, &agent.device, Role::Agent, &mut agent_trust, 1),
+        accept_one(&l, &impostor)
+    );
+    match a.unwrap_err() {
+        Error::SignerKeyChanged { name, expected, presented } => {
+            assert_eq!(name, "phone");
+            assert_eq!(expected, signer.device.fingerprint());
+            assert_eq!(presented, impostor.device.fingerprint());
+            let text = Error::SignerKeyChanged { name, expected: expected.clone(), presented: presented.clone() }.to_string();
+            assert!(text.contains(expected.as_str()) && text.contains(presented.as_str()), "{text}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_relay_with_its_own_keys_gives_the_two_people_different_codes() {
+    let (signer, relay, agent) = (side("phone"), side("phone"), side("laptop"));
+    let (signer_l, signer_addr) = listener().await;
+    let (relay_l, relay_addr) = listener().await;
+
+    // The agent thinks the relay is the signer; the relay pairs onward with
+    // the real signer under its own key.
+    let victim_side = async {
+        let (pending, inv) =
+            tokio::join!(session::start_pairing(&relay_addr, &agent.device, Role::Agent), invitation(&relay_l, &relay));
+        (pending.unwrap().code(), inv.code())
+    };
+    let signer_side = async {
+        let (pending, inv) =
+            tokio::join!(session::start_pairing(&signer_addr, &relay.device, Role::Agent), invitation(&signer_l, &signer));
+        (pending.unwrap().code(), inv.code())
+    };
+    let ((agent_sees, relay_shows_agent), (relay_sees, signer_sees)) = tokio::join!(victim_side, signer_side);
+    assert_eq!(agent_sees, relay_shows_agent);
+    assert_eq!(relay_sees, signer_sees);
+    assert_ne!(agent_sees, signer_sees, "the person on each end must see a different code");
+}
+
+/// A man in the middle at the frame level: forwards frames, letting the
+/// test alter the agent→signer stream.
+async fn tamper_proxy(upstream: String, edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static) -> String {
+    let (l, addr) = listener().await;
+    tokio::spawn(async move {
+        let (client, _) = l.accept().await.unwrap();
+        let server = TcpStream::connect(upstream).await.unwrap();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 70_000];
+            loop {
+                let n = match sr.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if cw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut index = 0;
+        while let Ok(body) = frame::read(&mut cr).await {
+            for out in edit(index, body) {
+                if frame::write(&mut sw, &out).await.is_err() {
+                    return;
+                }
+            }
+            index += 1;
+        }
+    });
+    addr
+}
+
+/// Frames agent→signer: 0 msg1, 1 msg3, 2 hello, 3 the first request.
+const FIRST_REQUEST: usize = 3;
+
+async fn session_through(edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static) -> (Session, Session) {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let _ = pair(&l, &addr, &signer, &agent).await;
+    let proxy = tamper_proxy(addr.clone(), edit).await;
+    let mut agent_trust = trust(&agent);
+    let mut record = agent_trust.signers()[0].clone();
+    record.address = Some(proxy.clone());
+    agent_trust.pin(record).unwrap();
+    let (a, s) = tokio::join!(
+        session::connect(&proxy, &agent.device, Role::Agent, &mut agent_trust, 1),
+        accept_one(&l, &signer)
+    );
+    let Accepted::Session(s) = s.unwrap() else { panic!("expected a session") };
+    (a.unwrap(), s)
+}
+
+#[tokio::test]
+async fn a_bit_flipped_frame_ends_the_session() {
+    let (a, mut s) = session_through(|i, mut f| {
+        if i == FIRST_REQUEST {
+            f[5] ^= 0x10;
+        }
+        vec![f]
+    })
+    .await;
+    a.send(Envelope::KeyListRequest(KeyListRequest {})).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), s.recv()).await.unwrap();
+    assert!(matches!(ended, Err(Error::Decrypt)), "{ended:?}");
+}
+
+#[tokio::test]
+async fn a_replayed_frame_is_rejected_and_ends_the_session() {
+    let (a, mut s) = session_through(|i, f| if i == FIRST_REQUEST { vec![f.clone(), f] } else { vec![f] }).await;
+    a.send(Envelope::KeyListRequest(KeyListRequest {})).await.unwrap();
+    assert!(matches!(s.recv().await.unwrap(), Envelope::KeyListRequest(_)));
+    let ended = tokio::time::timeout(Duration::from_secs(5), s.recv()).await.unwrap();
+    assert!(matches!(ended, Err(Error::Decrypt)), "{ended:?}");
+}
+
+#[tokio::test]
+async fn an_unanswered_invitation_times_out_and_pins_nothing() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let (pending, inv) = tokio::join!(session::start_pairing(&addr, &agent.device, Role::Agent), invitation(&l, &signer));
+    // What the signer does when its person never answers.
+    let signer_gives_up = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        inv.reject("pairing timed out: nobody accepted it on the signer").await;
+    };
+    let mut agent_trust = trust(&agent);
+    let (_, result) = tokio::join!(signer_gives_up, pending.unwrap().finish(&mut agent_trust, 1));
+    assert!(result.unwrap_err().to_string().contains("timed out"));
+    assert!(trust(&signer).peers().is_empty());
+    assert!(trust(&agent).peers().is_empty());
+}

@@ -1,0 +1,3 @@
+//! Front ends that show sheets to the person.
+
+pub mod plain;

@@ -1,0 +1,57 @@
+//! `vmux pair`: first contact with a signer.
+
+use std::time::Duration;
+
+use vmux_link::clock::{Clock, SystemClock};
+use vmux_link::device::Device;
+use vmux_link::discovery::{self, Scope};
+use vmux_link::home::Home;
+use vmux_link::session;
+use vmux_link::trust::TrustStore;
+use vmux_proto::envelope::Role;
+
+use super::Result;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The signer's address; without it, signers are looked for on the local network.
+    #[arg(long, value_name = "HOST:PORT")]
+    signer: Option<String>,
+    /// Name the signer's person will see (default: the stored name, else the host name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result {
+    let home = Home::from_env()?;
+    let device = Device::load_or_create(&home, args.name.as_deref())?;
+    let mut trust = TrustStore::load(&home)?;
+    let address = match args.signer {
+        Some(a) => a,
+        None => discover().await?,
+    };
+    let pending = session::start_pairing(&address, &device, Role::Agent).await?;
+    println!("Pairing code: {}", pending.code());
+    println!(
+        "Accept on the signer \"{}\" only if it shows the same code (signer key {}).",
+        pending.signer().name,
+        pending.signer().fingerprint()
+    );
+    let name = pending.signer().name.clone();
+    let _session = pending.finish(&mut trust, SystemClock.now_ms()).await?;
+    println!("Paired with {name}");
+    Ok(())
+}
+
+async fn discover() -> Result<String> {
+    println!("Looking for signers on the local network…");
+    let found = discovery::browse(Scope::All, &[], Duration::from_secs(5)).await?;
+    let Some(signer) = found.first() else {
+        return Err("no signer found on the local network; start `vmux signer` or give --signer HOST:PORT".into());
+    };
+    let Some(address) = signer.addresses.first() else {
+        return Err(format!("signer \"{}\" advertised no address; give --signer HOST:PORT", signer.name).into());
+    };
+    println!("Found signer \"{}\" at {address}", signer.name);
+    Ok(address.to_string())
+}

@@ -1,0 +1,74 @@
+//! `vmux signer`: the device that holds the keys.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::BufReader;
+use tokio::net::TcpListener;
+use vmux_link::clock::SystemClock;
+use vmux_link::device::Device;
+use vmux_link::discovery::{self, Scope};
+use vmux_link::home::Home;
+use vmux_link::trust::TrustStore;
+use vmux_signer::approval::Approvals;
+use vmux_signer::{Config, Signer, ui};
+
+use super::Result;
+
+/// How the signer shows its sheets.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum Ui {
+    /// One line per answer: `a` accept/approve, `d` reject/deny.
+    #[default]
+    Plain,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on. A loopback address is advertised on loopback only.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    listen: SocketAddr,
+    /// Name shown to paired devices (default: the stored name, else the host name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Approval front end.
+    #[arg(long, value_enum, default_value_t)]
+    ui: Ui,
+    /// Don't advertise on DNS-SD; devices then need `--signer HOST:PORT`.
+    #[arg(long)]
+    no_advertise: bool,
+    /// Seconds a pairing invitation waits for an answer.
+    #[arg(long, default_value_t = 120)]
+    pairing_timeout: u64,
+}
+
+pub async fn run(args: Args) -> Result {
+    let home = Home::from_env()?;
+    let device = Device::load_or_create(&home, args.name.as_deref())?;
+    let trust = TrustStore::load(&home)?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr()?;
+    println!("vmux signer \"{}\" listening on {local}", device.name);
+    println!("Signer key: {}", device.fingerprint());
+    let _advertisement = if args.no_advertise {
+        None
+    } else {
+        Some(discovery::advertise(&device.name, local.port(), &device.fingerprint(), Scope::for_listen_addr(&local))?)
+    };
+
+    let (approvals, queue) = Approvals::new();
+    let config = Config { pairing_timeout: Duration::from_secs(args.pairing_timeout) };
+    let signer = Signer::new(device, trust, approvals, Arc::new(SystemClock), config);
+    let ui = match args.ui {
+        Ui::Plain => tokio::spawn(ui::plain::run(queue, BufReader::new(tokio::io::stdin()), tokio::io::stdout())),
+    };
+    tokio::select! {
+        served = signer.serve(listener) => served?,
+        shown = ui => { shown??; println!("Input closed; signer stopped."); }
+        _ = tokio::signal::ctrl_c() => println!("Signer stopped."),
+    }
+    Ok(())
+}
