@@ -17,6 +17,8 @@ use vmux_proto::envelope::{
     Pong, Role, PROTOCOL_MAJOR, PROTOCOL_MINOR,
 };
 
+use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::device::Device;
 use crate::keepalive::{Action, Keepalive};
 use crate::noise::{self, CipherState, KEY_LEN, Transport};
@@ -171,6 +173,39 @@ pub async fn connect(
     .map_err(|_| Error::Timeout("the signer's handshake"))??;
     trust.touch(PeerRole::Signer, &session.peer.public_key, now_ms, Some(address))?;
     Ok(session)
+}
+
+/// [`connect`], retrying what waiting can fix (signer restarting, network
+/// blip) with capped backoff until `give_up_after` has passed. A key that is
+/// not pinned or has changed is returned at once: retrying can't fix it.
+pub async fn connect_retrying(
+    address: &str,
+    device: &Device,
+    role: Role,
+    trust: &mut TrustStore,
+    clock: &dyn Clock,
+    give_up_after: Duration,
+) -> Result<Session> {
+    let deadline = Instant::now() + give_up_after;
+    let mut backoff = Backoff::default();
+    loop {
+        let error = match connect(address, device, role, trust, clock.now_ms()).await {
+            Ok(session) => return Ok(session),
+            Err(e @ (Error::SignerKeyChanged { .. } | Error::NotPaired { .. } | Error::State { .. })) => return Err(e),
+            Err(Error::Peer { code: ErrorCode::PairingInvalid, message }) => {
+                return Err(Error::Peer { code: ErrorCode::PairingInvalid, message });
+            }
+            Err(e) => e,
+        };
+        let mut random = [0u8; 4];
+        getrandom::fill(&mut random).map_err(|_| Error::Random)?;
+        let wake = Instant::now() + backoff.next_delay(u32::from_le_bytes(random));
+        if wake > deadline {
+            return Err(error);
+        }
+        tracing::debug!("signer at {address} not reachable ({error}); retrying");
+        sleep_until(wake).await;
+    }
 }
 
 /// First contact from the requester's side: the code is known, the signer's

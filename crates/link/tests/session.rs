@@ -1,6 +1,8 @@
 //! The link over real TCP on loopback: pairing, pinning, refusals, and what
 //! happens to frames that are tampered with on the way.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -174,8 +176,15 @@ async fn a_relay_with_its_own_keys_gives_the_two_people_different_codes() {
 
 /// A man in the middle at the frame level: forwards frames, letting the
 /// test alter the agent→signer stream.
-async fn tamper_proxy(upstream: String, edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static) -> String {
+/// Once `cut` is set, nothing passes either way and nothing is closed: a
+/// black hole, like a dead network path.
+async fn tamper_proxy(
+    upstream: String,
+    cut: Arc<AtomicBool>,
+    edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static,
+) -> String {
     let (l, addr) = listener().await;
+    let cut_down = Arc::clone(&cut);
     tokio::spawn(async move {
         let (client, _) = l.accept().await.unwrap();
         let server = TcpStream::connect(upstream).await.unwrap();
@@ -188,13 +197,22 @@ async fn tamper_proxy(upstream: String, edit: impl Fn(usize, Vec<u8>) -> Vec<Vec
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                if cut_down.load(Ordering::SeqCst) {
+                    continue;
+                }
                 if cw.write_all(&buf[..n]).await.is_err() {
                     break;
                 }
             }
+            if cut_down.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
         });
         let mut index = 0;
         while let Ok(body) = frame::read(&mut cr).await {
+            if cut.load(Ordering::SeqCst) {
+                continue;
+            }
             for out in edit(index, body) {
                 if frame::write(&mut sw, &out).await.is_err() {
                     return;
@@ -210,10 +228,17 @@ async fn tamper_proxy(upstream: String, edit: impl Fn(usize, Vec<u8>) -> Vec<Vec
 const FIRST_REQUEST: usize = 3;
 
 async fn session_through(edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static) -> (Session, Session) {
+    session_through_cuttable(Arc::new(AtomicBool::new(false)), edit).await
+}
+
+async fn session_through_cuttable(
+    cut: Arc<AtomicBool>,
+    edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static,
+) -> (Session, Session) {
     let (signer, agent) = (side("phone"), side("laptop"));
     let (l, addr) = listener().await;
     let _ = pair(&l, &addr, &signer, &agent).await;
-    let proxy = tamper_proxy(addr.clone(), edit).await;
+    let proxy = tamper_proxy(addr.clone(), cut, edit).await;
     let mut agent_trust = trust(&agent);
     let mut record = agent_trust.signers()[0].clone();
     record.address = Some(proxy.clone());
@@ -264,4 +289,55 @@ async fn an_unanswered_invitation_times_out_and_pins_nothing() {
     assert!(result.unwrap_err().to_string().contains("timed out"));
     assert!(trust(&signer).peers().is_empty());
     assert!(trust(&agent).peers().is_empty());
+}
+
+#[tokio::test]
+async fn reconnects_with_backoff_once_the_signer_is_back() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let _ = pair(&l, &addr, &signer, &agent).await;
+    drop(l); // the signer goes away
+
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let l = TcpListener::bind(&addr).await.unwrap();
+        accept_one(&l, &signer).await.unwrap()
+    };
+    let mut agent_trust = trust(&agent);
+    let clock = vmux_link::clock::SystemClock;
+    let started = std::time::Instant::now();
+    let (a, s) = tokio::join!(
+        session::connect_retrying(&addr, &agent.device, Role::Agent, &mut agent_trust, &clock, Duration::from_secs(10)),
+        restart
+    );
+    assert!(a.is_ok(), "{:?}", a.err());
+    assert!(matches!(s, Accepted::Session(_)));
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn trust_failures_are_not_retried() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    tokio::spawn(async move { while let Ok((s, _)) = l.accept().await { let _ = session::accept(s, &signer.device, &TrustStore::load(&signer.home).unwrap()).await; } });
+    let mut agent_trust = trust(&agent);
+    let clock = vmux_link::clock::SystemClock;
+    let started = std::time::Instant::now();
+    let result =
+        session::connect_retrying(&addr, &agent.device, Role::Agent, &mut agent_trust, &clock, Duration::from_secs(10)).await;
+    assert!(matches!(result, Err(Error::NotPaired { .. })));
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_declared_dead_within_fifteen_seconds() {
+    let cut = Arc::new(AtomicBool::new(false));
+    let (mut a, _s) = session_through_cuttable(Arc::clone(&cut), |_, f| vec![f]).await;
+    cut.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(20), a.recv()).await.expect("not noticed within 20 s");
+    let took = started.elapsed();
+    assert!(matches!(ended, Err(Error::Timeout(_))), "{ended:?}");
+    assert!(took <= Duration::from_secs(16), "took {took:?}");
+    assert!(took >= Duration::from_secs(14), "took {took:?}");
 }
