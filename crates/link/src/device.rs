@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::home::{Home, read_optional, write_private};
-use crate::noise::{KEY_LEN, StaticKeypair, random_array};
+use crate::noise::{KEY_LEN, StaticKeypair};
 use crate::{Error, Fingerprint, Result};
 
 const DEVICE_FILE: &str = "device.json";
@@ -91,11 +91,17 @@ impl Device {
 /// A random (version 4) UUID in its canonical text form.
 pub fn new_uuid() -> Result<String> {
     let mut b = [0u8; 16];
-    b.copy_from_slice(&random_array()?[..16]);
+    getrandom::fill(&mut b).map_err(|_| Error::Random)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+    let mut text = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push_str(&format!("{byte:02x}"));
+    }
+    Ok(text)
 }
 
 /// The host name, which is what people call their machines.

@@ -43,6 +43,8 @@ pub enum Error {
     CommitmentMismatch,
     /// The peer stayed silent past the deadline.
     Timeout(&'static str),
+    /// Nothing answered at the signer's address.
+    Unreachable { address: String, source: io::Error },
     /// The connection closed.
     Closed,
     /// A socket error.
@@ -87,6 +89,10 @@ impl fmt::Display for Error {
                 "the signer's pairing nonce does not match its commitment; someone may be interfering. Nothing was pinned",
             ),
             Error::Timeout(what) => write!(f, "timed out waiting for {what}"),
+            Error::Unreachable { address, source } => write!(
+                f,
+                "cannot reach the signer at {address} ({source}); is `vmux signer` running there, and is the address right?"
+            ),
             Error::Closed => f.write_str("the link closed"),
             Error::Io(e) => write!(f, "link I/O: {e}"),
             Error::State { path, source } => write!(f, "{}: {source}", path.display()),
@@ -104,7 +110,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Proto(e) => Some(e),
-            Error::Io(e) => Some(e),
+            Error::Io(e) | Error::Unreachable { source: e, .. } => Some(e),
             Error::State { source, .. } => Some(source),
             _ => None,
         }

@@ -124,7 +124,9 @@ async fn expect_hello(ch: &mut Channel) -> Result<Hello> {
 
 /// Connects to `address` as a requester (agent or client).
 async fn dial(address: &str, device: &Device) -> Result<(TcpStream, noise::PeerPresented)> {
-    let mut stream = TcpStream::connect(address).await?;
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|source| Error::Unreachable { address: address.to_owned(), source })?;
     stream.set_nodelay(true)?;
     let (state, msg1) = noise::initiate(&device.keypair)?;
     frame::write(&mut stream, &msg1).await?;

@@ -23,6 +23,18 @@ pub enum Error {
     Cbor(String),
     /// An envelope of a major protocol version this build does not speak.
     UnsupportedVersion { got: u64, supported: u64 },
+    /// A link envelope whose `type` this build does not know. Not fatal: the
+    /// session answers `malformedRequest` and carries on.
+    UnknownEnvelope(String),
+    /// An envelope field whose size is outside what the protocol allows
+    /// (`unit` is "bytes" or "entries").
+    FieldSize {
+        field: &'static str,
+        len: usize,
+        min: usize,
+        max: usize,
+        unit: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -39,6 +51,22 @@ impl fmt::Display for Error {
                 f,
                 "peer speaks vmux protocol version {got}, this build speaks {supported}; update vmux on the older side"
             ),
+            Error::UnknownEnvelope(name) => write!(f, "unknown envelope type {name:?}"),
+            Error::FieldSize {
+                field,
+                len,
+                min,
+                max,
+                unit,
+            } => {
+                if min == max {
+                    write!(f, "{field} is {len} {unit}; it must be exactly {min}")
+                } else if *min == 0 {
+                    write!(f, "{field} is {len} {unit}; the limit is {max}")
+                } else {
+                    write!(f, "{field} is {len} {unit}; it must be {min} to {max}")
+                }
+            }
         }
     }
 }

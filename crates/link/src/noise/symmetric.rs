@@ -77,7 +77,7 @@ fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
     // HMAC zero-pads its key to the 64-byte block, so padding it here gives
     // the same MAC through the infallible fixed-size constructor.
     let mut block = Zeroizing::new([0u8; 64]);
-    block[..KEY_LEN].copy_from_slice(key);
+    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
     let mut mac = <HmacBlake2s as KeyInit>::new(&(*block).into());
     for part in parts {
         mac.update(part);

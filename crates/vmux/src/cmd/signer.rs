@@ -26,7 +26,7 @@ pub enum Ui {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Address to listen on. A loopback address is advertised on loopback only.
+    /// Address to listen on. Only non-loopback addresses are advertised.
     #[arg(long, default_value = "0.0.0.0:0")]
     listen: SocketAddr,
     /// Name shown to paired devices (default: the stored name, else the host name).
@@ -53,7 +53,10 @@ pub async fn run(args: Args) -> Result {
     let local = listener.local_addr()?;
     println!("vmux signer \"{}\" listening on {local}", device.name);
     println!("Signer key: {}", device.fingerprint());
-    let _advertisement = if args.no_advertise {
+    // A loopback signer is reachable only from this machine, where
+    // `--signer 127.0.0.1:PORT` works; advertising it would still start an
+    // mDNS daemon, whose group joins go out on every real interface.
+    let advertisement = if args.no_advertise || local.ip().to_canonical().is_loopback() {
         None
     } else {
         Some(discovery::advertise(&device.name, local.port(), &device.fingerprint(), Scope::for_listen_addr(&local))?)
@@ -69,6 +72,9 @@ pub async fn run(args: Args) -> Result {
         served = signer.serve(listener) => served?,
         shown = ui => { shown??; println!("Input closed; signer stopped."); }
         _ = tokio::signal::ctrl_c() => println!("Signer stopped."),
+    }
+    if let Some(advertisement) = advertisement {
+        advertisement.withdraw().await;
     }
     Ok(())
 }
