@@ -1,10 +1,12 @@
 //! Arbitrary bytes as the plaintext of one Noise transport message, fed to
 //! the link envelope decoder. It must never panic, and whatever it accepts
-//! must re-encode, canonically, to bytes that decode to the same value.
+//! must re-encode, canonically, to bytes that decode to the same value; what
+//! it refuses, it refuses with an error text short enough to send back.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vmux_proto::Error;
+use vmux_proto::envelope::limits::MAX_TEXT_LEN;
 use vmux_proto::envelope::{Envelope, MAX_ENVELOPE_LEN, peek_request_id};
 
 /// How much longer the canonical form of a decoded `keyList` can be than its
@@ -15,7 +17,17 @@ const GROWTH_PER_KEY: usize = 7;
 
 fuzz_target!(|data: &[u8]| {
     let _ = peek_request_id(data);
-    let Ok(envelope) = Envelope::decode(data) else { return };
+    let envelope = match Envelope::decode(data) {
+        Ok(envelope) => envelope,
+        // The session sends the error text back as an `error` message.
+        Err(e) => {
+            assert!(
+                e.to_string().len() <= MAX_TEXT_LEN,
+                "error text too long: {e}"
+            );
+            return;
+        }
+    };
     let bytes = match envelope.encode() {
         Ok(bytes) => bytes,
         Err(Error::TooLong { .. })
@@ -28,5 +40,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let again = Envelope::decode(&bytes).expect("re-encoded envelope must decode");
     assert_eq!(again, envelope);
-    assert_eq!(again.encode().expect("second encode"), bytes, "encoding is not canonical");
+    assert_eq!(
+        again.encode().expect("second encode"),
+        bytes,
+        "encoding is not canonical"
+    );
 });

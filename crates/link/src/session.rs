@@ -231,6 +231,18 @@ pub async fn start_pairing(address: &str, device: &Device, role: Role) -> Result
         let h = expect_hello(&mut ch).await?;
         let commitment = match ch.recv().await? {
             Envelope::PairCommit(c) => pairing_value(&c.commitment)?,
+            // The signer has us pinned but we came here, so we lost our
+            // record of it. Pinning it now would skip the code comparison.
+            Envelope::PairResult(_) => {
+                return Err(Error::Peer {
+                    code: ErrorCode::PairingInvalid,
+                    message: format!(
+                        "signer \"{}\" already has this device paired, but this device has no record of it; \
+                         on the signer run `vmux peers remove \"{}\"`, then pair again",
+                        h.device_name, device.name
+                    ),
+                });
+            }
             other => return Err(unexpected("pairCommit", &other)),
         };
         let our_nonce = pairing::nonce()?;
@@ -321,6 +333,10 @@ async fn accept_inner(mut stream: TcpStream, device: &Device, trust: &TrustStore
 
     if trust.find(PeerRole::Requester, &peer.public_key).is_some() {
         ch.send(&hello(device, Role::Signer, false)).await?;
+        if h.pairing {
+            // Already pinned: say so rather than show a code for nothing.
+            ch.send(&Envelope::PairResult(PairResult { accepted: true })).await?;
+        }
         return Ok(Accepted::Session(Session::spawn(ch, peer)));
     }
     if !h.pairing {

@@ -145,10 +145,18 @@ impl TrustStore {
     }
 
     /// Records a session with a pinned peer, and saves.
+    ///
+    /// `lastSeen` is kept to the minute: rewriting and syncing the file on
+    /// every reconnect would cost more than the handshake itself.
     pub fn touch(&mut self, role: PeerRole, key: &[u8; KEY_LEN], now_ms: u64, address: Option<&str>) -> Result<()> {
+        const PRECISION_MS: u64 = 60_000;
         let Some(peer) = self.peers.iter_mut().find(|p| p.role == role && p.has_key(key)) else {
             return Ok(());
         };
+        let moved = address.is_some_and(|a| peer.address.as_deref() != Some(a));
+        if !moved && now_ms.saturating_sub(peer.last_seen) < PRECISION_MS {
+            return Ok(());
+        }
         peer.last_seen = now_ms;
         if let Some(address) = address {
             peer.address = Some(address.to_owned());
@@ -198,6 +206,22 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn touch_records_moves_at_once_and_last_seen_to_the_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.json");
+        let key = [7u8; 32];
+        let mut store = TrustStore::load_from(path.clone()).unwrap();
+        store.pin(PinnedPeer::new("id".into(), "phone".into(), PeerRole::Signer, &key, 0)).unwrap();
+        store.touch(PeerRole::Signer, &key, 1_000, Some("127.0.0.1:1")).unwrap();
+        store.touch(PeerRole::Signer, &key, 2_000, Some("127.0.0.1:1")).unwrap();
+        let saved = TrustStore::load_from(path.clone()).unwrap();
+        assert_eq!(saved.peers()[0].address.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(saved.peers()[0].last_seen, 1_000);
+        store.touch(PeerRole::Signer, &key, 90_000, Some("127.0.0.1:1")).unwrap();
+        assert_eq!(TrustStore::load_from(path).unwrap().peers()[0].last_seen, 90_000);
     }
 
     #[test]

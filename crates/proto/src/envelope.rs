@@ -13,6 +13,10 @@
 //! types (byte fields must be byte strings), field sizes out of
 //! [`limits`], trailing bytes and a different major version are errors.
 //!
+//! Every decode error's text is short (a few hundred bytes at most, as
+//! details quoted from the input are clipped), so it fits the `message` of an
+//! `error` envelope sent back.
+//!
 //! An unknown `type` is [`Error::UnknownEnvelope`] rather than an `Envelope`
 //! variant, so that every `Envelope` value is one this build can send and
 //! [`Envelope::encode`] never meets a body it does not know. The session
@@ -90,7 +94,7 @@ macro_rules! envelopes {
             fn from_opened(opened: wire::Opened) -> Result<Self> {
                 match opened.type_name.as_str() {
                     $($name => Ok(Envelope::$variant(wire::body($name, &opened.body)?)),)*
-                    _ => Err(Error::UnknownEnvelope(opened.type_name)),
+                    _ => Err(Error::UnknownEnvelope(wire::clip(opened.type_name))),
                 }
             }
         }

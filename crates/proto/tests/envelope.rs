@@ -1256,6 +1256,32 @@ fn peek_request_id_reads_invalid_requests() {
     assert_eq!(peek_request_id(&long), None);
 }
 
+#[test]
+fn error_text_always_fits_an_error_envelope() {
+    // serde quotes offending strings in full; the codec clips them, so the
+    // session can send `err.to_string()` back as an `error` message.
+    let huge = "\u{e9}".repeat(20_000);
+    let inputs = [
+        with_outer(PING, |outer| set(outer, "type", text(&huge))),
+        with_body(SIGN_REQUEST, |body| set(body, "dataToSign", text(&huge))),
+        with_body(HELLO, |body| {
+            set(body, "role", Value::Bytes(vec![0; 30_000]))
+        }),
+        with_body(HELLO, |body| set(body, "protocolMinor", text(&huge))),
+    ];
+    for input in inputs {
+        let err = Envelope::decode(&input).unwrap_err();
+        let message = err.to_string();
+        assert!(message.len() <= 300, "{} bytes: {message}", message.len());
+        let reply = Envelope::Error(ErrorReport {
+            code: ErrorCode::MalformedRequest,
+            message,
+            request_id: peek_request_id(&input),
+        });
+        assert!(reply.encode().is_ok());
+    }
+}
+
 // ---- field limits ----
 
 #[test]
@@ -1513,9 +1539,12 @@ fn garbage_never_panics() {
             }
             input
         };
-        if let Ok(envelope) = Envelope::decode(&input) {
-            let again = envelope.encode().unwrap();
-            assert_eq!(Envelope::decode(&again).unwrap(), envelope);
+        match Envelope::decode(&input) {
+            Ok(envelope) => {
+                let again = envelope.encode().unwrap();
+                assert_eq!(Envelope::decode(&again).unwrap(), envelope);
+            }
+            Err(e) => assert!(e.to_string().len() <= MAX_TEXT_LEN, "{e}"),
         }
         let _ = peek_request_id(&input);
     }

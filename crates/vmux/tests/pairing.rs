@@ -133,6 +133,19 @@ fn pairing_accepted_on_the_signer_pins_both_sides() {
 
     assert!(peers(&signer_home).contains("laptop"));
     assert!(peers(&agent_home).contains("phone"));
+
+    // Pairing again needs no code: the pinned keys are enough.
+    let mut again = Proc::spawn(&agent_home, &["pair", "--signer", &addr]);
+    again.expect("Already paired with phone", WAIT);
+    assert!(again.wait_exit(WAIT).success());
+    assert!(!again.transcript.contains("Pairing code"));
+
+    // Lost our record of the signer: refused with what to do, no silent pin.
+    std::fs::remove_file(agent_home.join("trust.json")).unwrap();
+    let mut lost = Proc::spawn(&agent_home, &["pair", "--signer", &addr]);
+    assert!(!lost.wait_exit(WAIT).success());
+    lost.expect("vmux peers remove", WAIT);
+    assert!(peers(&agent_home).contains("No paired devices"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -11,6 +11,10 @@ use serde::de::DeserializeOwned;
 use super::limits::{MAX_ENVELOPE_LEN, MAX_TEXT_LEN, PROTOCOL_MAJOR};
 use crate::{Error, Result};
 
+/// Longest detail kept in an error, so that `error.to_string()` always fits an
+/// `error` envelope's `message` (serde quotes offending strings in full).
+const MAX_DETAIL_LEN: usize = 200;
+
 /// An envelope whose version is ours, with its body not yet read.
 pub(crate) struct Opened {
     pub(crate) type_name: String,
@@ -59,7 +63,7 @@ pub(crate) fn open(input: &[u8]) -> Result<Opened> {
 pub(crate) fn body<T: DeserializeOwned>(name: &'static str, body: &Value) -> Result<T> {
     body.deserialized().map_err(|e| {
         let ciborium::value::Error::Custom(e) = e;
-        Error::Cbor(format!("{name}: {e}"))
+        Error::Cbor(format!("{name}: {}", clip(e)))
     })
 }
 
@@ -121,7 +125,7 @@ fn parse(input: &[u8]) -> Result<Value> {
         }
         ciborium::de::Error::Io(e) => Error::Cbor(e.to_string()),
         ciborium::de::Error::Syntax(at) => Error::Cbor(format!("invalid CBOR at byte {at}")),
-        ciborium::de::Error::Semantic(_, what) => Error::Cbor(what),
+        ciborium::de::Error::Semantic(_, what) => Error::Cbor(clip(what)),
         ciborium::de::Error::RecursionLimitExceeded => {
             Error::Cbor("CBOR nested too deeply".to_owned())
         }
@@ -130,4 +134,17 @@ fn parse(input: &[u8]) -> Result<Value> {
         return Err(Error::TrailingBytes);
     }
     Ok(value)
+}
+
+/// Shortens `detail` to at most [`MAX_DETAIL_LEN`] bytes, on a char boundary.
+pub(crate) fn clip(mut detail: String) -> String {
+    if detail.len() > MAX_DETAIL_LEN {
+        let mut end = MAX_DETAIL_LEN;
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+        detail.push_str("...");
+    }
+    detail
 }

@@ -30,6 +30,11 @@ pub async fn run(args: Args) -> Result {
         Some(a) => a,
         None => discover().await?,
     };
+    // Already paired with this signer: nothing to do, and no code to show.
+    if let Ok(session) = session::connect(&address, &device, Role::Agent, &mut trust, SystemClock.now_ms()).await {
+        println!("Already paired with {}", session.peer().name);
+        return Ok(());
+    }
     let pending = session::start_pairing(&address, &device, Role::Agent).await?;
     println!("Pairing code: {}", pending.code());
     println!(
