@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use vmux_link::clock::Clock;
 use vmux_link::device::Device;
@@ -17,6 +17,12 @@ use vmux_proto::envelope::{
 };
 
 use crate::approval::{Approvals, Decision, NoDecision, Sheet};
+
+/// Handshakes (including pairing code exchanges) in progress at once.
+const MAX_CONCURRENT_HANDSHAKES: usize = 64;
+
+/// Pairing invitations waiting for the person at once.
+const MAX_PENDING_INVITATIONS: usize = 4;
 
 /// Signer settings.
 #[derive(Clone, Debug)]
@@ -39,12 +45,14 @@ pub struct Signer {
     approvals: Approvals,
     clock: Arc<dyn Clock>,
     config: Config,
+    invitations: Semaphore,
 }
 
 impl Signer {
     /// A signer for `device` that asks its person through `approvals`.
     pub fn new(device: Device, trust: TrustStore, approvals: Approvals, clock: Arc<dyn Clock>, config: Config) -> Arc<Self> {
-        Arc::new(Self { device, trust: Mutex::new(trust), approvals, clock, config })
+        let invitations = Semaphore::new(MAX_PENDING_INVITATIONS);
+        Arc::new(Self { device, trust: Mutex::new(trust), approvals, clock, config, invitations })
     }
 
     /// This signer's device identity.
@@ -54,17 +62,27 @@ impl Signer {
 
     /// Accepts connections until the listener fails.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        // Unauthenticated peers can hold a handshake open for up to
+        // HANDSHAKE_TIMEOUT; bounding how many at once keeps a flood of them
+        // from exhausting the signer.
+        let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
         loop {
             let (stream, from) = listener.accept().await?;
-            tokio::spawn(Arc::clone(&self).handle(stream, from));
+            let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+                tracing::warn!("dropping connection from {from}: too many handshakes in progress");
+                continue;
+            };
+            tokio::spawn(Arc::clone(&self).handle(stream, from, permit));
         }
     }
 
-    async fn handle(self: Arc<Self>, stream: TcpStream, from: SocketAddr) {
+    async fn handle(self: Arc<Self>, stream: TcpStream, from: SocketAddr, handshake: OwnedSemaphorePermit) {
         // The handshake checks against a snapshot: pinning happens only
         // under the lock, after the person accepts.
         let trust = self.trust.lock().await.clone();
-        let outcome = match session::accept(stream, &self.device, &trust).await {
+        let accepted = session::accept(stream, &self.device, &trust).await;
+        drop(handshake);
+        let outcome = match accepted {
             Ok(Accepted::Session(session)) => {
                 let key = session.peer().public_key;
                 let now = self.clock.now_ms();
@@ -87,6 +105,12 @@ impl Signer {
     }
 
     async fn pair(&self, invitation: Invitation) -> Result<()> {
+        // Anyone on the network can ask to pair; don't let them bury the
+        // person under invitations.
+        let Ok(_slot) = self.invitations.try_acquire() else {
+            invitation.reject("the signer has too many pairing requests waiting; try again later").await;
+            return Ok(());
+        };
         let peer = invitation.peer().clone();
         let sheet = Sheet::Pairing { device: peer.name.clone(), fingerprint: peer.fingerprint(), code: invitation.code() };
         let decision = timeout(self.config.pairing_timeout, self.approvals.ask(sheet)).await;
