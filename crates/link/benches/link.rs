@@ -4,7 +4,12 @@
 //! Run: `cargo bench -p vmux-link --bench link` (set `VMUX_BENCH_N` to
 //! change the sample count). Prints p50, p99 and throughput per case.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +19,7 @@ use vmux_link::home::Home;
 use vmux_link::session::{self, Accepted};
 use vmux_link::trust::TrustStore;
 use vmux_proto::envelope::{
-    ContextQuality, Envelope, Origin, SignContext, SignRequest, SignResponse, Role,
+    ContextQuality, Envelope, Origin, Role, SignContext, SignRequest, SignResponse,
 };
 
 fn device(dir: &std::path::Path, name: &str) -> (Home, Device) {
@@ -49,13 +54,19 @@ fn sign_request(i: u64) -> Envelope {
         issued_at_milliseconds: 1,
         expires_at_milliseconds: 60_001,
         flags: 0,
-        context: SignContext { context_quality: ContextQuality::Unknown, ..Default::default() },
+        context: SignContext {
+            context_quality: ContextQuality::Unknown,
+            ..Default::default()
+        },
     })
 }
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("VMUX_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let n: usize = std::env::var("VMUX_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let dir = tempfile::tempdir().expect("tempdir");
     let (signer_home, signer) = device(dir.path(), "signer");
     let (agent_home, agent) = device(dir.path(), "agent");
@@ -67,25 +78,34 @@ async fn main() {
     let mut first = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        let (pending, accepted) = tokio::join!(session::start_pairing(&addr, &agent, Role::Agent), async {
-            let (s, _) = listener.accept().await.expect("accept");
-            session::accept(s, &signer, &TrustStore::load(&signer_home).expect("trust")).await
-        });
+        let (pending, accepted) =
+            tokio::join!(session::start_pairing(&addr, &agent, Role::Agent), async {
+                let (s, _) = listener.accept().await.expect("accept");
+                session::accept(s, &signer, &TrustStore::load(&signer_home).expect("trust")).await
+            });
         first.push(started.elapsed());
-        let Ok(Accepted::Invitation(inv)) = accepted else { panic!("expected an invitation") };
+        let Ok(Accepted::Invitation(inv)) = accepted else {
+            panic!("expected an invitation")
+        };
         drop(pending);
         inv.reject("bench").await;
     }
 
     // Pair once for real.
-    let (pending, accepted) = tokio::join!(session::start_pairing(&addr, &agent, Role::Agent), async {
-        let (s, _) = listener.accept().await.expect("accept");
-        session::accept(s, &signer, &TrustStore::load(&signer_home).expect("trust")).await
-    });
-    let Ok(Accepted::Invitation(inv)) = accepted else { panic!("expected an invitation") };
+    let (pending, accepted) =
+        tokio::join!(session::start_pairing(&addr, &agent, Role::Agent), async {
+            let (s, _) = listener.accept().await.expect("accept");
+            session::accept(s, &signer, &TrustStore::load(&signer_home).expect("trust")).await
+        });
+    let Ok(Accepted::Invitation(inv)) = accepted else {
+        panic!("expected an invitation")
+    };
     let mut signer_trust = TrustStore::load(&signer_home).expect("trust");
     let mut agent_trust = TrustStore::load(&agent_home).expect("trust");
-    let (s, a) = tokio::join!(inv.accept(&mut signer_trust, 0), pending.expect("pairing").finish(&mut agent_trust, 0));
+    let (s, a) = tokio::join!(
+        inv.accept(&mut signer_trust, 0),
+        pending.expect("pairing").finish(&mut agent_trust, 0)
+    );
     drop((s, a));
 
     // Pinned handshake: connect through to the signer's hello.
@@ -93,22 +113,30 @@ async fn main() {
     let mut pinned = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        let (a, s) = tokio::join!(session::connect(&addr, &agent, Role::Agent, &mut agent_trust, 0), async {
-            let (s, _) = listener.accept().await.expect("accept");
-            session::accept(s, &signer, &signer_trust).await
-        });
+        let (a, s) = tokio::join!(
+            session::connect(&addr, &agent, Role::Agent, &mut agent_trust, 0),
+            async {
+                let (s, _) = listener.accept().await.expect("accept");
+                session::accept(s, &signer, &signer_trust).await
+            }
+        );
         pinned.push(started.elapsed());
         a.expect("connect");
         s.expect("accept");
     }
 
     // Envelope round trip: signRequest out, signResponse back.
-    let (a, s) = tokio::join!(session::connect(&addr, &agent, Role::Agent, &mut agent_trust, 0), async {
-        let (s, _) = listener.accept().await.expect("accept");
-        session::accept(s, &signer, &signer_trust).await
-    });
+    let (a, s) = tokio::join!(
+        session::connect(&addr, &agent, Role::Agent, &mut agent_trust, 0),
+        async {
+            let (s, _) = listener.accept().await.expect("accept");
+            session::accept(s, &signer, &signer_trust).await
+        }
+    );
     let mut a = a.expect("connect");
-    let Ok(Accepted::Session(mut s)) = s else { panic!("expected a session") };
+    let Ok(Accepted::Session(mut s)) = s else {
+        panic!("expected a session")
+    };
     tokio::spawn(async move {
         while let Ok(Envelope::SignRequest(r)) = s.recv().await {
             let reply = Envelope::SignResponse(SignResponse {
@@ -127,12 +155,29 @@ async fn main() {
     for i in 0..(n * 10) as u64 {
         let started = Instant::now();
         a.send(sign_request(i)).await.expect("send");
-        let Ok(Envelope::SignResponse(_)) = a.recv().await else { panic!("expected a signResponse") };
+        let Ok(Envelope::SignResponse(_)) = a.recv().await else {
+            panic!("expected a signResponse")
+        };
         round_trips.push(started.elapsed());
     }
 
-    println!("vmux link on loopback ({} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // The codec alone, for comparison with the round trip.
+    let request = sign_request(1);
+    let mut codec = Vec::with_capacity(n * 10);
+    for _ in 0..n * 10 {
+        let started = Instant::now();
+        let bytes = request.encode().expect("encode");
+        let back = Envelope::decode(&bytes).expect("decode");
+        codec.push(started.elapsed());
+        assert_eq!(back, request);
+    }
+
+    println!(
+        "vmux link on loopback ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     report("first-contact handshake (to code)", first);
     report("pinned handshake (to hello)", pinned);
     report("envelope round trip (sign req/resp)", round_trips);
+    report("signRequest encode+decode (no I/O)", codec);
 }

@@ -50,10 +50,11 @@ impl Device {
         let keypair = match read_optional(&key_path)? {
             Some(bytes) => {
                 let bytes = Zeroizing::new(bytes);
-                let secret: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
-                    path: key_path.clone(),
-                    reason: format!("expected {KEY_LEN} bytes"),
-                })?;
+                let secret: [u8; KEY_LEN] =
+                    bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+                        path: key_path.clone(),
+                        reason: format!("expected {KEY_LEN} bytes"),
+                    })?;
                 StaticKeypair::from_secret_bytes(Zeroizing::new(secret))
             }
             None => {
@@ -72,7 +73,10 @@ impl Device {
             (None, None) => default_name(),
         };
         if stored.as_ref().is_none_or(|s| s.name != name) {
-            let file = DeviceFile { device_id: id.clone(), name: name.clone() };
+            let file = DeviceFile {
+                device_id: id.clone(),
+                name: name.clone(),
+            };
             let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt {
                 path: info_path.clone(),
                 reason: e.to_string(),

@@ -29,16 +29,26 @@ pub enum Error {
     /// An envelope failed to encode or decode.
     Proto(vmux_proto::Error),
     /// The peer said something out of order.
-    Unexpected { expected: &'static str, got: &'static str },
+    Unexpected {
+        expected: &'static str,
+        got: &'static str,
+    },
     /// The peer answered with an error envelope.
     Peer { code: ErrorCode, message: String },
     /// The signer presented a static key other than the one pinned for it.
-    SignerKeyChanged { name: String, expected: Fingerprint, presented: Fingerprint },
+    SignerKeyChanged {
+        name: String,
+        expected: Fingerprint,
+        presented: Fingerprint,
+    },
     /// We have no pinned signer and were not asked to pair.
     NotPaired { presented: Fingerprint },
     /// An unpaired requester connected without asking to pair; it was
     /// refused with `pairingInvalid`.
-    UnknownPeer { name: String, presented: Fingerprint },
+    UnknownPeer {
+        name: String,
+        presented: Fingerprint,
+    },
     /// The pairing commitment did not match the revealed nonce.
     CommitmentMismatch,
     /// The peer stayed silent past the deadline.

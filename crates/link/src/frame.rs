@@ -34,7 +34,9 @@ impl FrameDecoder {
 
     /// The next complete frame body, if one has arrived.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>> {
-        let Some(&[hi, lo]) = self.buf.get(..2) else { return Ok(None) };
+        let Some(&[hi, lo]) = self.buf.get(..2) else {
+            return Ok(None);
+        };
         let len = usize::from(u16::from_be_bytes([hi, lo]));
         if len == 0 {
             return Err(Error::EmptyFrame);
@@ -42,7 +44,11 @@ impl FrameDecoder {
         if self.buf.len() < 2 + len {
             return Ok(None);
         }
-        let body = self.buf.get(2..2 + len).map(<[u8]>::to_vec).unwrap_or_default();
+        let body = self
+            .buf
+            .get(2..2 + len)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         self.buf.drain(..2 + len);
         Ok(Some(body))
     }

@@ -43,10 +43,14 @@ impl Home {
 }
 
 fn default_root() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Error::State {
-        path: PathBuf::from("$HOME"),
-        source: std::io::Error::other("HOME is not set; set VMUX_HOME to choose a state directory"),
-    })?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::State {
+            path: PathBuf::from("$HOME"),
+            source: std::io::Error::other(
+                "HOME is not set; set VMUX_HOME to choose a state directory",
+            ),
+        })?;
     let home = PathBuf::from(home);
     if cfg!(target_os = "macos") {
         return Ok(home.join("Library/Application Support/vmux"));
@@ -59,7 +63,10 @@ fn default_root() -> Result<PathBuf> {
 
 /// Creates `dir` and its parents; the leaf is made 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
-    let err = |source| Error::State { path: dir.to_owned(), source };
+    let err = |source| Error::State {
+        path: dir.to_owned(),
+        source,
+    };
     fs::create_dir_all(dir).map_err(err)?;
     #[cfg(unix)]
     {
@@ -74,7 +81,10 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 /// Written to a temporary file in the same directory, synced, then renamed,
 /// so a crash leaves either the old file or the new one, never half of one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| Error::State { path: path.to_owned(), source };
+    let err = |source| Error::State {
+        path: path.to_owned(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
@@ -108,6 +118,9 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::State { path: path.to_owned(), source }),
+        Err(source) => Err(Error::State {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }

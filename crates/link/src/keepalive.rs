@@ -30,7 +30,11 @@ pub struct Keepalive {
 impl Keepalive {
     /// Starts counting silence at `now`.
     pub fn new(now: Instant) -> Self {
-        Self { last_heard: now, last_ping: None, seq: 0 }
+        Self {
+            last_heard: now,
+            last_ping: None,
+            seq: 0,
+        }
     }
 
     /// Any frame from the peer proves it alive.
@@ -66,7 +70,10 @@ mod tests {
         let mut k = Keepalive::new(t0);
         assert_eq!(k.poll(t0), Action::WaitUntil(t0 + PING_AFTER));
         assert_eq!(k.poll(t0 + Duration::from_secs(5)), Action::Ping(1));
-        assert_eq!(k.poll(t0 + Duration::from_secs(6)), Action::WaitUntil(t0 + Duration::from_secs(10)));
+        assert_eq!(
+            k.poll(t0 + Duration::from_secs(6)),
+            Action::WaitUntil(t0 + Duration::from_secs(10))
+        );
         assert_eq!(k.poll(t0 + Duration::from_secs(10)), Action::Ping(2));
         assert_eq!(k.poll(t0 + Duration::from_secs(15)), Action::Dead);
     }

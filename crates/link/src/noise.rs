@@ -13,9 +13,7 @@ mod handshake;
 mod symmetric;
 
 pub use cipher::{CipherState, MAX_MESSAGE_LEN, TAG_LEN};
-pub use handshake::{
-    AwaitingMsg2, AwaitingMsg3, PeerPresented, Transport, initiate, respond,
-};
+pub use handshake::{AwaitingMsg2, AwaitingMsg3, PeerPresented, Transport, initiate, respond};
 
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;

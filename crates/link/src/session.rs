@@ -13,8 +13,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use vmux_proto::envelope::{
-    Envelope, ErrorCode, ErrorReport, Hello, PairCommit, PairNonce, PairResult, PairReveal, Ping,
-    Pong, Role, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+    Envelope, ErrorCode, ErrorReport, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, PairCommit, PairNonce,
+    PairResult, PairReveal, Ping, Pong, Role, peek_request_id,
 };
 
 use crate::backoff::Backoff;
@@ -79,7 +79,10 @@ impl Channel {
     async fn recv(&mut self) -> Result<Envelope> {
         let ciphertext = frame::read(&mut self.stream).await?;
         match Envelope::decode(&self.recv.decrypt(&ciphertext)?)? {
-            Envelope::Error(e) => Err(Error::Peer { code: e.code, message: e.message }),
+            Envelope::Error(e) => Err(Error::Peer {
+                code: e.code,
+                message: e.message,
+            }),
             other => Ok(other),
         }
     }
@@ -91,7 +94,11 @@ impl Channel {
 }
 
 fn error_envelope(code: ErrorCode, message: String) -> Envelope {
-    Envelope::Error(ErrorReport { code, message, request_id: None })
+    Envelope::Error(ErrorReport {
+        code,
+        message,
+        request_id: None,
+    })
 }
 
 fn hello(device: &Device, role: Role, pairing: bool) -> Envelope {
@@ -106,11 +113,16 @@ fn hello(device: &Device, role: Role, pairing: bool) -> Envelope {
 }
 
 fn pairing_value(bytes: &[u8]) -> Result<[u8; KEY_LEN]> {
-    bytes.try_into().map_err(|_| Error::Handshake("pairing value is not 32 bytes"))
+    bytes
+        .try_into()
+        .map_err(|_| Error::Handshake("pairing value is not 32 bytes"))
 }
 
 fn unexpected(expected: &'static str, got: &Envelope) -> Error {
-    Error::Unexpected { expected, got: got.type_name() }
+    Error::Unexpected {
+        expected,
+        got: got.type_name(),
+    }
 }
 
 async fn expect_hello(ch: &mut Channel) -> Result<Hello> {
@@ -126,7 +138,10 @@ async fn expect_hello(ch: &mut Channel) -> Result<Hello> {
 async fn dial(address: &str, device: &Device) -> Result<(TcpStream, noise::PeerPresented)> {
     let mut stream = TcpStream::connect(address)
         .await
-        .map_err(|source| Error::Unreachable { address: address.to_owned(), source })?;
+        .map_err(|source| Error::Unreachable {
+            address: address.to_owned(),
+            source,
+        })?;
     stream.set_nodelay(true)?;
     let (state, msg1) = noise::initiate(&device.keypair)?;
     frame::write(&mut stream, &msg1).await?;
@@ -134,7 +149,10 @@ async fn dial(address: &str, device: &Device) -> Result<(TcpStream, noise::PeerP
     Ok((stream, presented))
 }
 
-async fn finish_handshake(mut stream: TcpStream, presented: noise::PeerPresented) -> Result<Channel> {
+async fn finish_handshake(
+    mut stream: TcpStream,
+    presented: noise::PeerPresented,
+) -> Result<Channel> {
     let (msg3, transport) = presented.finish()?;
     frame::write(&mut stream, &msg3).await?;
     Ok(Channel::new(stream, transport))
@@ -168,12 +186,21 @@ pub async fn connect(
         let mut ch = finish_handshake(stream, presented).await?;
         ch.send(&hello(device, role, false)).await?;
         let h = expect_hello(&mut ch).await?;
-        let peer = Peer { device_id: h.device_id, name: h.device_name, public_key: key };
+        let peer = Peer {
+            device_id: h.device_id,
+            name: h.device_name,
+            public_key: key,
+        };
         Ok(Session::spawn(ch, peer))
     })
     .await
     .map_err(|_| Error::Timeout("the signer's handshake"))??;
-    trust.touch(PeerRole::Signer, &session.peer.public_key, now_ms, Some(address))?;
+    trust.touch(
+        PeerRole::Signer,
+        &session.peer.public_key,
+        now_ms,
+        Some(address),
+    )?;
     Ok(session)
 }
 
@@ -193,9 +220,18 @@ pub async fn connect_retrying(
     loop {
         let error = match connect(address, device, role, trust, clock.now_ms()).await {
             Ok(session) => return Ok(session),
-            Err(e @ (Error::SignerKeyChanged { .. } | Error::NotPaired { .. } | Error::State { .. })) => return Err(e),
-            Err(Error::Peer { code: ErrorCode::PairingInvalid, message }) => {
-                return Err(Error::Peer { code: ErrorCode::PairingInvalid, message });
+            Err(
+                e
+                @ (Error::SignerKeyChanged { .. } | Error::NotPaired { .. } | Error::State { .. }),
+            ) => return Err(e),
+            Err(Error::Peer {
+                code: ErrorCode::PairingInvalid,
+                message,
+            }) => {
+                return Err(Error::Peer {
+                    code: ErrorCode::PairingInvalid,
+                    message,
+                });
             }
             Err(e) => e,
         };
@@ -321,7 +357,11 @@ pub async fn accept(stream: TcpStream, device: &Device, trust: &TrustStore) -> R
         .map_err(|_| Error::Timeout("the requester's handshake"))?
 }
 
-async fn accept_inner(mut stream: TcpStream, device: &Device, trust: &TrustStore) -> Result<Accepted> {
+async fn accept_inner(
+    mut stream: TcpStream,
+    device: &Device,
+    trust: &TrustStore,
+) -> Result<Accepted> {
     stream.set_nodelay(true)?;
     let msg1 = frame::read(&mut stream).await?;
     let (state, msg2) = noise::respond(&device.keypair, &msg1)?;
@@ -329,13 +369,18 @@ async fn accept_inner(mut stream: TcpStream, device: &Device, trust: &TrustStore
     let transport = state.read_msg3(&frame::read(&mut stream).await?)?;
     let mut ch = Channel::new(stream, transport);
     let h = expect_hello(&mut ch).await?;
-    let peer = Peer { device_id: h.device_id, name: h.device_name, public_key: ch.remote_static };
+    let peer = Peer {
+        device_id: h.device_id,
+        name: h.device_name,
+        public_key: ch.remote_static,
+    };
 
     if trust.find(PeerRole::Requester, &peer.public_key).is_some() {
         ch.send(&hello(device, Role::Signer, false)).await?;
         if h.pairing {
             // Already pinned: say so rather than show a code for nothing.
-            ch.send(&Envelope::PairResult(PairResult { accepted: true })).await?;
+            ch.send(&Envelope::PairResult(PairResult { accepted: true }))
+                .await?;
         }
         return Ok(Accepted::Session(Session::spawn(ch, peer)));
     }
@@ -343,21 +388,33 @@ async fn accept_inner(mut stream: TcpStream, device: &Device, trust: &TrustStore
         let presented = peer.fingerprint();
         ch.refuse(
             ErrorCode::PairingInvalid,
-            format!("this device is not paired with signer \"{}\"; run `vmux pair` first", device.name),
+            format!(
+                "this device is not paired with signer \"{}\"; run `vmux pair` first",
+                device.name
+            ),
         )
         .await;
-        return Err(Error::UnknownPeer { name: peer.name, presented });
+        return Err(Error::UnknownPeer {
+            name: peer.name,
+            presented,
+        });
     }
 
     ch.send(&hello(device, Role::Signer, false)).await?;
     let our_nonce = pairing::nonce()?;
     let commitment = pairing::commitment(&ch.handshake_hash, &our_nonce);
-    ch.send(&Envelope::PairCommit(PairCommit { commitment: commitment.to_vec() })).await?;
+    ch.send(&Envelope::PairCommit(PairCommit {
+        commitment: commitment.to_vec(),
+    }))
+    .await?;
     let their_nonce = match ch.recv().await? {
         Envelope::PairNonce(n) => pairing_value(&n.nonce)?,
         other => return Err(unexpected("pairNonce", &other)),
     };
-    ch.send(&Envelope::PairReveal(PairReveal { nonce: our_nonce.to_vec() })).await?;
+    ch.send(&Envelope::PairReveal(PairReveal {
+        nonce: our_nonce.to_vec(),
+    }))
+    .await?;
     let code = PairingCode::derive(&ch.handshake_hash, &their_nonce, &our_nonce);
     Ok(Accepted::Invitation(Invitation { ch, peer, code }))
 }
@@ -385,7 +442,9 @@ impl Invitation {
     pub async fn accept(mut self, trust: &mut TrustStore, now_ms: u64) -> Result<Session> {
         // Told first and pinned second, so a requester that already left is
         // not pinned.
-        self.ch.send(&Envelope::PairResult(PairResult { accepted: true })).await?;
+        self.ch
+            .send(&Envelope::PairResult(PairResult { accepted: true }))
+            .await?;
         trust.pin(PinnedPeer::new(
             self.peer.device_id.clone(),
             self.peer.name.clone(),
@@ -398,7 +457,9 @@ impl Invitation {
 
     /// The person rejected it, or did not answer in time. Nothing is pinned.
     pub async fn reject(self, why: &str) {
-        self.ch.refuse(ErrorCode::PairingInvalid, why.to_owned()).await;
+        self.ch
+            .refuse(ErrorCode::PairingInvalid, why.to_owned())
+            .await;
     }
 }
 
@@ -431,7 +492,12 @@ impl Session {
         let (in_tx, incoming) = mpsc::channel(256);
         let handshake_hash = ch.handshake_hash;
         tokio::spawn(run(ch, out_rx, in_tx));
-        Self { peer, handshake_hash, outgoing, incoming }
+        Self {
+            peer,
+            handshake_hash,
+            outgoing,
+            incoming,
+        }
     }
 
     /// The authenticated peer.
@@ -451,7 +517,10 @@ impl Session {
 
     /// Sends one envelope.
     pub async fn send(&self, envelope: Envelope) -> Result<()> {
-        self.outgoing.send(envelope).await.map_err(|_| Error::Closed)
+        self.outgoing
+            .send(envelope)
+            .await
+            .map_err(|_| Error::Closed)
     }
 
     /// The next envelope from the peer; an error says why the session ended.
@@ -462,8 +531,17 @@ impl Session {
 }
 
 /// The session task: the only owner of the ciphers and the write half.
-async fn run(ch: Channel, mut out_rx: mpsc::Receiver<Envelope>, in_tx: mpsc::Sender<Result<Envelope>>) {
-    let Channel { stream, mut send, mut recv, .. } = ch;
+async fn run(
+    ch: Channel,
+    mut out_rx: mpsc::Receiver<Envelope>,
+    in_tx: mpsc::Sender<Result<Envelope>>,
+) {
+    let Channel {
+        stream,
+        mut send,
+        mut recv,
+        ..
+    } = ch;
     let (read_half, mut write_half) = stream.into_split();
     // Reading a frame is not cancel-safe, so a task of its own does it and
     // hands whole frames over.
@@ -475,7 +553,9 @@ async fn run(ch: Channel, mut out_rx: mpsc::Receiver<Envelope>, in_tx: mpsc::Sen
         let wake = match keepalive.poll(std::time::Instant::now()) {
             Action::Dead => break Err(Error::Timeout("the peer (silent for 15 s)")),
             Action::Ping(seq) => {
-                if let Err(e) = write_envelope(&mut write_half, &mut send, &Envelope::Ping(Ping { seq })).await {
+                if let Err(e) =
+                    write_envelope(&mut write_half, &mut send, &Envelope::Ping(Ping { seq })).await
+                {
                     break Err(e);
                 }
                 continue;
@@ -518,7 +598,11 @@ async fn run(ch: Channel, mut out_rx: mpsc::Receiver<Envelope>, in_tx: mpsc::Sen
                     Err(e) => {
                         // An authenticated peer sent something we can't read
                         // (a newer envelope type, say): say so and go on.
-                        let reply = error_envelope(ErrorCode::MalformedRequest, e.to_string());
+                        let reply = Envelope::Error(ErrorReport {
+                            code: ErrorCode::MalformedRequest,
+                            message: e.to_string(),
+                            request_id: peek_request_id(&plaintext),
+                        });
                         if let Err(e) = write_envelope(&mut write_half, &mut send, &reply).await {
                             break Err(e);
                         }
@@ -552,7 +636,11 @@ async fn read_frames(mut read_half: OwnedReadHalf, frames: mpsc::Sender<Result<V
     }
 }
 
-async fn write_envelope(w: &mut OwnedWriteHalf, send: &mut CipherState, envelope: &Envelope) -> Result<()> {
+async fn write_envelope(
+    w: &mut OwnedWriteHalf,
+    send: &mut CipherState,
+    envelope: &Envelope,
+) -> Result<()> {
     let ciphertext = send.encrypt(&envelope.encode()?)?;
     frame::write(w, &ciphertext).await
 }

@@ -51,7 +51,13 @@ pub struct PinnedPeer {
 
 impl PinnedPeer {
     /// A record for a peer just paired.
-    pub fn new(device_id: String, name: String, role: PeerRole, key: &[u8; KEY_LEN], now_ms: u64) -> Self {
+    pub fn new(
+        device_id: String,
+        name: String,
+        role: PeerRole,
+        key: &[u8; KEY_LEN],
+        now_ms: u64,
+    ) -> Self {
         Self {
             device_id,
             name,
@@ -99,9 +105,14 @@ impl TrustStore {
     /// Loads the store at `path`.
     pub fn load_from(path: PathBuf) -> Result<Self> {
         let peers = match read_optional(&path)? {
-            Some(bytes) => serde_json::from_slice::<TrustFile>(&bytes)
-                .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?
-                .peers,
+            Some(bytes) => {
+                serde_json::from_slice::<TrustFile>(&bytes)
+                    .map_err(|e| Error::Corrupt {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .peers
+            }
             None => Vec::new(),
         };
         Ok(Self { path, peers })
@@ -132,14 +143,19 @@ impl TrustStore {
 
     /// Pinned signers, most recently seen first.
     pub fn signers(&self) -> Vec<&PinnedPeer> {
-        let mut signers: Vec<_> = self.peers.iter().filter(|p| p.role == PeerRole::Signer).collect();
+        let mut signers: Vec<_> = self
+            .peers
+            .iter()
+            .filter(|p| p.role == PeerRole::Signer)
+            .collect();
         signers.sort_by_key(|p| std::cmp::Reverse(p.last_seen));
         signers
     }
 
     /// Pins `peer`, replacing any record with the same key and role, and saves.
     pub fn pin(&mut self, peer: PinnedPeer) -> Result<()> {
-        self.peers.retain(|p| !(p.role == peer.role && p.public_key == peer.public_key));
+        self.peers
+            .retain(|p| !(p.role == peer.role && p.public_key == peer.public_key));
         self.peers.push(peer);
         self.save()
     }
@@ -148,9 +164,19 @@ impl TrustStore {
     ///
     /// `lastSeen` is kept to the minute: rewriting and syncing the file on
     /// every reconnect would cost more than the handshake itself.
-    pub fn touch(&mut self, role: PeerRole, key: &[u8; KEY_LEN], now_ms: u64, address: Option<&str>) -> Result<()> {
+    pub fn touch(
+        &mut self,
+        role: PeerRole,
+        key: &[u8; KEY_LEN],
+        now_ms: u64,
+        address: Option<&str>,
+    ) -> Result<()> {
         const PRECISION_MS: u64 = 60_000;
-        let Some(peer) = self.peers.iter_mut().find(|p| p.role == role && p.has_key(key)) else {
+        let Some(peer) = self
+            .peers
+            .iter_mut()
+            .find(|p| p.role == role && p.has_key(key))
+        else {
             return Ok(());
         };
         let moved = address.is_some_and(|a| peer.address.as_deref() != Some(a));
@@ -168,7 +194,8 @@ impl TrustStore {
     /// returns how many were removed.
     pub fn remove(&mut self, which: &str) -> Result<usize> {
         let before = self.peers.len();
-        self.peers.retain(|p| p.name != which && p.device_id != which && p.fingerprint != which);
+        self.peers
+            .retain(|p| p.name != which && p.device_id != which && p.fingerprint != which);
         let removed = before - self.peers.len();
         if removed > 0 {
             self.save()?;
@@ -177,9 +204,13 @@ impl TrustStore {
     }
 
     fn save(&self) -> Result<()> {
-        let file = TrustFile { peers: self.peers.clone() };
-        let json = serde_json::to_vec_pretty(&file)
-            .map_err(|e| Error::Corrupt { path: self.path.clone(), reason: e.to_string() })?;
+        let file = TrustFile {
+            peers: self.peers.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
         write_private(&self.path, &json)
     }
 }
@@ -195,9 +226,20 @@ mod tests {
         let mut store = TrustStore::load_from(path.clone()).unwrap();
         assert!(store.peers().is_empty());
         let key = [7u8; 32];
-        store.pin(PinnedPeer::new("id".into(), "laptop".into(), PeerRole::Requester, &key, 5)).unwrap();
+        store
+            .pin(PinnedPeer::new(
+                "id".into(),
+                "laptop".into(),
+                PeerRole::Requester,
+                &key,
+                5,
+            ))
+            .unwrap();
         let reloaded = TrustStore::load_from(path.clone()).unwrap();
-        assert_eq!(reloaded.find(PeerRole::Requester, &key).unwrap().name, "laptop");
+        assert_eq!(
+            reloaded.find(PeerRole::Requester, &key).unwrap().name,
+            "laptop"
+        );
         assert!(reloaded.find(PeerRole::Signer, &key).is_none());
         assert!(reloaded.find(PeerRole::Requester, &[8u8; 32]).is_none());
         #[cfg(unix)]
@@ -214,14 +256,31 @@ mod tests {
         let path = dir.path().join("trust.json");
         let key = [7u8; 32];
         let mut store = TrustStore::load_from(path.clone()).unwrap();
-        store.pin(PinnedPeer::new("id".into(), "phone".into(), PeerRole::Signer, &key, 0)).unwrap();
-        store.touch(PeerRole::Signer, &key, 1_000, Some("127.0.0.1:1")).unwrap();
-        store.touch(PeerRole::Signer, &key, 2_000, Some("127.0.0.1:1")).unwrap();
+        store
+            .pin(PinnedPeer::new(
+                "id".into(),
+                "phone".into(),
+                PeerRole::Signer,
+                &key,
+                0,
+            ))
+            .unwrap();
+        store
+            .touch(PeerRole::Signer, &key, 1_000, Some("127.0.0.1:1"))
+            .unwrap();
+        store
+            .touch(PeerRole::Signer, &key, 2_000, Some("127.0.0.1:1"))
+            .unwrap();
         let saved = TrustStore::load_from(path.clone()).unwrap();
         assert_eq!(saved.peers()[0].address.as_deref(), Some("127.0.0.1:1"));
         assert_eq!(saved.peers()[0].last_seen, 1_000);
-        store.touch(PeerRole::Signer, &key, 90_000, Some("127.0.0.1:1")).unwrap();
-        assert_eq!(TrustStore::load_from(path).unwrap().peers()[0].last_seen, 90_000);
+        store
+            .touch(PeerRole::Signer, &key, 90_000, Some("127.0.0.1:1"))
+            .unwrap();
+        assert_eq!(
+            TrustStore::load_from(path).unwrap().peers()[0].last_seen,
+            90_000
+        );
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The hand-assembled Noise XX against itself and against `snow`, an
 //! independent implementation, plus the tampering cases.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use vmux_link::noise::{self, StaticKeypair, Transport};
 use zeroize::Zeroizing;
@@ -20,7 +25,10 @@ fn handshake(i: &StaticKeypair, r: &StaticKeypair) -> (Transport, Transport) {
 
 #[test]
 fn message_sizes_match_the_xx_pattern() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let (i_state, msg1) = noise::initiate(&i).unwrap();
     let (r_state, msg2) = noise::respond(&r, &msg1).unwrap();
     let (msg3, _) = i_state.read_msg2(&msg2).unwrap().finish().unwrap();
@@ -30,7 +38,10 @@ fn message_sizes_match_the_xx_pattern() {
 
 #[test]
 fn both_ends_agree_and_learn_each_others_static_key() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let (mut i_t, mut r_t) = handshake(&i, &r);
     assert_eq!(i_t.handshake_hash, r_t.handshake_hash);
     assert_eq!(i_t.remote_static, r.public());
@@ -54,7 +65,10 @@ fn snow_builder(key: &StaticKeypair) -> snow::Builder<'static> {
 
 #[test]
 fn interoperates_with_snow_as_initiator() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let mut snow_r = snow_builder(&r).build_responder().unwrap();
     let mut buf = vec![0u8; 65535];
     let mut scratch = vec![0u8; 65535];
@@ -79,7 +93,10 @@ fn interoperates_with_snow_as_initiator() {
 
 #[test]
 fn interoperates_with_snow_as_responder() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let mut snow_i = snow_builder(&i).build_initiator().unwrap();
     let mut buf = vec![0u8; 65535];
     let mut scratch = vec![0u8; 65535];
@@ -102,7 +119,10 @@ fn interoperates_with_snow_as_responder() {
 
 #[test]
 fn a_flipped_bit_anywhere_fails_authentication() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let len = b"sign this".len() + noise::TAG_LEN;
     for bit in 0..len * 8 {
         // A fresh session each time: a failed decrypt has spent the counter.
@@ -115,7 +135,10 @@ fn a_flipped_bit_anywhere_fails_authentication() {
 
 #[test]
 fn a_replayed_or_reordered_message_fails() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let (mut i_t, mut r_t) = handshake(&i, &r);
     let first = i_t.send.encrypt(b"one").unwrap();
     assert_eq!(r_t.recv.decrypt(&first).unwrap(), b"one");
@@ -124,12 +147,18 @@ fn a_replayed_or_reordered_message_fails() {
     let (mut i_t, mut r_t) = handshake(&i, &r);
     let _first = i_t.send.encrypt(b"one").unwrap();
     let second = i_t.send.encrypt(b"two").unwrap();
-    assert!(r_t.recv.decrypt(&second).is_err(), "reordered message accepted");
+    assert!(
+        r_t.recv.decrypt(&second).is_err(),
+        "reordered message accepted"
+    );
 }
 
 #[test]
 fn tampered_handshake_messages_are_refused() {
-    let (i, r) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
+    let (i, r) = (
+        StaticKeypair::generate().unwrap(),
+        StaticKeypair::generate().unwrap(),
+    );
     let (i_state, msg1) = noise::initiate(&i).unwrap();
     let (_, mut msg2) = noise::respond(&r, &msg1).unwrap();
     msg2[40] ^= 1; // inside the encrypted static key

@@ -1,7 +1,12 @@
 //! The link over real TCP on loopback: pairing, pinning, refusals, and what
 //! happens to frames that are tampered with on the way.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +31,11 @@ fn side(name: &str) -> Side {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::at(dir.path().join("vmux")).unwrap();
     let device = Device::load_or_create(&home, Some(name)).unwrap();
-    Side { _dir: dir, home, device }
+    Side {
+        _dir: dir,
+        home,
+        device,
+    }
 }
 
 fn trust(s: &Side) -> TrustStore {
@@ -53,13 +62,23 @@ async fn invitation(l: &TcpListener, signer: &Side) -> Invitation {
 
 /// Pairs `agent` with `signer`, both sides accepting; returns both sessions.
 async fn pair(l: &TcpListener, addr: &str, signer: &Side, agent: &Side) -> (Session, Session) {
-    let (pending, inv) = tokio::join!(session::start_pairing(addr, &agent.device, Role::Agent), invitation(l, signer));
+    let (pending, inv) = tokio::join!(
+        session::start_pairing(addr, &agent.device, Role::Agent),
+        invitation(l, signer)
+    );
     let pending = pending.unwrap();
-    assert_eq!(pending.code(), inv.code(), "both people must see the same code");
+    assert_eq!(
+        pending.code(),
+        inv.code(),
+        "both people must see the same code"
+    );
     assert_eq!(inv.peer().name, "laptop");
     let mut signer_trust = trust(signer);
     let mut agent_trust = trust(agent);
-    let (s, a) = tokio::join!(inv.accept(&mut signer_trust, 1), pending.finish(&mut agent_trust, 1));
+    let (s, a) = tokio::join!(
+        inv.accept(&mut signer_trust, 1),
+        pending.finish(&mut agent_trust, 1)
+    );
     (s.unwrap(), a.unwrap())
 }
 
@@ -70,11 +89,18 @@ async fn accepted_pairing_pins_both_keys_and_reconnects_without_a_code() {
     let (_s, _a) = pair(&l, &addr, &signer, &agent).await;
 
     let pinned = trust(&signer);
-    let p = pinned.find(PeerRole::Requester, &agent.device.keypair.public()).unwrap();
-    assert_eq!((p.name.as_str(), p.device_id.as_str()), ("laptop", agent.device.id.as_str()));
+    let p = pinned
+        .find(PeerRole::Requester, &agent.device.keypair.public())
+        .unwrap();
+    assert_eq!(
+        (p.name.as_str(), p.device_id.as_str()),
+        ("laptop", agent.device.id.as_str())
+    );
     assert_eq!(p.fingerprint, agent.device.fingerprint().to_string());
     let pinned = trust(&agent);
-    let p = pinned.find(PeerRole::Signer, &signer.device.keypair.public()).unwrap();
+    let p = pinned
+        .find(PeerRole::Signer, &signer.device.keypair.public())
+        .unwrap();
     assert_eq!(p.address.as_deref(), Some(addr.as_str()));
 
     // Reconnect: no invitation, a running session straight away.
@@ -84,21 +110,37 @@ async fn accepted_pairing_pins_both_keys_and_reconnects_without_a_code() {
         accept_one(&l, &signer)
     );
     let a = a.unwrap();
-    let Accepted::Session(mut s) = s.unwrap() else { panic!("pinned peer got an invitation") };
+    let Accepted::Session(mut s) = s.unwrap() else {
+        panic!("pinned peer got an invitation")
+    };
     assert_eq!(a.peer().name, "phone");
-    a.send(Envelope::KeyListRequest(KeyListRequest {})).await.unwrap();
-    assert!(matches!(s.recv().await.unwrap(), Envelope::KeyListRequest(_)));
+    a.send(Envelope::KeyListRequest(KeyListRequest {}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.recv().await.unwrap(),
+        Envelope::KeyListRequest(_)
+    ));
 }
 
 #[tokio::test]
 async fn rejected_pairing_pins_nothing() {
     let (signer, agent) = (side("phone"), side("laptop"));
     let (l, addr) = listener().await;
-    let (pending, inv) = tokio::join!(session::start_pairing(&addr, &agent.device, Role::Agent), invitation(&l, &signer));
+    let (pending, inv) = tokio::join!(
+        session::start_pairing(&addr, &agent.device, Role::Agent),
+        invitation(&l, &signer)
+    );
     let mut agent_trust = trust(&agent);
-    let (_, result) = tokio::join!(inv.reject("pairing was rejected on the signer"), pending.unwrap().finish(&mut agent_trust, 1));
+    let (_, result) = tokio::join!(
+        inv.reject("pairing was rejected on the signer"),
+        pending.unwrap().finish(&mut agent_trust, 1)
+    );
     match result.unwrap_err() {
-        Error::Peer { code: ErrorCode::PairingInvalid, message } => assert!(message.contains("rejected"), "{message}"),
+        Error::Peer {
+            code: ErrorCode::PairingInvalid,
+            message,
+        } => assert!(message.contains("rejected"), "{message}"),
         other => panic!("unexpected {other}"),
     }
     assert!(trust(&signer).peers().is_empty());
@@ -114,7 +156,13 @@ async fn an_unpaired_device_is_refused_with_pairing_invalid() {
     // The intruder knows the signer's key (it is public) but the signer never
     // pinned the intruder.
     let mut intruder_trust = trust(&intruder);
-    let mut signer_record = PinnedPeer::new("x".into(), "phone".into(), PeerRole::Signer, &signer.device.keypair.public(), 0);
+    let mut signer_record = PinnedPeer::new(
+        "x".into(),
+        "phone".into(),
+        PeerRole::Signer,
+        &signer.device.keypair.public(),
+        0,
+    );
     signer_record.address = Some(addr.clone());
     intruder_trust.pin(signer_record).unwrap();
     let (a, s) = tokio::join!(
@@ -122,11 +170,18 @@ async fn an_unpaired_device_is_refused_with_pairing_invalid() {
         accept_one(&l, &signer)
     );
     match a.unwrap_err() {
-        Error::Peer { code: ErrorCode::PairingInvalid, .. } => {}
+        Error::Peer {
+            code: ErrorCode::PairingInvalid,
+            ..
+        } => {}
         other => panic!("unexpected {other}"),
     }
     assert!(matches!(s.unwrap_err(), Error::UnknownPeer { .. }));
-    assert_eq!(trust(&signer).peers().len(), 1, "the intruder must not be pinned");
+    assert_eq!(
+        trust(&signer).peers().len(),
+        1,
+        "the intruder must not be pinned"
+    );
 }
 
 #[tokio::test]
@@ -141,12 +196,24 @@ async fn a_different_signer_key_at_the_pinned_address_is_refused_by_name() {
         accept_one(&l, &impostor)
     );
     match a.unwrap_err() {
-        Error::SignerKeyChanged { name, expected, presented } => {
+        Error::SignerKeyChanged {
+            name,
+            expected,
+            presented,
+        } => {
             assert_eq!(name, "phone");
             assert_eq!(expected, signer.device.fingerprint());
             assert_eq!(presented, impostor.device.fingerprint());
-            let text = Error::SignerKeyChanged { name, expected: expected.clone(), presented: presented.clone() }.to_string();
-            assert!(text.contains(expected.as_str()) && text.contains(presented.as_str()), "{text}");
+            let text = Error::SignerKeyChanged {
+                name,
+                expected: expected.clone(),
+                presented: presented.clone(),
+            }
+            .to_string();
+            assert!(
+                text.contains(expected.as_str()) && text.contains(presented.as_str()),
+                "{text}"
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -161,19 +228,27 @@ async fn a_relay_with_its_own_keys_gives_the_two_people_different_codes() {
     // The agent thinks the relay is the signer; the relay pairs onward with
     // the real signer under its own key.
     let victim_side = async {
-        let (pending, inv) =
-            tokio::join!(session::start_pairing(&relay_addr, &agent.device, Role::Agent), invitation(&relay_l, &relay));
+        let (pending, inv) = tokio::join!(
+            session::start_pairing(&relay_addr, &agent.device, Role::Agent),
+            invitation(&relay_l, &relay)
+        );
         (pending.unwrap().code(), inv.code())
     };
     let signer_side = async {
-        let (pending, inv) =
-            tokio::join!(session::start_pairing(&signer_addr, &relay.device, Role::Agent), invitation(&signer_l, &signer));
+        let (pending, inv) = tokio::join!(
+            session::start_pairing(&signer_addr, &relay.device, Role::Agent),
+            invitation(&signer_l, &signer)
+        );
         (pending.unwrap().code(), inv.code())
     };
-    let ((agent_sees, relay_shows_agent), (relay_sees, signer_sees)) = tokio::join!(victim_side, signer_side);
+    let ((agent_sees, relay_shows_agent), (relay_sees, signer_sees)) =
+        tokio::join!(victim_side, signer_side);
     assert_eq!(agent_sees, relay_shows_agent);
     assert_eq!(relay_sees, signer_sees);
-    assert_ne!(agent_sees, signer_sees, "the person on each end must see a different code");
+    assert_ne!(
+        agent_sees, signer_sees,
+        "the person on each end must see a different code"
+    );
 }
 
 /// A man in the middle at the frame level: forwards frames, letting the
@@ -229,7 +304,9 @@ async fn tamper_proxy(
 /// Frames agent→signer: 0 msg1, 1 msg3, 2 hello, 3 the first request.
 const FIRST_REQUEST: usize = 3;
 
-async fn session_through(edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static) -> (Session, Session) {
+async fn session_through(
+    edit: impl Fn(usize, Vec<u8>) -> Vec<Vec<u8>> + Send + 'static,
+) -> (Session, Session) {
     session_through_cuttable(Arc::new(AtomicBool::new(false)), edit).await
 }
 
@@ -249,7 +326,9 @@ async fn session_through_cuttable(
         session::connect(&proxy, &agent.device, Role::Agent, &mut agent_trust, 1),
         accept_one(&l, &signer)
     );
-    let Accepted::Session(s) = s.unwrap() else { panic!("expected a session") };
+    let Accepted::Session(s) = s.unwrap() else {
+        panic!("expected a session")
+    };
     (a.unwrap(), s)
 }
 
@@ -262,17 +341,35 @@ async fn a_bit_flipped_frame_ends_the_session() {
         vec![f]
     })
     .await;
-    a.send(Envelope::KeyListRequest(KeyListRequest {})).await.unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), s.recv()).await.unwrap();
+    a.send(Envelope::KeyListRequest(KeyListRequest {}))
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap();
     assert!(matches!(ended, Err(Error::Decrypt)), "{ended:?}");
 }
 
 #[tokio::test]
 async fn a_replayed_frame_is_rejected_and_ends_the_session() {
-    let (a, mut s) = session_through(|i, f| if i == FIRST_REQUEST { vec![f.clone(), f] } else { vec![f] }).await;
-    a.send(Envelope::KeyListRequest(KeyListRequest {})).await.unwrap();
-    assert!(matches!(s.recv().await.unwrap(), Envelope::KeyListRequest(_)));
-    let ended = tokio::time::timeout(Duration::from_secs(5), s.recv()).await.unwrap();
+    let (a, mut s) = session_through(|i, f| {
+        if i == FIRST_REQUEST {
+            vec![f.clone(), f]
+        } else {
+            vec![f]
+        }
+    })
+    .await;
+    a.send(Envelope::KeyListRequest(KeyListRequest {}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.recv().await.unwrap(),
+        Envelope::KeyListRequest(_)
+    ));
+    let ended = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap();
     assert!(matches!(ended, Err(Error::Decrypt)), "{ended:?}");
 }
 
@@ -280,14 +377,21 @@ async fn a_replayed_frame_is_rejected_and_ends_the_session() {
 async fn an_unanswered_invitation_times_out_and_pins_nothing() {
     let (signer, agent) = (side("phone"), side("laptop"));
     let (l, addr) = listener().await;
-    let (pending, inv) = tokio::join!(session::start_pairing(&addr, &agent.device, Role::Agent), invitation(&l, &signer));
+    let (pending, inv) = tokio::join!(
+        session::start_pairing(&addr, &agent.device, Role::Agent),
+        invitation(&l, &signer)
+    );
     // What the signer does when its person never answers.
     let signer_gives_up = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        inv.reject("pairing timed out: nobody accepted it on the signer").await;
+        inv.reject("pairing timed out: nobody accepted it on the signer")
+            .await;
     };
     let mut agent_trust = trust(&agent);
-    let (_, result) = tokio::join!(signer_gives_up, pending.unwrap().finish(&mut agent_trust, 1));
+    let (_, result) = tokio::join!(
+        signer_gives_up,
+        pending.unwrap().finish(&mut agent_trust, 1)
+    );
     assert!(result.unwrap_err().to_string().contains("timed out"));
     assert!(trust(&signer).peers().is_empty());
     assert!(trust(&agent).peers().is_empty());
@@ -309,24 +413,47 @@ async fn reconnects_with_backoff_once_the_signer_is_back() {
     let clock = vmux_link::clock::SystemClock;
     let started = std::time::Instant::now();
     let (a, s) = tokio::join!(
-        session::connect_retrying(&addr, &agent.device, Role::Agent, &mut agent_trust, &clock, Duration::from_secs(10)),
+        session::connect_retrying(
+            &addr,
+            &agent.device,
+            Role::Agent,
+            &mut agent_trust,
+            &clock,
+            Duration::from_secs(10)
+        ),
         restart
     );
     assert!(a.is_ok(), "{:?}", a.err());
     assert!(matches!(s, Accepted::Session(_)));
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn trust_failures_are_not_retried() {
     let (signer, agent) = (side("phone"), side("laptop"));
     let (l, addr) = listener().await;
-    tokio::spawn(async move { while let Ok((s, _)) = l.accept().await { let _ = session::accept(s, &signer.device, &TrustStore::load(&signer.home).unwrap()).await; } });
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let _ =
+                session::accept(s, &signer.device, &TrustStore::load(&signer.home).unwrap()).await;
+        }
+    });
     let mut agent_trust = trust(&agent);
     let clock = vmux_link::clock::SystemClock;
     let started = std::time::Instant::now();
-    let result =
-        session::connect_retrying(&addr, &agent.device, Role::Agent, &mut agent_trust, &clock, Duration::from_secs(10)).await;
+    let result = session::connect_retrying(
+        &addr,
+        &agent.device,
+        Role::Agent,
+        &mut agent_trust,
+        &clock,
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(matches!(result, Err(Error::NotPaired { .. })));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
@@ -337,7 +464,9 @@ async fn a_silent_peer_is_declared_dead_within_fifteen_seconds() {
     let (mut a, _s) = session_through_cuttable(Arc::clone(&cut), |_, f| vec![f]).await;
     cut.store(true, Ordering::SeqCst);
     let started = std::time::Instant::now();
-    let ended = tokio::time::timeout(Duration::from_secs(20), a.recv()).await.expect("not noticed within 20 s");
+    let ended = tokio::time::timeout(Duration::from_secs(20), a.recv())
+        .await
+        .expect("not noticed within 20 s");
     let took = started.elapsed();
     assert!(matches!(ended, Err(Error::Timeout(_))), "{ended:?}");
     assert!(took <= Duration::from_secs(16), "took {took:?}");

@@ -41,7 +41,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Truncated => f.write_str("message truncated"),
-            Error::TooLong { len, max } => write!(f, "declared length {len} exceeds the limit of {max}"),
+            Error::TooLong { len, max } => {
+                write!(f, "declared length {len} exceeds the limit of {max}")
+            }
             Error::TrailingBytes => f.write_str("unexpected bytes after the end of the message"),
             Error::UnknownMessage(n) => write!(f, "unknown ssh-agent message type {n}"),
             Error::Malformed(what) => write!(f, "malformed message: {what}"),

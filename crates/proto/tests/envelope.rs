@@ -1709,3 +1709,246 @@ fn constants_match_the_spec() {
     );
     assert_eq!((MAX_DEVICE_NAME_LEN, MAX_BLOB_LEN), (64, 16_384));
 }
+
+// ---- docs/protocol.md agrees with the code ----
+
+const PROTOCOL_MD: &str = include_str!("../../../docs/protocol.md");
+
+/// One row of a field table in docs/protocol.md §8.2.
+#[derive(Debug)]
+struct DocField {
+    name: String,
+    kind: String,
+    detail: String,
+    required: bool,
+}
+
+/// The field tables of docs/protocol.md, by the name in their `#### ` heading.
+fn documented_tables() -> Vec<(String, Vec<DocField>)> {
+    let mut tables: Vec<(String, Vec<DocField>)> = Vec::new();
+    for line in PROTOCOL_MD.lines() {
+        if let Some(heading) = line.strip_prefix("#### `") {
+            let name = heading.trim_end_matches('`').to_owned();
+            tables.push((name, Vec::new()));
+        } else if line.starts_with("## ") {
+            // Only §8 has `####` headings, but stop a table at any section.
+            tables.push((String::new(), Vec::new()));
+        } else if let (Some(row), Some((_, fields))) = (line.strip_prefix("| `"), tables.last_mut())
+        {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (kind, detail) = match cells[1].split_once(' ') {
+                Some((kind, detail)) => (kind.to_owned(), detail.to_owned()),
+                None => (cells[1].to_owned(), String::new()),
+            };
+            fields.push(DocField {
+                name: cells[0].trim_end_matches('`').to_owned(),
+                kind,
+                detail,
+                required: cells[2].starts_with("required"),
+            });
+        }
+    }
+    tables.retain(|(name, _)| !name.is_empty());
+    tables
+}
+
+/// Envelopes with every optional field set, and where in them each
+/// documented table's map sits.
+fn full_envelopes() -> Vec<(&'static str, Envelope, &'static [&'static str])> {
+    let Envelope::SignRequest(mut request) = sign_request() else {
+        panic!()
+    };
+    request.context.purpose = Some(Purpose::Sshsig);
+    request.context.namespace = Some("git".into());
+    request.flags = SSH_AGENT_RSA_SHA2_512;
+    let Envelope::SignResponse(mut response) = sign_response() else {
+        panic!()
+    };
+    response.error_code = Some(ErrorCode::Internal);
+    response.error_message = Some("both, for the test".into());
+    let Envelope::CertificateResponse(mut certificate) = certificate_response() else {
+        panic!()
+    };
+    certificate.error_code = Some(ErrorCode::Internal);
+    certificate.error_message = Some("both, for the test".into());
+    vec![
+        ("hello", hello(), &[]),
+        ("pairCommit", pair_commit(), &[]),
+        ("pairNonce", pair_nonce(), &[]),
+        ("pairReveal", pair_reveal(), &[]),
+        ("pairResult", pair_result(), &[]),
+        ("keyListRequest", key_list_request(), &[]),
+        ("keyList", key_list(), &[]),
+        ("PublicKeyRecord", key_list(), &["keys"]),
+        ("signRequest", Envelope::SignRequest(request.clone()), &[]),
+        ("SignContext", Envelope::SignRequest(request), &["context"]),
+        ("signResponse", Envelope::SignResponse(response), &[]),
+        ("certificateRequest", certificate_request(), &[]),
+        (
+            "certificateResponse",
+            Envelope::CertificateResponse(certificate),
+            &[],
+        ),
+        ("deviceTokenUpdate", device_token_update(), &[]),
+        ("ping", ping(), &[]),
+        ("pong", pong(), &[]),
+        ("error", error_with_request(), &[]),
+    ]
+}
+
+/// The map at `path` inside an envelope's body (`keys` means its first record).
+fn table_mut<'a>(envelope: &'a mut Value, path: &[&str]) -> &'a mut Vec<(Value, Value)> {
+    let mut map = map_mut(get_mut(map_mut(envelope), "body"));
+    for step in path {
+        map = match get_mut(map, step) {
+            Value::Array(items) => map_mut(&mut items[0]),
+            other => map_mut(other),
+        };
+    }
+    map
+}
+
+fn cbor_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Integer(_) => "uint",
+        Value::Text(_) => "text",
+        Value::Bytes(_) => "bytes",
+        Value::Bool(_) => "bool",
+        Value::Map(_) => "map",
+        Value::Array(_) => "array",
+        _ => "other",
+    }
+}
+
+/// `(min, max)` from a documented size: `(≤ 64)`, `(16 to 64)`, `(exactly 32)`.
+fn documented_size(detail: &str) -> Option<(usize, usize)> {
+    let inner = detail.rsplit_once('(')?.1.strip_suffix(')')?;
+    let number = |s: &str| s.trim().parse::<usize>().ok();
+    if let Some(max) = inner.strip_prefix("≤ ") {
+        Some((0, number(max)?))
+    } else if let Some(n) = inner.strip_prefix("exactly ") {
+        Some((number(n)?, number(n)?))
+    } else {
+        let (min, max) = inner.split_once(" to ")?;
+        Some((number(min)?, number(max)?))
+    }
+}
+
+/// `field` of the table at `path`, resized to `len` bytes or entries.
+fn resized(envelope: &Envelope, path: &[&str], field: &str, len: usize) -> Vec<u8> {
+    let mut value = cbor(&envelope.encode().unwrap());
+    let table = table_mut(&mut value, path);
+    let new = match get_mut(table, field) {
+        Value::Text(_) => text(&"x".repeat(len)),
+        Value::Bytes(_) => Value::Bytes(vec![0x42; len]),
+        Value::Array(items) => Value::Array(vec![items[0].clone(); len]),
+        other => panic!("{field}: no size for {other:?}"),
+    };
+    set(table, field, new);
+    to_bytes(&value)
+}
+
+#[test]
+fn protocol_md_documents_every_field_as_encoded() {
+    let tables = documented_tables();
+    let names: Vec<&str> = tables.iter().map(|(name, _)| name.as_str()).collect();
+    let expected: Vec<&str> = full_envelopes().iter().map(|(name, ..)| *name).collect();
+    assert_eq!(names, expected, "the #### tables of docs/protocol.md §8.2");
+
+    for ((name, envelope, path), (_, documented)) in full_envelopes().into_iter().zip(&tables) {
+        let mut value = cbor(&envelope.encode().unwrap());
+        let encoded = table_mut(&mut value, path).clone();
+        let encoded_names: Vec<&str> = encoded.iter().map(|(k, _)| k.as_text().unwrap()).collect();
+        let documented_names: Vec<&str> = documented.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            documented_names, encoded_names,
+            "{name}: fields or their order"
+        );
+
+        for (field, (_, value)) in documented.iter().zip(&encoded) {
+            assert_eq!(field.kind, cbor_kind(value), "{name}.{}", field.name);
+
+            // Required or optional, as documented.
+            let mut without = cbor(&envelope.encode().unwrap());
+            remove(table_mut(&mut without, path), &field.name);
+            let decoded = Envelope::decode(&to_bytes(&without));
+            assert_eq!(decoded.is_err(), field.required, "{name}.{}", field.name);
+
+            // Integer widths, as documented.
+            if let Some(bits) = field
+                .detail
+                .strip_prefix("(")
+                .and_then(|d| d.strip_suffix(" bits)"))
+            {
+                let bits: u32 = bits.parse().unwrap();
+                let with = |n: u64| {
+                    let mut value = cbor(&envelope.encode().unwrap());
+                    set(
+                        table_mut(&mut value, path),
+                        &field.name,
+                        Value::Integer(n.into()),
+                    );
+                    Envelope::decode(&to_bytes(&value))
+                };
+                let max = u64::MAX >> (64 - bits);
+                assert!(with(max).is_ok(), "{name}.{} = {max}", field.name);
+                if bits < 64 {
+                    assert!(
+                        with(max + 1).is_err(),
+                        "{name}.{} = {}",
+                        field.name,
+                        max + 1
+                    );
+                }
+            }
+
+            // Size limits, as documented.
+            if let Some((min, max)) = documented_size(&field.detail) {
+                let at = |len| Envelope::decode(&resized(&envelope, path, &field.name, len));
+                assert!(at(max).is_ok(), "{name}.{} at {max}", field.name);
+                let over = field_size(at(max + 1));
+                assert_eq!((over.2, over.3), (min, max), "{name}.{}", field.name);
+                if min > 0 {
+                    assert_eq!(field_size(at(min - 1)).1, min - 1, "{name}.{}", field.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn protocol_md_lists_every_error_code() {
+    for code in [
+        ErrorCode::UserDenied,
+        ErrorCode::RequestExpired,
+        ErrorCode::PairingInvalid,
+        ErrorCode::UnknownKey,
+        ErrorCode::KeyDisabled,
+        ErrorCode::VerificationFailed,
+        ErrorCode::PolicyDenied,
+        ErrorCode::ReplayedRequest,
+        ErrorCode::MalformedRequest,
+        ErrorCode::SignerBusy,
+        ErrorCode::Internal,
+    ] {
+        let row = format!("| `{}` |", code.as_str());
+        assert!(
+            PROTOCOL_MD.contains(&row),
+            "docs/protocol.md §11 lacks {row}"
+        );
+    }
+}
+
+#[test]
+fn protocol_md_shows_the_golden_hello() {
+    let (_, after) = PROTOCOL_MD
+        .split_once("`hello` from the test file")
+        .unwrap();
+    let block = after.split("```").nth(1).unwrap();
+    let hex_lines: String = block
+        .lines()
+        .filter(|line| !line.is_empty() && line.chars().all(|c| c.is_ascii_hexdigit() || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(unhex(&hex_lines), unhex(HELLO));
+}

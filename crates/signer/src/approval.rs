@@ -65,7 +65,9 @@ impl Approvals {
     /// future withdraws the sheet.
     pub async fn ask(&self, sheet: Sheet) -> Result<Decision, NoDecision> {
         let (answer, decision) = oneshot::channel();
-        self.queue.send(Pending { sheet, answer }).map_err(|_| NoDecision::UiClosed)?;
+        self.queue
+            .send(Pending { sheet, answer })
+            .map_err(|_| NoDecision::UiClosed)?;
         decision.await.map_err(|_| NoDecision::UiClosed)
     }
 }

@@ -12,9 +12,7 @@ use vmux_link::device::Device;
 use vmux_link::session::{self, Accepted, Invitation, Session};
 use vmux_link::trust::{PeerRole, TrustStore};
 use vmux_link::{Error, Result};
-use vmux_proto::envelope::{
-    CertificateResponse, Envelope, ErrorCode, KeyList, SignResponse,
-};
+use vmux_proto::envelope::{CertificateResponse, Envelope, ErrorCode, KeyList, SignResponse};
 
 use crate::approval::{Approvals, Decision, NoDecision, Sheet};
 
@@ -33,7 +31,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { pairing_timeout: session::PAIRING_TIMEOUT }
+        Self {
+            pairing_timeout: session::PAIRING_TIMEOUT,
+        }
     }
 }
 
@@ -50,9 +50,22 @@ pub struct Signer {
 
 impl Signer {
     /// A signer for `device` that asks its person through `approvals`.
-    pub fn new(device: Device, trust: TrustStore, approvals: Approvals, clock: Arc<dyn Clock>, config: Config) -> Arc<Self> {
+    pub fn new(
+        device: Device,
+        trust: TrustStore,
+        approvals: Approvals,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Arc<Self> {
         let invitations = Semaphore::new(MAX_PENDING_INVITATIONS);
-        Arc::new(Self { device, trust: Mutex::new(trust), approvals, clock, config, invitations })
+        Arc::new(Self {
+            device,
+            trust: Mutex::new(trust),
+            approvals,
+            clock,
+            config,
+            invitations,
+        })
     }
 
     /// This signer's device identity.
@@ -76,7 +89,12 @@ impl Signer {
         }
     }
 
-    async fn handle(self: Arc<Self>, stream: TcpStream, from: SocketAddr, handshake: OwnedSemaphorePermit) {
+    async fn handle(
+        self: Arc<Self>,
+        stream: TcpStream,
+        from: SocketAddr,
+        handshake: OwnedSemaphorePermit,
+    ) {
         // The handshake checks against a snapshot: pinning happens only
         // under the lock, after the person accepts.
         let trust = self.trust.lock().await.clone();
@@ -86,7 +104,12 @@ impl Signer {
             Ok(Accepted::Session(session)) => {
                 let key = session.peer().public_key;
                 let now = self.clock.now_ms();
-                if let Err(e) = self.trust.lock().await.touch(PeerRole::Requester, &key, now, None) {
+                if let Err(e) = self
+                    .trust
+                    .lock()
+                    .await
+                    .touch(PeerRole::Requester, &key, now, None)
+                {
                     tracing::warn!("could not record last-seen time: {e}");
                 }
                 tracing::info!("session with \"{}\" from {from}", session.peer().name);
@@ -108,11 +131,17 @@ impl Signer {
         // Anyone on the network can ask to pair; don't let them bury the
         // person under invitations.
         let Ok(_slot) = self.invitations.try_acquire() else {
-            invitation.reject("the signer has too many pairing requests waiting; try again later").await;
+            invitation
+                .reject("the signer has too many pairing requests waiting; try again later")
+                .await;
             return Ok(());
         };
         let peer = invitation.peer().clone();
-        let sheet = Sheet::Pairing { device: peer.name.clone(), fingerprint: peer.fingerprint(), code: invitation.code() };
+        let sheet = Sheet::Pairing {
+            device: peer.name.clone(),
+            fingerprint: peer.fingerprint(),
+            code: invitation.code(),
+        };
         let decision = timeout(self.config.pairing_timeout, self.approvals.ask(sheet)).await;
         match decision {
             Ok(Ok(Decision::Approve)) => {
@@ -124,7 +153,9 @@ impl Signer {
                 self.run_session(session).await
             }
             Ok(Ok(Decision::Deny)) => {
-                invitation.reject("pairing was rejected on the signer").await;
+                invitation
+                    .reject("pairing was rejected on the signer")
+                    .await;
                 Ok(())
             }
             Ok(Err(NoDecision::UiClosed)) => {
@@ -132,7 +163,9 @@ impl Signer {
                 Ok(())
             }
             Err(_) => {
-                invitation.reject("pairing timed out: nobody accepted it on the signer").await;
+                invitation
+                    .reject("pairing timed out: nobody accepted it on the signer")
+                    .await;
                 Ok(())
             }
         }
@@ -145,7 +178,10 @@ impl Signer {
                 Envelope::KeyListRequest(_) => {
                     // Identities come with the key stores; until one holds a
                     // key there is nothing to list.
-                    Envelope::KeyList(KeyList { keys: Vec::new(), ca_public_key: None })
+                    Envelope::KeyList(KeyList {
+                        keys: Vec::new(),
+                        ca_public_key: None,
+                    })
                 }
                 Envelope::SignRequest(r) => Envelope::SignResponse(SignResponse {
                     request_id: r.request_id,
@@ -154,19 +190,25 @@ impl Signer {
                     error_code: Some(ErrorCode::UnknownKey),
                     error_message: Some("no identity on this signer matches this key".into()),
                 }),
-                Envelope::CertificateRequest(r) => Envelope::CertificateResponse(CertificateResponse {
-                    request_id: r.request_id,
-                    approved: false,
-                    certificate_blob: None,
-                    ca_public_key: None,
-                    valid_after: None,
-                    valid_before: None,
-                    error_code: Some(ErrorCode::PolicyDenied),
-                    error_message: Some("this signer has no certificate authority yet".into()),
-                }),
+                Envelope::CertificateRequest(r) => {
+                    Envelope::CertificateResponse(CertificateResponse {
+                        request_id: r.request_id,
+                        approved: false,
+                        certificate_blob: None,
+                        ca_public_key: None,
+                        valid_after: None,
+                        valid_before: None,
+                        error_code: Some(ErrorCode::PolicyDenied),
+                        error_message: Some("this signer has no certificate authority yet".into()),
+                    })
+                }
                 Envelope::DeviceTokenUpdate(_) | Envelope::Error(_) => continue,
                 other => {
-                    tracing::debug!("ignoring {} from \"{}\"", other.type_name(), session.peer().name);
+                    tracing::debug!(
+                        "ignoring {} from \"{}\"",
+                        other.type_name(),
+                        session.peer().name
+                    );
                     continue;
                 }
             };

@@ -1,7 +1,12 @@
 //! The plain front end: FIFO, the waiting count, withdrawn sheets, and that
 //! closed input can only ever deny.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
@@ -13,7 +18,11 @@ use vmux_signer::ui;
 
 fn sheet(device: &str) -> Sheet {
     let code = PairingCode::derive(&[1; 32], &[2; 32], &[3; 32]);
-    Sheet::Pairing { device: device.into(), fingerprint: Fingerprint::of(device.as_bytes()), code }
+    Sheet::Pairing {
+        device: device.into(),
+        fingerprint: Fingerprint::of(device.as_bytes()),
+        code,
+    }
 }
 
 /// Reads the UI's output until it contains `needle`.
@@ -41,7 +50,14 @@ fn start() -> (Approvals, Ui) {
     let (keys, input) = tokio::io::duplex(1024);
     let (output, screen) = tokio::io::duplex(64 * 1024);
     tokio::spawn(ui::plain::run(queue, BufReader::new(input), output));
-    (approvals, Ui { keys, screen, seen: String::new() })
+    (
+        approvals,
+        Ui {
+            keys,
+            screen,
+            seen: String::new(),
+        },
+    )
 }
 
 impl Ui {
@@ -49,7 +65,10 @@ impl Ui {
         wait_for(&mut self.screen, &mut self.seen, needle).await;
     }
     async fn types(&mut self, line: &str) {
-        self.keys.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        self.keys
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
     }
 }
 
@@ -66,7 +85,10 @@ async fn sheets_are_shown_one_at_a_time_first_come_first_served() {
         async move { a.ask(sheet("second")).await }
     });
     ui.sees("(1 more waiting)").await;
-    assert!(!ui.seen.contains("\"second\" wants to pair"), "second shown before the first was answered");
+    assert!(
+        !ui.seen.contains("\"second\" wants to pair"),
+        "second shown before the first was answered"
+    );
     ui.types("a").await;
     assert_eq!(first.await.unwrap(), Ok(Decision::Approve));
     ui.sees("\"second\" wants to pair").await;

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser, Debug)]
-#[command(name = "vmux", version, about = "Keep SSH keys on one trusted device; sign from every other.")]
+#[command(
+    name = "vmux",
+    version,
+    about = "Keep SSH keys on one trusted device; sign from every other."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,11 +35,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VMUX_LOG").unwrap_or_else(|_| "warn,vmux=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("VMUX_LOG")
+                .unwrap_or_else(|_| "warn,vmux=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };

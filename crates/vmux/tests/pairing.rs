@@ -1,7 +1,12 @@
 //! `vmux signer` and `vmux pair` as a person runs them: separate processes,
 //! separate `VMUX_HOME`s, answers typed into the signer's plain UI.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -47,7 +52,13 @@ impl Proc {
             });
         }
         let stdin = child.stdin.take();
-        Proc { child, stdin, chunks, transcript: String::new(), cursor: 0 }
+        Proc {
+            child,
+            stdin,
+            chunks,
+            transcript: String::new(),
+            cursor: 0,
+        }
     }
 
     /// Waits up to `within` for output containing `needle` after the last
@@ -55,16 +66,24 @@ impl Proc {
     fn expect(&mut self, needle: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(at) = self.transcript[self.cursor..].find(needle).map(|i| i + self.cursor) {
+            if let Some(at) = self.transcript[self.cursor..]
+                .find(needle)
+                .map(|i| i + self.cursor)
+            {
                 let start = self.transcript[..at].rfind('\n').map_or(0, |i| i + 1);
-                let end = self.transcript[at..].find('\n').map_or(self.transcript.len(), |i| i + at);
+                let end = self.transcript[at..]
+                    .find('\n')
+                    .map_or(self.transcript.len(), |i| i + at);
                 self.cursor = at + needle.len();
                 return self.transcript[start..end].to_owned();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.chunks.recv_timeout(left) {
                 Ok(chunk) => self.transcript.push_str(&chunk),
-                Err(_) => panic!("no {needle:?} within {within:?}; output so far:\n{}", self.transcript),
+                Err(_) => panic!(
+                    "no {needle:?} within {within:?}; output so far:\n{}",
+                    self.transcript
+                ),
             }
         }
     }
@@ -81,7 +100,10 @@ impl Proc {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "process still running after {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "process still running after {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -97,7 +119,16 @@ impl Drop for Proc {
 const WAIT: Duration = Duration::from_secs(20);
 
 fn start_signer(home: &std::path::Path, extra: &[&str]) -> (Proc, String) {
-    let mut args = vec!["signer", "--listen", "127.0.0.1:0", "--name", "phone", "--ui", "plain", "--no-advertise"];
+    let mut args = vec![
+        "signer",
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "phone",
+        "--ui",
+        "plain",
+        "--no-advertise",
+    ];
     args.extend_from_slice(extra);
     let mut signer = Proc::spawn(home, &args);
     let line = signer.expect("listening on", WAIT);
@@ -111,7 +142,11 @@ fn code_in(line: &str) -> String {
 }
 
 fn peers(home: &std::path::Path) -> String {
-    let out = Command::new(VMUX).args(["peers", "list"]).env("VMUX_HOME", home).output().unwrap();
+    let out = Command::new(VMUX)
+        .args(["peers", "list"])
+        .env("VMUX_HOME", home)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }
@@ -122,11 +157,18 @@ fn pairing_accepted_on_the_signer_pins_both_sides() {
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
     let (mut signer, addr) = start_signer(&signer_home, &[]);
 
-    let mut pair = Proc::spawn(&agent_home, &["pair", "--signer", &addr, "--name", "laptop"]);
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
     let shown_by_pair = pair.expect("Pairing code: ", WAIT);
     let shown_by_signer = signer.expect("wants to pair, code", WAIT);
     assert!(shown_by_signer.contains("\"laptop\""), "{shown_by_signer}");
-    assert_eq!(code_in(&shown_by_pair), code_in(&shown_by_signer), "the two codes differ");
+    assert_eq!(
+        code_in(&shown_by_pair),
+        code_in(&shown_by_signer),
+        "the two codes differ"
+    );
     signer.type_line("a");
     pair.expect("Paired with phone", WAIT);
     assert!(pair.wait_exit(WAIT).success());
@@ -149,7 +191,10 @@ fn pairing_accepted_on_the_signer_pins_both_sides() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(signer_home.join("trust.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(signer_home.join("trust.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }
@@ -160,7 +205,10 @@ fn pairing_rejected_on_the_signer_fails_and_pins_nothing() {
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
     let (mut signer, addr) = start_signer(&signer_home, &[]);
 
-    let mut pair = Proc::spawn(&agent_home, &["pair", "--signer", &addr, "--name", "laptop"]);
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
     signer.expect("wants to pair", WAIT);
     signer.type_line("x"); // not an answer: asked again
     signer.expect("Type a to accept or d to reject", WAIT);
@@ -177,7 +225,10 @@ fn unanswered_pairing_times_out_and_pins_nothing() {
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
     let (mut signer, addr) = start_signer(&signer_home, &["--pairing-timeout", "1"]);
 
-    let mut pair = Proc::spawn(&agent_home, &["pair", "--signer", &addr, "--name", "laptop"]);
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
     signer.expect("wants to pair", WAIT);
     pair.expect("timed out", WAIT);
     assert!(!pair.wait_exit(WAIT).success());
@@ -190,11 +241,18 @@ fn unanswered_pairing_times_out_and_pins_nothing() {
 fn pairing_with_nothing_listening_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     // Bind then drop to find a port with nothing on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut pair = Proc::spawn(dir.path(), &["pair", "--signer", &addr]);
     assert!(!pair.wait_exit(WAIT).success());
     let line = pair.expect("is the address right?", WAIT);
-    assert!(line.starts_with(&format!("vmux: cannot reach the signer at {addr}")), "{line}");
+    assert!(
+        line.starts_with(&format!("vmux: cannot reach the signer at {addr}")),
+        "{line}"
+    );
     assert!(line.contains("is `vmux signer` running there"), "{line}");
 }

@@ -25,7 +25,10 @@ impl CipherState {
     }
 
     pub(crate) fn new(key: &[u8; 32]) -> Self {
-        Self { cipher: Some(ChaCha20Poly1305::new(key.into())), n: 0 }
+        Self {
+            cipher: Some(ChaCha20Poly1305::new(key.into())),
+            n: 0,
+        }
     }
 
     pub(crate) fn has_key(&self) -> bool {
@@ -55,7 +58,13 @@ impl CipherState {
         };
         let cipher = self.cipher.as_ref().ok_or(Error::Decrypt)?;
         cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: ad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: ad,
+                },
+            )
             .map_err(|_| Error::MessageTooLong(plaintext.len()))
     }
 
@@ -67,7 +76,13 @@ impl CipherState {
         };
         let cipher = self.cipher.as_ref().ok_or(Error::Decrypt)?;
         cipher
-            .decrypt(&nonce, Payload { msg: ciphertext, aad: ad })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: ad,
+                },
+            )
             .map_err(|_| Error::Decrypt)
     }
 
@@ -84,6 +99,9 @@ impl CipherState {
 
 impl core::fmt::Debug for CipherState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("CipherState").field("keyed", &self.has_key()).field("n", &self.n).finish()
+        f.debug_struct("CipherState")
+            .field("keyed", &self.has_key())
+            .field("n", &self.n)
+            .finish()
     }
 }

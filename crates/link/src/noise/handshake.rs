@@ -64,7 +64,14 @@ pub fn initiate(local: &StaticKeypair) -> Result<(AwaitingMsg2, Vec<u8>)> {
     sym.mix_hash(e_pub.as_bytes());
     let mut msg = e_pub.as_bytes().to_vec();
     msg.extend(sym.encrypt_and_hash(&[])?);
-    Ok((AwaitingMsg2 { sym, s: local.secret.clone(), e }, msg))
+    Ok((
+        AwaitingMsg2 {
+            sym,
+            s: local.secret.clone(),
+            e,
+        },
+        msg,
+    ))
 }
 
 /// Reads message 1 as responder: returns the state and message 2.
@@ -102,7 +109,12 @@ impl AwaitingMsg2 {
         let rs = public_key(&self.sym.decrypt_and_hash(enc_s)?)?; // s
         self.sym.mix_key(dh(&self.e, &rs)?.as_slice()); // es
         self.sym.decrypt_and_hash(payload)?;
-        Ok(PeerPresented { sym: self.sym, s: self.s, re, rs })
+        Ok(PeerPresented {
+            sym: self.sym,
+            s: self.s,
+            re,
+            rs,
+        })
     }
 }
 
@@ -151,8 +163,9 @@ impl AwaitingMsg3 {
 }
 
 fn public_key(bytes: &[u8]) -> Result<PublicKey> {
-    let bytes: [u8; KEY_LEN] =
-        bytes.try_into().map_err(|_| Error::Handshake("public key has the wrong length"))?;
+    let bytes: [u8; KEY_LEN] = bytes
+        .try_into()
+        .map_err(|_| Error::Handshake("public key has the wrong length"))?;
     Ok(PublicKey::from(bytes))
 }
 

@@ -21,7 +21,11 @@ impl SymmetricState {
     pub(crate) fn new() -> Self {
         // The name is longer than HASHLEN, so h = HASH(name).
         let h: [u8; KEY_LEN] = Blake2s256::digest(PROTOCOL_NAME).into();
-        let mut state = Self { ck: Zeroizing::new(h), h, cipher: CipherState::empty() };
+        let mut state = Self {
+            ck: Zeroizing::new(h),
+            h,
+            cipher: CipherState::empty(),
+        };
         state.mix_hash(PROLOGUE);
         state
     }

@@ -13,7 +13,11 @@ use crate::approval::{Decision, Pending, Sheet};
 
 /// Shows sheets from `queue` one at a time on `out`, reading answers from
 /// `input`, until the queue or the input closes.
-pub async fn run<R, W>(mut queue: mpsc::UnboundedReceiver<Pending>, input: R, mut out: W) -> std::io::Result<()>
+pub async fn run<R, W>(
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+    input: R,
+    mut out: W,
+) -> std::io::Result<()>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -30,12 +34,15 @@ where
         while let Ok(p) = queue.try_recv() {
             waiting.push_back(p);
         }
-        let Some(mut current) = waiting.pop_front() else { continue };
+        let Some(mut current) = waiting.pop_front() else {
+            continue;
+        };
         if current.answer.is_closed() {
             continue;
         }
         let more = waiting.len();
-        out.write_all(render(&current.sheet, more).as_bytes()).await?;
+        out.write_all(render(&current.sheet, more).as_bytes())
+            .await?;
         out.flush().await?;
         let decision = loop {
             tokio::select! {
@@ -66,7 +73,9 @@ where
                 let _ = current.answer.send(d);
                 banner(&current.sheet, d)
             }
-            None => "Request withdrawn before an answer (timed out or the device left)\n".to_owned(),
+            None => {
+                "Request withdrawn before an answer (timed out or the device left)\n".to_owned()
+            }
         };
         out.write_all(banner.as_bytes()).await?;
         out.flush().await?;
@@ -79,7 +88,11 @@ fn render(sheet: &Sheet, more: usize) -> String {
         n => format!("({n} more waiting)\n"),
     };
     match sheet {
-        Sheet::Pairing { device, fingerprint, code } => format!(
+        Sheet::Pairing {
+            device,
+            fingerprint,
+            code,
+        } => format!(
             "\n=== Pairing request ===\n\"{device}\" wants to pair, code {code}\n\
              Key: {fingerprint}\n\
              Accept only if the other device shows the same code.\n{waiting}\
@@ -91,6 +104,8 @@ fn render(sheet: &Sheet, more: usize) -> String {
 fn banner(sheet: &Sheet, decision: Decision) -> String {
     match (sheet, decision) {
         (Sheet::Pairing { device, .. }, Decision::Approve) => format!("Paired with \"{device}\"\n"),
-        (Sheet::Pairing { device, .. }, Decision::Deny) => format!("Rejected pairing with \"{device}\"\n"),
+        (Sheet::Pairing { device, .. }, Decision::Deny) => {
+            format!("Rejected pairing with \"{device}\"\n")
+        }
     }
 }

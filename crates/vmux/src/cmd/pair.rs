@@ -31,7 +31,15 @@ pub async fn run(args: Args) -> Result {
         None => discover().await?,
     };
     // Already paired with this signer: nothing to do, and no code to show.
-    if let Ok(session) = session::connect(&address, &device, Role::Agent, &mut trust, SystemClock.now_ms()).await {
+    if let Ok(session) = session::connect(
+        &address,
+        &device,
+        Role::Agent,
+        &mut trust,
+        SystemClock.now_ms(),
+    )
+    .await
+    {
         println!("Already paired with {}", session.peer().name);
         return Ok(());
     }
@@ -52,10 +60,17 @@ async fn discover() -> Result<String> {
     println!("Looking for signers on the local network…");
     let found = discovery::browse(Scope::All, &[], Duration::from_secs(5)).await?;
     let Some(signer) = found.first() else {
-        return Err("no signer found on the local network; start `vmux signer` or give --signer HOST:PORT".into());
+        return Err(
+            "no signer found on the local network; start `vmux signer` or give --signer HOST:PORT"
+                .into(),
+        );
     };
     let Some(address) = signer.addresses.first() else {
-        return Err(format!("signer \"{}\" advertised no address; give --signer HOST:PORT", signer.name).into());
+        return Err(format!(
+            "signer \"{}\" advertised no address; give --signer HOST:PORT",
+            signer.name
+        )
+        .into());
     };
     println!("Found signer \"{}\" at {address}", signer.name);
     Ok(address.to_string())

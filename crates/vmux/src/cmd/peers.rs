@@ -30,11 +30,21 @@ pub fn run(command: Command) -> Result {
                     PeerRole::Signer => "signer",
                     PeerRole::Requester => "device",
                 };
-                println!("{role:<7} {:<24} {}  paired {}  last seen {}", p.name, p.fingerprint, format_utc(p.first_paired), format_utc(p.last_seen));
+                println!(
+                    "{role:<7} {:<24} {}  paired {}  last seen {}",
+                    p.name,
+                    p.fingerprint,
+                    format_utc(p.first_paired),
+                    format_utc(p.last_seen)
+                );
             }
         }
         Command::Remove { which } => match trust.remove(&which)? {
-            0 => return Err(format!("no paired device matches \"{which}\"; see `vmux peers list`").into()),
+            0 => {
+                return Err(
+                    format!("no paired device matches \"{which}\"; see `vmux peers list`").into(),
+                );
+            }
             n => println!("Forgot {n} device(s)."),
         },
     }

@@ -1,0 +1,155 @@
+//! A hand-driven requester speaking raw frames to a signer's session: what
+//! the session does with envelopes it cannot read.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use ciborium::Value;
+use tokio::net::{TcpListener, TcpStream};
+use vmux_link::device::Device;
+use vmux_link::frame;
+use vmux_link::home::Home;
+use vmux_link::noise::{self, CipherState, StaticKeypair};
+use vmux_link::session::{self, Accepted};
+use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
+use vmux_proto::envelope::{Envelope, ErrorCode, Hello, KeyListRequest, Role};
+
+struct RawPeer {
+    stream: TcpStream,
+    send: CipherState,
+    recv: CipherState,
+}
+
+impl RawPeer {
+    async fn send_plain(&mut self, plaintext: &[u8]) {
+        let c = self.send.encrypt(plaintext).unwrap();
+        frame::write(&mut self.stream, &c).await.unwrap();
+    }
+    async fn recv(&mut self) -> vmux_link::Result<Envelope> {
+        let c = frame::read(&mut self.stream).await?;
+        Ok(Envelope::decode(&self.recv.decrypt(&c)?)?)
+    }
+}
+
+fn cbor(v: u64, kind: &str, body: Vec<(&str, Value)>) -> Vec<u8> {
+    let body = Value::Map(
+        body.into_iter()
+            .map(|(k, v)| (Value::Text(k.into()), v))
+            .collect(),
+    );
+    let top = Value::Map(vec![
+        (Value::Text("v".into()), Value::Integer(v.into())),
+        (Value::Text("type".into()), Value::Text(kind.into())),
+        (Value::Text("body".into()), body),
+    ]);
+    let mut out = Vec::new();
+    ciborium::into_writer(&top, &mut out).unwrap();
+    out
+}
+
+/// A signer session with a requester whose every byte the test writes.
+async fn raw_session() -> (RawPeer, vmux_link::session::Session, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path().join("signer")).unwrap();
+    let signer = Device::load_or_create(&home, Some("phone")).unwrap();
+    let me = StaticKeypair::generate().unwrap();
+    let mut trust = TrustStore::load(&home).unwrap();
+    trust
+        .pin(PinnedPeer::new(
+            "raw".into(),
+            "raw".into(),
+            PeerRole::Requester,
+            &me.public(),
+            0,
+        ))
+        .unwrap();
+
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let signer_side = async {
+        let (s, _) = l.accept().await.unwrap();
+        session::accept(s, &signer, &trust).await.unwrap()
+    };
+    let peer_side = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let (state, msg1) = noise::initiate(&me).unwrap();
+        frame::write(&mut stream, &msg1).await.unwrap();
+        let presented = state
+            .read_msg2(&frame::read(&mut stream).await.unwrap())
+            .unwrap();
+        let (msg3, t) = presented.finish().unwrap();
+        frame::write(&mut stream, &msg3).await.unwrap();
+        let mut peer = RawPeer {
+            stream,
+            send: t.send,
+            recv: t.recv,
+        };
+        let hello = Envelope::Hello(Hello {
+            protocol_major: 1,
+            protocol_minor: 0,
+            device_id: "raw".into(),
+            device_name: "raw".into(),
+            role: Role::Agent,
+            pairing: false,
+        });
+        peer.send_plain(&hello.encode().unwrap()).await;
+        assert!(matches!(peer.recv().await.unwrap(), Envelope::Hello(_)));
+        peer
+    };
+    let (accepted, peer) = tokio::join!(signer_side, peer_side);
+    let Accepted::Session(session) = accepted else {
+        panic!("expected a session")
+    };
+    (peer, session, dir)
+}
+
+#[tokio::test]
+async fn an_unknown_envelope_type_is_answered_and_the_session_goes_on() {
+    let (mut peer, mut session, _dir) = raw_session().await;
+    let future = cbor(
+        1,
+        "somethingNew",
+        vec![("requestID", Value::Text("req-7".into()))],
+    );
+    peer.send_plain(&future).await;
+    match peer.recv().await.unwrap() {
+        Envelope::Error(e) => {
+            assert_eq!(e.code, ErrorCode::MalformedRequest);
+            assert_eq!(e.request_id.as_deref(), Some("req-7"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    peer.send_plain(
+        &Envelope::KeyListRequest(KeyListRequest {})
+            .encode()
+            .unwrap(),
+    )
+    .await;
+    assert!(matches!(
+        session.recv().await.unwrap(),
+        Envelope::KeyListRequest(_)
+    ));
+}
+
+#[tokio::test]
+async fn an_unknown_major_version_is_a_clear_error_and_closes() {
+    let (mut peer, mut session, _dir) = raw_session().await;
+    peer.send_plain(&cbor(2, "keyListRequest", vec![])).await;
+    match peer.recv().await.unwrap() {
+        Envelope::Error(e) => {
+            assert_eq!(e.code, ErrorCode::MalformedRequest);
+            assert!(e.message.contains("version 2"), "{}", e.message);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let ended = session.recv().await.unwrap_err().to_string();
+    assert!(ended.contains("update vmux"), "{ended}");
+    assert!(
+        peer.recv().await.is_err(),
+        "the signer kept the session open"
+    );
+}
