@@ -125,12 +125,28 @@ fn unexpected(expected: &'static str, got: &Envelope) -> Error {
     }
 }
 
-async fn expect_hello(ch: &mut Channel) -> Result<Hello> {
-    match ch.recv().await? {
-        Envelope::Hello(h) => Ok(h),
-        other => Err(unexpected("hello", &other)),
-    }
+/// The peer's `hello`, from one of `roles`. Anything else is answered with
+/// `malformedRequest` (the caller then drops the connection).
+async fn expect_hello(ch: &mut Channel, roles: &[Role]) -> Result<Hello> {
+    let error = match ch.recv().await? {
+        Envelope::Hello(h) if roles.contains(&h.role) => return Ok(h),
+        Envelope::Hello(_) => Error::Unexpected {
+            expected: "hello from another role",
+            got: "hello",
+        },
+        other => unexpected("hello", &other),
+    };
+    let _ = ch
+        .send(&error_envelope(
+            ErrorCode::MalformedRequest,
+            error.to_string(),
+        ))
+        .await;
+    Err(error)
 }
+
+/// Who may open a session with a signer.
+const REQUESTERS: &[Role] = &[Role::Agent, Role::Client];
 
 // ---------------------------------------------------------------- initiator
 
@@ -185,7 +201,7 @@ pub async fn connect(
         }
         let mut ch = finish_handshake(stream, presented).await?;
         ch.send(&hello(device, role, false)).await?;
-        let h = expect_hello(&mut ch).await?;
+        let h = expect_hello(&mut ch, &[Role::Signer]).await?;
         let peer = Peer {
             device_id: h.device_id,
             name: h.device_name,
@@ -264,7 +280,7 @@ pub async fn start_pairing(address: &str, device: &Device, role: Role) -> Result
         let key = presented.remote_static();
         let mut ch = finish_handshake(stream, presented).await?;
         ch.send(&hello(device, role, true)).await?;
-        let h = expect_hello(&mut ch).await?;
+        let h = expect_hello(&mut ch, &[Role::Signer]).await?;
         let commitment = match ch.recv().await? {
             Envelope::PairCommit(c) => pairing_value(&c.commitment)?,
             // The signer has us pinned but we came here, so we lost our
@@ -368,7 +384,7 @@ async fn accept_inner(
     frame::write(&mut stream, &msg2).await?;
     let transport = state.read_msg3(&frame::read(&mut stream).await?)?;
     let mut ch = Channel::new(stream, transport);
-    let h = expect_hello(&mut ch).await?;
+    let h = expect_hello(&mut ch, REQUESTERS).await?;
     let peer = Peer {
         device_id: h.device_id,
         name: h.device_name,

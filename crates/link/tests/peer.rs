@@ -51,8 +51,9 @@ fn cbor(v: u64, kind: &str, body: Vec<(&str, Value)>) -> Vec<u8> {
     out
 }
 
-/// A signer session with a requester whose every byte the test writes.
-async fn raw_session() -> (RawPeer, vmux_link::session::Session, tempfile::TempDir) {
+/// A pinned requester whose every byte the test writes: handshake, then a
+/// `hello` claiming `role`. Returns what the signer made of it.
+async fn raw_connect(role: Role) -> (vmux_link::Result<Accepted>, RawPeer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::at(dir.path().join("signer")).unwrap();
     let signer = Device::load_or_create(&home, Some("phone")).unwrap();
@@ -72,7 +73,7 @@ async fn raw_session() -> (RawPeer, vmux_link::session::Session, tempfile::TempD
     let addr = l.local_addr().unwrap();
     let signer_side = async {
         let (s, _) = l.accept().await.unwrap();
-        session::accept(s, &signer, &trust).await.unwrap()
+        session::accept(s, &signer, &trust).await
     };
     let peer_side = async {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -93,17 +94,23 @@ async fn raw_session() -> (RawPeer, vmux_link::session::Session, tempfile::TempD
             protocol_minor: 0,
             device_id: "raw".into(),
             device_name: "raw".into(),
-            role: Role::Agent,
+            role,
             pairing: false,
         });
         peer.send_plain(&hello.encode().unwrap()).await;
-        assert!(matches!(peer.recv().await.unwrap(), Envelope::Hello(_)));
         peer
     };
     let (accepted, peer) = tokio::join!(signer_side, peer_side);
-    let Accepted::Session(session) = accepted else {
+    (accepted, peer, dir)
+}
+
+/// A running signer session with a raw requester.
+async fn raw_session() -> (RawPeer, vmux_link::session::Session, tempfile::TempDir) {
+    let (accepted, mut peer, dir) = raw_connect(Role::Agent).await;
+    let Ok(Accepted::Session(session)) = accepted else {
         panic!("expected a session")
     };
+    assert!(matches!(peer.recv().await.unwrap(), Envelope::Hello(_)));
     (peer, session, dir)
 }
 
@@ -152,4 +159,15 @@ async fn an_unknown_major_version_is_a_clear_error_and_closes() {
         peer.recv().await.is_err(),
         "the signer kept the session open"
     );
+}
+
+#[tokio::test]
+async fn a_requester_claiming_to_be_a_signer_is_refused() {
+    let (accepted, mut peer, _dir) = raw_connect(Role::Signer).await;
+    assert!(accepted.is_err());
+    match peer.recv().await.unwrap() {
+        Envelope::Error(e) => assert_eq!(e.code, ErrorCode::MalformedRequest),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(peer.recv().await.is_err(), "the connection stayed open");
 }

@@ -283,22 +283,54 @@ fn pair_finds_the_signer_by_discovery_inside_a_private_network_namespace() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.starts_with("unshare:") && std::env::var_os("VMUX_REQUIRE_NETNS").is_none() {
-            println!("SKIPPED: no network namespace available ({})", stderr.trim());
+            println!(
+                "SKIPPED: no network namespace available ({})",
+                stderr.trim()
+            );
             return;
         }
-        assert!(out.status.success() && stdout.contains("1 passed"), "in the namespace:\n{stdout}\n{stderr}");
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "in the namespace:\n{stdout}\n{stderr}"
+        );
         return;
     }
 
     // Inside: refuse to multicast anywhere but a lone loopback.
     let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap();
-    let interfaces: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
-    assert_eq!(interfaces, ["lo"], "not in a private namespace; refusing to run mDNS");
-    assert!(Command::new("ip").args(["link", "set", "lo", "up"]).status().unwrap().success());
+    let interfaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        interfaces,
+        ["lo"],
+        "not in a private namespace; refusing to run mDNS"
+    );
+    assert!(
+        Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap()
+            .success()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
-    let mut signer = Proc::spawn(&signer_home, &["signer", "--listen", "0.0.0.0:0", "--name", "phone", "--ui", "plain"]);
+    let mut signer = Proc::spawn(
+        &signer_home,
+        &[
+            "signer",
+            "--listen",
+            "0.0.0.0:0",
+            "--name",
+            "phone",
+            "--ui",
+            "plain",
+        ],
+    );
     signer.expect("listening on", WAIT);
     let mut pair = Proc::spawn(&agent_home, &["pair", "--name", "laptop"]);
     pair.expect("Found signer \"phone\"", WAIT);

@@ -59,19 +59,46 @@ pub async fn run(args: Args) -> Result {
 async fn discover() -> Result<String> {
     println!("Looking for signers on the local network…");
     let found = discovery::browse(Scope::All, &[], Duration::from_secs(5)).await?;
-    let Some(signer) = found.first() else {
-        return Err(
+    let (usable, other): (Vec<_>, Vec<_>) = found
+        .iter()
+        .partition(|s| s.version == discovery::PROTOCOL_MAJOR);
+    for s in &other {
+        println!(
+            "Skipping signer \"{}\": it speaks protocol version {}",
+            s.name, s.version
+        );
+    }
+    match usable.as_slice() {
+        [] => Err(
             "no signer found on the local network; start `vmux signer` or give --signer HOST:PORT"
                 .into(),
-        );
-    };
-    let Some(address) = signer.addresses.first() else {
-        return Err(format!(
-            "signer \"{}\" advertised no address; give --signer HOST:PORT",
-            signer.name
-        )
-        .into());
-    };
-    println!("Found signer \"{}\" at {address}", signer.name);
-    Ok(address.to_string())
+        ),
+        [signer] => {
+            let Some(address) = signer.addresses.first() else {
+                return Err(format!(
+                    "signer \"{}\" advertised no address; give --signer HOST:PORT",
+                    signer.name
+                )
+                .into());
+            };
+            println!(
+                "Found signer \"{}\" at {address} (key {})",
+                signer.name, signer.fingerprint
+            );
+            Ok(address.to_string())
+        }
+        several => {
+            // Names are chosen by whoever advertises; let the person pick by
+            // address rather than guess for them.
+            println!("Found several signers:");
+            for s in several {
+                let address = s
+                    .addresses
+                    .first()
+                    .map_or("no address".to_owned(), ToString::to_string);
+                println!("  \"{}\" at {address} (key {})", s.name, s.fingerprint);
+            }
+            Err("several signers answered; choose one with --signer HOST:PORT".into())
+        }
+    }
 }
