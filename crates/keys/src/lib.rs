@@ -4,8 +4,14 @@
 //! [`store::SigningKey`], which can do nothing but produce a signature after
 //! the person has supplied the store's user verification.
 
+pub mod ca;
 mod error;
+pub mod keyring;
 pub mod pkcs11;
+mod random;
+pub mod software;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use keyring::{Identity, Keyring};
+pub use software::{KeyType, SoftwareKey};

@@ -80,7 +80,7 @@ impl fmt::Display for Error {
             Error::EmptyFrame => f.write_str("the peer sent an empty frame"),
             Error::Proto(e) => write!(f, "{e}"),
             Error::Unexpected { expected, got } => write!(f, "expected {expected} from the peer, got {got}"),
-            Error::Peer { code, message } => write!(f, "{message} ({code})"),
+            Error::Peer { code, message } => write!(f, "{message} ({})", code.as_str()),
             Error::SignerKeyChanged { name, expected, presented } => write!(
                 f,
                 "the signer at this address presented key {presented}, but \"{name}\" is pinned with key {expected}. \

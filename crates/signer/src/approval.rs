@@ -1,12 +1,21 @@
-//! Sheets waiting for the person, one at a time, first come first served.
+//! The person's attention, one request at a time.
 //!
-//! A request's task queues a [`Sheet`] and awaits the [`Decision`]. If the
-//! task gives up (timeout, peer gone) its answer channel closes and the UI
-//! dismisses the sheet: a late answer is never applied to anything.
+//! A request takes a [`Turn`] (first come, first served: tokio's mutex is
+//! fair) and holds it through the whole exchange: the sheet, then user
+//! verification, then the banner. Nothing else can be shown in between, so an
+//! answer always belongs to the sheet on screen. Dropping the turn (the
+//! request expired, the peer left) withdraws whatever it was showing.
+//!
+//! The front ends ([`crate::ui`]) only execute [`Command`]s; they never decide.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 use vmux_link::Fingerprint;
 use vmux_link::pairing::PairingCode;
+use vmux_proto::envelope::ContextQuality;
+use zeroize::Zeroizing;
 
 /// What the person is asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +30,35 @@ pub enum Sheet {
         /// The code its person sees.
         code: PairingCode,
     },
+    /// A paired device asks for a signature.
+    Sign {
+        /// The paired device's name.
+        device: String,
+        /// Where the signature will be used, as far as the requester knows.
+        destination: Destination,
+        /// The identity's name.
+        key: String,
+    },
+    /// A paired device asks for a session certificate.
+    Certificate {
+        /// The paired device's name.
+        device: String,
+        /// The validity the CA would grant.
+        validity_seconds: u64,
+    },
+}
+
+/// Where a signature is going, and how sure the requester is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Destination {
+    /// Server host name.
+    pub host: Option<String>,
+    /// Login name on it.
+    pub user: Option<String>,
+    /// What the signature is for, e.g. `SSH login` or `git signature`.
+    pub purpose: Option<String>,
+    /// `unknown`, `claimed` or `verified`.
+    pub quality: ContextQuality,
 }
 
 /// The person's answer.
@@ -32,42 +70,91 @@ pub enum Decision {
     Deny,
 }
 
-/// A sheet in the queue with the channel its answer goes back on.
+/// What a front end is told to do.
 #[derive(Debug)]
-pub struct Pending {
-    /// What to show.
-    pub sheet: Sheet,
-    /// Where the answer goes; closed if the requester stopped waiting.
-    pub answer: oneshot::Sender<Decision>,
+#[non_exhaustive]
+pub enum Command {
+    /// Show `sheet` and send back the answer; a closed `reply` means the
+    /// request was withdrawn: dismiss it.
+    Sheet { sheet: Sheet, reply: oneshot::Sender<Decision> },
+    /// Ask for a passphrase or PIN without echoing it.
+    Secret { prompt: String, reply: oneshot::Sender<Zeroizing<String>> },
+    /// Show a status line.
+    Banner(String),
+    /// This many requests are queued behind the current one.
+    Waiting(usize),
 }
 
-/// The sending side of the queue, cloned into every request task.
+/// The request side: cloned into every request task.
 #[derive(Clone, Debug)]
 pub struct Approvals {
-    queue: mpsc::UnboundedSender<Pending>,
+    floor: Arc<Mutex<()>>,
+    waiting: Arc<AtomicUsize>,
+    ui: mpsc::UnboundedSender<Command>,
 }
 
-/// Why no decision came.
+/// The UI went away (the signer is stopping): treat as a denial.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NoDecision {
-    /// The UI is gone (the signer is shutting down).
-    UiClosed,
-}
+pub struct UiClosed;
 
 impl Approvals {
-    /// A new queue; the receiver goes to the UI.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Pending>) {
-        let (queue, rx) = mpsc::unbounded_channel();
-        (Self { queue }, rx)
+    /// A new queue; the receiver goes to a front end.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Command>) {
+        let (ui, rx) = mpsc::unbounded_channel();
+        let approvals = Self { floor: Arc::new(Mutex::new(())), waiting: Arc::new(AtomicUsize::new(0)), ui };
+        (approvals, rx)
     }
 
-    /// Queues `sheet` and waits for the person. Cancel-safe: dropping the
-    /// future withdraws the sheet.
-    pub async fn ask(&self, sheet: Sheet) -> Result<Decision, NoDecision> {
-        let (answer, decision) = oneshot::channel();
-        self.queue
-            .send(Pending { sheet, answer })
-            .map_err(|_| NoDecision::UiClosed)?;
-        decision.await.map_err(|_| NoDecision::UiClosed)
+    /// Waits for the person's attention, behind every earlier request.
+    pub async fn turn(&self) -> Turn {
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = self.ui.send(Command::Waiting(queued));
+        // Decrements on every exit, including cancellation while queued.
+        let counted = Counted(Arc::clone(&self.waiting), self.ui.clone());
+        let guard = Arc::clone(&self.floor).lock_owned().await;
+        drop(counted);
+        Turn { _floor: guard, ui: self.ui.clone() }
+    }
+
+    /// Shows a status line without taking a turn.
+    pub fn banner(&self, text: impl Into<String>) {
+        let _ = self.ui.send(Command::Banner(text.into()));
+    }
+}
+
+struct Counted(Arc<AtomicUsize>, mpsc::UnboundedSender<Command>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let left = self.0.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        let _ = self.1.send(Command::Waiting(left));
+    }
+}
+
+/// The person's attention, held by one request.
+#[derive(Debug)]
+pub struct Turn {
+    _floor: OwnedMutexGuard<()>,
+    ui: mpsc::UnboundedSender<Command>,
+}
+
+impl Turn {
+    /// Shows `sheet` and waits for the answer.
+    pub async fn ask(&mut self, sheet: Sheet) -> Result<Decision, UiClosed> {
+        let (reply, answer) = oneshot::channel();
+        self.ui.send(Command::Sheet { sheet, reply }).map_err(|_| UiClosed)?;
+        answer.await.map_err(|_| UiClosed)
+    }
+
+    /// Asks for a secret (passphrase or PIN).
+    pub async fn secret(&mut self, prompt: impl Into<String>) -> Result<Zeroizing<String>, UiClosed> {
+        let (reply, answer) = oneshot::channel();
+        self.ui.send(Command::Secret { prompt: prompt.into(), reply }).map_err(|_| UiClosed)?;
+        answer.await.map_err(|_| UiClosed)
+    }
+
+    /// Shows a status line.
+    pub fn banner(&self, text: impl Into<String>) {
+        let _ = self.ui.send(Command::Banner(text.into()));
     }
 }

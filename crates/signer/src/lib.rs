@@ -7,6 +7,10 @@
 //! - [`server`]: the accept loop and per-session request handling.
 
 pub mod approval;
+pub mod checks;
+pub mod identities;
+pub mod log;
+mod notify;
 pub mod server;
 pub mod ui;
 

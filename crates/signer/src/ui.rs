@@ -1,3 +1,6 @@
-//! Front ends that show sheets to the person.
+//! Front ends that show sheets to the person. They execute
+//! [`crate::approval::Command`]s and decide nothing themselves.
 
 pub mod plain;
+pub mod text;
+pub mod tui;

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod ca;
+pub mod key;
 pub mod pair;
 pub mod peers;
 pub mod signer;

@@ -29,6 +29,12 @@ enum Command {
     /// List or forget paired devices.
     #[command(subcommand)]
     Peers(cmd::peers::Command),
+    /// Manage the signer's identities (SSH keys).
+    #[command(subcommand)]
+    Key(cmd::key::Command),
+    /// The signer's certificate authority: its public key and policy.
+    #[command(subcommand)]
+    Ca(cmd::ca::Command),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
             Command::Signer(args) => cmd::signer::run(args).await,
             Command::Pair(args) => cmd::pair::run(args).await,
             Command::Peers(command) => cmd::peers::run(command),
+            Command::Key(command) => cmd::key::run(command),
+            Command::Ca(command) => cmd::ca::run(command),
         }
     });
     match result {

@@ -232,7 +232,7 @@ fn unanswered_pairing_times_out_and_pins_nothing() {
     signer.expect("wants to pair", WAIT);
     pair.expect("timed out", WAIT);
     assert!(!pair.wait_exit(WAIT).success());
-    signer.expect("withdrawn", WAIT);
+    signer.expect("Withdrawn before an answer", WAIT);
     assert!(peers(&signer_home).contains("No paired devices"));
     assert!(peers(&agent_home).contains("No paired devices"));
 }

@@ -4,14 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::BufReader;
 use tokio::net::TcpListener;
 use vmux_link::clock::SystemClock;
 use vmux_link::device::Device;
 use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
-use vmux_link::trust::TrustStore;
 use vmux_signer::approval::Approvals;
+use vmux_signer::log::Log;
 use vmux_signer::{Config, Signer, ui};
 
 use super::Result;
@@ -25,7 +24,26 @@ pub enum Ui {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Print the signer's request log.
+    Log {
+        /// Raw JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
     /// Address to listen on. Only non-loopback addresses are advertised.
     #[arg(long, default_value = "0.0.0.0:0")]
     listen: SocketAddr,
@@ -45,8 +63,32 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result {
     let home = Home::from_env()?;
+    match args.command {
+        Some(Command::Log { json }) => log(&home, json),
+        None => serve(home, args.run).await,
+    }
+}
+
+fn log(home: &Home, json: bool) -> Result {
+    let path = home.file("signer-log.jsonl");
+    if json {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            print!("{text}");
+        }
+        return Ok(());
+    }
+    let entries = Log::read(&path)?;
+    if entries.is_empty() {
+        println!("No requests yet.");
+    }
+    for e in entries {
+        println!("{}", e.human());
+    }
+    Ok(())
+}
+
+async fn serve(home: Home, args: RunArgs) -> Result {
     let device = Device::load_or_create(&home, args.name.as_deref())?;
-    let trust = TrustStore::load(&home)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -59,25 +101,14 @@ pub async fn run(args: Args) -> Result {
     let advertisement = if args.no_advertise || local.ip().to_canonical().is_loopback() {
         None
     } else {
-        Some(discovery::advertise(
-            &device.name,
-            local.port(),
-            &device.fingerprint(),
-            Scope::for_listen_addr(&local),
-        )?)
+        Some(discovery::advertise(&device.name, local.port(), &device.fingerprint(), Scope::for_listen_addr(&local))?)
     };
 
-    let (approvals, queue) = Approvals::new();
-    let config = Config {
-        pairing_timeout: Duration::from_secs(args.pairing_timeout),
-    };
-    let signer = Signer::new(device, trust, approvals, Arc::new(SystemClock), config);
+    let (approvals, commands) = Approvals::new();
+    let config = Config { pairing_timeout: Duration::from_secs(args.pairing_timeout) };
+    let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
     let ui = match args.ui {
-        Ui::Plain => tokio::spawn(ui::plain::run(
-            queue,
-            BufReader::new(tokio::io::stdin()),
-            tokio::io::stdout(),
-        )),
+        Ui::Plain => tokio::spawn(ui::plain::run(commands, ui::plain::Input::stdin(), tokio::io::stdout())),
     };
     tokio::select! {
         served = signer.serve(listener) => served?,

@@ -1,0 +1,285 @@
+//! `vmux key`: the signer's identities (create, import, list, show, enable,
+//! disable, remove).
+
+use std::path::PathBuf;
+
+use vmux_keys::keyring::Store;
+use vmux_keys::{Identity, KeyType, Keyring};
+use vmux_link::home::Home;
+
+use super::Result;
+
+mod prompt;
+
+const SECRET_HELP: &str = "\
+The passphrase (or token PIN) is typed twice without echo when stdin is a terminal.
+Otherwise it is read from the VMUX_PASSPHRASE environment variable if set,
+else from the first line of stdin (for scripts and tests).";
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Create an identity: a new key pair, in a passphrase-encrypted file or on a token.
+    #[command(after_help = SECRET_HELP)]
+    New(NewArgs),
+    /// Import an OpenSSH private key file (stored encrypted; asks for its passphrase,
+    /// or for a new one when the file has none).
+    #[command(after_help = SECRET_HELP)]
+    Import {
+        /// The private key file, e.g. ~/.ssh/id_ed25519.
+        path: PathBuf,
+        /// Identity name (default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List identities.
+    List,
+    /// Show an identity's fingerprint and authorized_keys line.
+    Show {
+        /// Identity name.
+        name: String,
+    },
+    /// Offer an identity to devices again.
+    Enable {
+        /// Identity name.
+        name: String,
+    },
+    /// Stop offering an identity (it stays stored).
+    Disable {
+        /// Identity name.
+        name: String,
+    },
+    /// Remove an identity and delete its key file (token keys stay on the token).
+    Remove {
+        /// Identity name.
+        name: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NewArgs {
+    /// Identity name: letters, digits, '-', '_', '.', '@'.
+    name: String,
+    /// Key type (tokens make ecdsa).
+    #[arg(long = "type", value_enum, default_value_t)]
+    kind: TypeArg,
+    /// Where the private key lives.
+    #[arg(long, value_enum, default_value_t)]
+    store: StoreArg,
+    /// PKCS#11 module (shared library), for --store pkcs11.
+    #[arg(long, required_if_eq("store", "pkcs11"))]
+    module: Option<PathBuf>,
+    /// Token label, for --store pkcs11.
+    #[arg(long, required_if_eq("store", "pkcs11"))]
+    token: Option<String>,
+    /// Label of the key objects on the token (default: NAME).
+    #[arg(long)]
+    key_label: Option<String>,
+    /// Use a key pair already on the token instead of generating one.
+    #[arg(long, requires = "module")]
+    existing: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum TypeArg {
+    /// ecdsa-sha2-nistp256.
+    #[default]
+    Ecdsa,
+    /// ssh-ed25519.
+    Ed25519,
+    /// RSA 3072 (signs with rsa-sha2-256/512).
+    Rsa,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum StoreArg {
+    /// Passphrase-encrypted OpenSSH file in the state dir.
+    #[default]
+    Software,
+    /// PKCS#11 token (YubiKey, SoftHSM2, ...).
+    Pkcs11,
+}
+
+pub fn run(command: Command) -> Result {
+    let home = Home::from_env()?;
+    let mut ring = Keyring::load(&home)?;
+    match command {
+        Command::New(args) => {
+            let identity = new(&mut ring, args)?;
+            println!(
+                "Created identity \"{}\" ({}, {}).",
+                identity.name,
+                identity.algorithm,
+                identity.store_kind()
+            );
+            print_key(&identity);
+        }
+        Command::Import { path, name } => {
+            let name = match name {
+                Some(name) => name,
+                None => default_name(&path)?,
+            };
+            let pem = zeroize::Zeroizing::new(
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            );
+            let passphrase = if vmux_keys::keyring::is_encrypted(&pem)? {
+                prompt::secret(&format!("Passphrase of {}: ", path.display()), false)?
+            } else {
+                eprintln!(
+                    "{} is not encrypted; vmux stores it encrypted with a new passphrase.",
+                    path.display()
+                );
+                prompt::secret(&format!("New passphrase for \"{name}\": "), true)?
+            };
+            let identity = ring.import_software(&name, &pem, &passphrase)?.clone();
+            println!(
+                "Imported identity \"{}\" ({}).",
+                identity.name, identity.algorithm
+            );
+            print_key(&identity);
+        }
+        Command::List => list(ring.list()),
+        Command::Show { name } => {
+            let identity = ring.get(&name)?;
+            println!("Name:        {}", identity.name);
+            println!("Type:        {}", identity.algorithm);
+            println!("Store:       {}", store_detail(identity));
+            println!(
+                "Enabled:     {}",
+                if identity.enabled { "yes" } else { "no" }
+            );
+            print_key(identity);
+        }
+        Command::Enable { name } => {
+            ring.set_enabled(&name, true)?;
+            println!("Enabled \"{name}\".");
+        }
+        Command::Disable { name } => {
+            ring.set_enabled(&name, false)?;
+            println!(
+                "Disabled \"{name}\"; devices no longer see it. `vmux key enable {name}` brings it back."
+            );
+        }
+        Command::Remove { name } => {
+            let removed = ring.remove(&name)?;
+            match removed.store {
+                Store::Software { .. } => println!("Removed \"{name}\" and deleted its key file."),
+                Store::Pkcs11(_) => {
+                    println!("Removed \"{name}\"; its key pair is still on the token.")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new(ring: &mut Keyring, args: NewArgs) -> Result<Identity> {
+    let NewArgs {
+        name,
+        kind,
+        store,
+        module,
+        token,
+        key_label,
+        existing,
+    } = args;
+    vmux_keys::keyring::check_name(&name)?;
+    if store == StoreArg::Software {
+        if existing || module.is_some() || token.is_some() || key_label.is_some() {
+            return Err(
+                "--module, --token, --key-label and --existing go with --store pkcs11".into(),
+            );
+        }
+        let kind = match kind {
+            TypeArg::Ecdsa => KeyType::Ecdsa,
+            TypeArg::Ed25519 => KeyType::Ed25519,
+            TypeArg::Rsa => KeyType::Rsa,
+        };
+        let passphrase = prompt::secret(&format!("New passphrase for \"{name}\": "), true)?;
+        return Ok(ring.create_software(&name, kind, &passphrase)?.clone());
+    }
+    if kind != TypeArg::Ecdsa {
+        return Err("token keys are ecdsa (P-256); drop --type or use --store software".into());
+    }
+    let (Some(module), Some(token)) = (module, token) else {
+        return Err("--store pkcs11 needs --module PATH and --token LABEL".into());
+    };
+    let key_label = key_label.unwrap_or_else(|| name.clone());
+    if existing {
+        return Ok(ring
+            .add_from_token(&name, &module, &token, &key_label)?
+            .clone());
+    }
+    let pin = prompt::secret(&format!("PIN of token \"{token}\": "), false)?;
+    Ok(ring
+        .generate_on_token(&name, &module, &token, &key_label, &pin)?
+        .clone())
+}
+
+fn default_name(path: &std::path::Path) -> Result<String> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if vmux_keys::keyring::check_name(stem).is_err() {
+        return Err(format!(
+            "cannot name the identity after \"{}\"; give one with --name NAME",
+            path.display()
+        )
+        .into());
+    }
+    Ok(stem.to_owned())
+}
+
+fn print_key(identity: &Identity) {
+    println!("Fingerprint: {}", identity.fingerprint);
+    println!("authorized_keys line:");
+    println!("{}", identity.authorized_keys_line());
+}
+
+fn store_detail(identity: &Identity) -> String {
+    match &identity.store {
+        Store::Software { file } => format!("software (keys/{file}, passphrase-encrypted)"),
+        Store::Pkcs11(t) => format!(
+            "pkcs11 (token \"{}\", key \"{}\", module {})",
+            t.token_label,
+            t.key_label,
+            t.module.display()
+        ),
+    }
+}
+
+fn list(identities: &[Identity]) {
+    if identities.is_empty() {
+        println!(
+            "No identities. Make one with `vmux key new NAME` or `vmux key import ~/.ssh/id_ed25519`."
+        );
+        return;
+    }
+    let rows: Vec<[&str; 5]> = identities
+        .iter()
+        .map(|i| {
+            [
+                i.name.as_str(),
+                i.algorithm.as_str(),
+                i.fingerprint.as_str(),
+                i.store_kind(),
+                if i.enabled { "yes" } else { "no" },
+            ]
+        })
+        .collect();
+    let header = ["NAME", "TYPE", "FINGERPRINT", "STORE", "ENABLED"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}

@@ -1,0 +1,82 @@
+//! Reading a passphrase or PIN: from the terminal without echo, or for
+//! scripts from `VMUX_PASSPHRASE` / one line of stdin.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr};
+use zeroize::Zeroizing;
+
+use crate::cmd::Result;
+
+/// The environment variable scripts and tests pass the secret in.
+pub const ENV: &str = "VMUX_PASSPHRASE";
+
+/// Asks for a secret. On a terminal it is typed without echo, twice when
+/// `confirm` (a new secret); otherwise it comes from `VMUX_PASSPHRASE`, else
+/// one line of stdin.
+pub fn secret(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        if let Ok(value) = std::env::var(ENV) {
+            return Ok(Zeroizing::new(value));
+        }
+        return read_line(&stdin);
+    }
+    let first = ask(prompt)?;
+    if confirm {
+        let second = ask("Again, to confirm: ")?;
+        if first != second {
+            return Err("the two entries did not match; run the command again".into());
+        }
+    }
+    Ok(first)
+}
+
+fn ask(prompt: &str) -> Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let line = {
+        let _echo = EchoOff::new(&stdin)?;
+        read_line(&stdin)
+    };
+    // The newline typed was not echoed.
+    eprintln!();
+    line
+}
+
+fn read_line(stdin: &std::io::Stdin) -> Result<Zeroizing<String>> {
+    let mut line = Zeroizing::new(String::new());
+    if stdin.lock().read_line(&mut line)? == 0 {
+        return Err(format!(
+            "no passphrase given: type it, or set {ENV} when stdin is not a terminal"
+        )
+        .into());
+    }
+    let trimmed = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(trimmed);
+    Ok(line)
+}
+
+/// Turns terminal echo off until dropped.
+struct EchoOff<'a> {
+    stdin: &'a std::io::Stdin,
+    saved: Termios,
+}
+
+impl<'a> EchoOff<'a> {
+    fn new(stdin: &'a std::io::Stdin) -> Result<Self> {
+        let saved = tcgetattr(stdin)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        tcsetattr(stdin, OptionalActions::Flush, &quiet)?;
+        Ok(Self { stdin, saved })
+    }
+}
+
+impl Drop for EchoOff<'_> {
+    fn drop(&mut self) {
+        // Best effort: on failure the shell's `reset` brings echo back.
+        let _ = tcsetattr(self.stdin, OptionalActions::Now, &self.saved);
+    }
+}
