@@ -80,6 +80,13 @@ impl Input {
     }
 }
 
+impl Drop for Input {
+    /// Never leave the person's terminal silent, however the UI ends.
+    fn drop(&mut self) {
+        self.echo(true);
+    }
+}
+
 /// Runs the front end until the command queue or the input closes.
 pub async fn run<W>(mut commands: mpsc::UnboundedReceiver<Command>, mut input: Input, mut out: W) -> std::io::Result<()>
 where
@@ -130,9 +137,11 @@ where
                 }
             }
             Command::Secret { prompt, mut reply } => {
+                // Echo off before the prompt shows: a quick typist must not
+                // see (or leave on screen) the start of the secret.
+                input.echo(false);
                 let shown = Instant::now();
                 write(&mut out, &format!("{prompt}: ")).await?;
-                input.echo(false);
                 let secret = tokio::select! {
                     line = input.line_after(shown) => line,
                     () = reply.closed() => None,

@@ -49,7 +49,7 @@ pub async fn run(mut commands: mpsc::UnboundedReceiver<Command>) -> io::Result<(
     }
     let _screen = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    term.clear()?;
+    repaint(&mut term)?;
     let mut keys = Keys::spawn();
     let mut view = View::default();
     loop {
@@ -226,6 +226,14 @@ async fn secret(
     }
 }
 
+/// Clears the screen and forgets the last frame, so the next one is drawn
+/// whole and never mixes with the old screen. (`Terminal::clear` would ask
+/// the terminal for the cursor position, racing the key reader for the reply.)
+fn repaint(term: &mut Term) -> io::Result<()> {
+    let size = term.size()?;
+    term.resize(size.into())
+}
+
 fn typable(k: &KeyEvent) -> bool {
     !k.modifiers
         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
@@ -278,8 +286,7 @@ impl Keys {
             let _ = rustix::termios::tcflush(&stdin, rustix::termios::QueueSelector::IFlush);
         }
         while self.events.try_recv().is_ok() {}
-        // A full repaint, so the new screen never mixes with the old one.
-        term.clear()?;
+        repaint(term)?;
         Ok(Instant::now() + ARM_DELAY)
     }
 }

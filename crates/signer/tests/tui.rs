@@ -1,0 +1,303 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Drives the full-screen UI through a real pseudo-terminal.
+//!
+//! The test binary re-runs itself under util-linux `script` (which gives the
+//! child a pty); in the child, `child_scenario` runs `ui::tui::run` against a
+//! scripted request sequence and writes what the requests got to a file. The
+//! parent watches the screen output and types like a person would.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::time::timeout;
+use vmux_proto::envelope::ContextQuality;
+use vmux_signer::approval::{Approvals, Destination, Sheet};
+use vmux_signer::ui::tui;
+
+/// Set in the child: where it writes its results.
+const CHILD_OUT: &str = "VMUX_TUI_TEST_OUT";
+
+fn sign(device: &str) -> Sheet {
+    Sheet::Sign {
+        device: device.to_owned(),
+        destination: Destination {
+            host: Some("build.example.org".into()),
+            user: Some("ci".into()),
+            purpose: Some("SSH login".into()),
+            quality: ContextQuality::Claimed,
+        },
+        key: "work-key".into(),
+    }
+}
+
+/// Not a test by itself: the body of the child the pty test starts.
+#[test]
+fn child_scenario() {
+    let Ok(out) = std::env::var(CHILD_OUT) else {
+        return;
+    };
+    let size = rustix::termios::Winsize {
+        ws_row: 30,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(std::io::stdout(), size).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut log = rt.block_on(async {
+        let (approvals, rx) = Approvals::new();
+        let ui = tokio::spawn(tui::run(rx));
+        let mut log = String::new();
+        let mut first = approvals.turn().await;
+        // Queued behind the first: its sheet must say "1 more waiting".
+        let queued = approvals.clone();
+        let second = tokio::spawn(async move { queued.turn().await });
+        log += &format!("first={:?}\n", first.ask(sign("laptop")).await);
+        drop(first);
+        let mut turn = second.await.unwrap();
+        log += &format!("second={:?}\n", turn.ask(sign("headset")).await);
+        log += &format!("third={:?}\n", turn.ask(sign("desktop")).await);
+        let secret = turn.secret("Passphrase for work-key").await;
+        log += &format!(
+            "secret={}\n",
+            secret.as_deref().map(|s| s.as_str()).unwrap_or("<none>")
+        );
+        let cert = Sheet::Certificate {
+            device: "tablet".into(),
+            validity_seconds: 3600,
+        };
+        let withdrawn = timeout(Duration::from_millis(600), turn.ask(cert))
+            .await
+            .is_err();
+        log += &format!("withdrawn={withdrawn}\n");
+        drop(turn);
+        drop(approvals);
+        log += &format!("ui={:?}\n", ui.await.unwrap());
+        log
+    });
+    let modes = rustix::termios::tcgetattr(std::io::stdin())
+        .unwrap()
+        .local_modes;
+    let cooked =
+        modes.contains(rustix::termios::LocalModes::ICANON | rustix::termios::LocalModes::ECHO);
+    log += &format!("cooked={cooked}\n");
+    std::fs::write(out, log).unwrap();
+    // Exit before the harness prints, so the screen output ends with ours.
+    std::process::exit(0);
+}
+
+/// The child's terminal output, collected by a reader thread.
+struct Screen {
+    child: Child,
+    raw: Arc<Mutex<Vec<u8>>>,
+    /// Set once `script` closed its output: nothing more can appear.
+    eof: Arc<AtomicBool>,
+    at: usize,
+}
+
+impl Screen {
+    /// The output as text: escape sequences dropped, cursor moves and runs of
+    /// blanks made one space (ratatui skips unchanged cells by moving).
+    fn text(&self) -> String {
+        let raw = self.raw.lock().unwrap().clone();
+        let raw = String::from_utf8_lossy(&raw);
+        let mut out = String::new();
+        let mut chars = raw.chars().peekable();
+        let mut blank = false;
+        let mut push = |out: &mut String, c: char| {
+            if c.is_whitespace() {
+                if !blank {
+                    out.push(' ');
+                }
+                blank = true;
+            } else {
+                out.push(c);
+                blank = false;
+            }
+        };
+        while let Some(c) = chars.next() {
+            if c != '\x1b' {
+                push(&mut out, if c.is_control() { ' ' } else { c });
+                continue;
+            }
+            match chars.next() {
+                Some('[') => loop {
+                    match chars.next() {
+                        Some(f @ '\x40'..='\x7e') => {
+                            if f == 'H' {
+                                push(&mut out, ' ');
+                            }
+                            break;
+                        }
+                        Some(_) => {}
+                        // An unfinished sequence: stop, more is coming.
+                        None => return out,
+                    }
+                },
+                Some(_) => {}
+                None => return out,
+            }
+        }
+        out
+    }
+
+    /// Waits until every needle shows up after the current position; moves
+    /// the position past the first one.
+    fn wait_for(&mut self, needles: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ended = self.eof.load(Ordering::SeqCst);
+            let text = self.text();
+            let rest = text.get(self.at..).unwrap_or("");
+            if needles.iter().all(|n| rest.contains(n)) {
+                let first = rest.find(needles[0]).unwrap();
+                self.at += first + needles[0].len();
+                return;
+            }
+            if ended || Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "never saw {needles:?}; screen after position {}:\n{rest}",
+                    self.at
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(keys.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+#[test]
+fn sheet_and_secret_through_a_pty() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("answers");
+    let exe = std::env::current_exe().unwrap();
+    let cmd = format!(
+        "'{}' --exact child_scenario --nocapture --test-threads=1",
+        exe.display()
+    );
+    let spawned = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env(CHILD_OUT, &out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("`script` not found: install util-linux's `script` (Debian package bsdutils)")
+        }
+        Err(e) => panic!("starting `script`: {e}"),
+    };
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let eof = Arc::new(AtomicBool::new(false));
+    let (sink, done) = (Arc::clone(&raw), Arc::clone(&eof));
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    let mut screen = Screen {
+        child,
+        raw,
+        eof,
+        at: 0,
+    };
+    let started = Instant::now();
+
+    // First sheet: the words, the live queue count, then `a` approves. The
+    // second `a` is typeahead: it must not answer the next sheet.
+    screen.wait_for(&[
+        "SSH Sign Request",
+        "From Device laptop",
+        "Destination ci@build.example.org",
+        "1 more waiting",
+    ]);
+    screen.wait_for(&["Enter choose"]);
+    screen.press("aa");
+
+    // Second sheet: Enter on the default focus denies.
+    screen.wait_for(&["From Device headset"]);
+    screen.wait_for(&["Enter choose"]);
+    screen.press("\r");
+
+    // Third sheet: Tab moves the focus to Approve.
+    screen.wait_for(&["From Device desktop"]);
+    screen.wait_for(&["Enter choose"]);
+    screen.press("\t\r");
+
+    // The secret: masked, Backspace edits, Enter submits.
+    screen.wait_for(&["User verification", "Passphrase for work-key"]);
+    screen.wait_for(&["Enter submit"]);
+    screen.press("hunter22\x7f\r");
+
+    // A sheet withdrawn while shown is dismissed with a banner.
+    screen.wait_for(&["Session certificate request"]);
+    screen.wait_for(&["Withdrawn before an answer"]);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = screen.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the UI did not exit:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(screen.child.stdin.take());
+    reader.join().unwrap();
+    assert!(
+        status.success(),
+        "child failed: {status}\n{}",
+        screen.text()
+    );
+
+    let answers = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        answers,
+        "first=Ok(Approve)\nsecond=Ok(Deny)\nthird=Ok(Approve)\nsecret=hunter2\nwithdrawn=true\nui=Ok(())\ncooked=true\n"
+    );
+    let raw = screen.raw.lock().unwrap().clone();
+    // One bullet per key typed (ratatui draws only the new one each time).
+    assert!(
+        screen.text().matches('•').count() >= 8,
+        "the secret is shown masked"
+    );
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("hunter"),
+        "the secret is never echoed"
+    );
+    assert!(
+        raw.ends_with(b"\x1b[?1049l"),
+        "the alternate screen is left last"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,317 @@
+//! `vmux signer` driven through a pseudo-terminal, as its person would, with a
+//! paired requester sending real link requests. Signatures are checked by
+//! OpenSSH's own `ssh-keygen -Y verify` and certificates by `ssh-keygen -L`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "support/process.rs"]
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use process::Proc;
+use ssh_key::{HashAlg, LineEnding, PublicKey, SshSig};
+use tokio::runtime::Runtime;
+use vmux_keys::{KeyType, Keyring};
+use vmux_link::device::{Device, new_uuid};
+use vmux_link::home::Home;
+use vmux_link::session::{self, SessionSender};
+use vmux_link::trust::TrustStore;
+use vmux_proto::envelope::{
+    CertificateRequest, ContextQuality, Envelope, ErrorCode, KeyListRequest, Origin, Purpose, Role, SignContext,
+    SignRequest, SignResponse,
+};
+use zeroize::Zeroizing;
+
+const WAIT: Duration = Duration::from_secs(20);
+const PASS: &str = "correct horse battery";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A signer in a pty, paired with an in-process requester.
+struct Rig {
+    dir: tempfile::TempDir,
+    signer_home: PathBuf,
+    signer: Proc,
+    rt: Runtime,
+    sender: SessionSender,
+    responses: mpsc::Receiver<Envelope>,
+    device_id: String,
+    keys: Vec<(String, PublicKey)>,
+}
+
+impl Rig {
+    fn start(keys: &[(&str, KeyType)]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let signer_home = dir.path().join("signer");
+        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        let keys: Vec<_> = keys
+            .iter()
+            .map(|(name, kind)| {
+                let id = keyring.create_software(name, *kind, &Zeroizing::new(PASS.to_owned())).unwrap();
+                (name.to_string(), id.public().unwrap())
+            })
+            .collect();
+
+        let mut signer = Proc::spawn_in_pty(&signer_home, &["signer", "--listen", "127.0.0.1:0", "--name", "phone"]);
+        let line = signer.expect("listening on", WAIT);
+        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+
+        let rt = Runtime::new().unwrap();
+        let agent_home = Home::at(dir.path().join("agent")).unwrap();
+        let agent = Device::load_or_create(&agent_home, Some("laptop")).unwrap();
+        let device_id = agent.id.clone();
+        let pairing = rt.spawn(async move {
+            let pending = session::start_pairing(&addr, &agent, Role::Agent).await.unwrap();
+            let mut trust = TrustStore::load(&agent_home).unwrap();
+            pending.finish(&mut trust, now_ms()).await.unwrap()
+        });
+        signer.expect("wants to pair", WAIT);
+        signer.type_line("a");
+        let mut session = rt.block_on(pairing).unwrap();
+        let sender = session.sender();
+        let (tx, responses) = mpsc::channel();
+        rt.spawn(async move {
+            while let Ok(envelope) = session.recv().await {
+                if tx.send(envelope).is_err() {
+                    break;
+                }
+            }
+        });
+        Rig { dir, signer_home, signer, rt, sender, responses, device_id, keys }
+    }
+
+    fn send(&self, envelope: Envelope) {
+        self.rt.block_on(self.sender.send(envelope)).unwrap();
+    }
+
+    fn response(&self) -> Envelope {
+        self.responses.recv_timeout(WAIT).expect("no response from the signer")
+    }
+
+    fn sign_request(&self, key: usize, data: &[u8], flags: u32) -> SignRequest {
+        let public = &self.keys[key].1;
+        let now = now_ms();
+        SignRequest {
+            request_id: new_uuid().unwrap(),
+            key_algorithm: public.algorithm().as_str().to_owned(),
+            public_key_blob: public.to_bytes().unwrap(),
+            source_device_id: self.device_id.clone(),
+            source_device_name: "laptop".into(),
+            origin: Origin::GenericAgent,
+            data_to_sign: data.to_vec(),
+            nonce: vmux_link::pairing::nonce().unwrap().to_vec(),
+            issued_at_milliseconds: now,
+            expires_at_milliseconds: now + 60_000,
+            flags,
+            context: SignContext {
+                context_quality: ContextQuality::Claimed,
+                host: Some("git.example.org".into()),
+                user: Some("git".into()),
+                purpose: Some(Purpose::Sshsig),
+                namespace: Some("file".into()),
+                forwarded: false,
+            },
+        }
+    }
+
+    /// Sends a sign request for `message` as SSHSIG data, approves it with
+    /// the passphrase through the pty, and returns the response.
+    fn approved_signature(&mut self, key: usize, message: &[u8], flags: u32) -> SignResponse {
+        let data = SshSig::signed_data("file", HashAlg::Sha512, message).unwrap();
+        self.send(Envelope::SignRequest(self.sign_request(key, &data, flags)));
+        self.signer.expect("SSH Sign Request", WAIT);
+        self.signer.type_line("a");
+        self.signer.expect("Passphrase for", WAIT);
+        self.signer.type_line(PASS);
+        self.signer.expect("Approved remote sign request", WAIT);
+        signed(self.response())
+    }
+
+    fn refused(&self, request: SignRequest) -> (ErrorCode, String) {
+        self.send(Envelope::SignRequest(request));
+        let r = signed(self.response());
+        assert!(!r.approved && r.signature.is_none());
+        (r.error_code.unwrap(), r.error_message.unwrap_or_default())
+    }
+}
+
+fn signed(envelope: Envelope) -> SignResponse {
+    match envelope {
+        Envelope::SignResponse(r) => r,
+        other => panic!("expected a signResponse, got {other:?}"),
+    }
+}
+
+/// Runs `ssh-keygen -Y verify` on `signature_blob` over `message`.
+fn ssh_keygen_verifies(dir: &Path, public: &PublicKey, message: &[u8], signature_blob: &[u8]) -> bool {
+    let signature = ssh_key::Signature::try_from(signature_blob).unwrap();
+    let sshsig = SshSig::new(public.key_data().clone(), "file", HashAlg::Sha512, signature).unwrap();
+    std::fs::write(dir.join("msg"), message).unwrap();
+    std::fs::write(dir.join("msg.sig"), sshsig.to_pem(LineEnding::LF).unwrap()).unwrap();
+    std::fs::write(dir.join("allowed"), format!("me {}\n", public.to_openssh().unwrap())).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(dir.join("allowed"))
+        .args(["-I", "me", "-n", "file", "-s"])
+        .arg(dir.join("msg.sig"))
+        .stdin(std::fs::File::open(dir.join("msg")).unwrap())
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+#[test]
+fn approve_and_passphrase_give_a_signature_ssh_keygen_verifies() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    let r = rig.approved_signature(0, b"hello from the laptop", 0);
+    assert!(r.approved);
+    assert!(ssh_keygen_verifies(rig.dir.path(), &rig.keys[0].1, b"hello from the laptop", &r.signature.unwrap()));
+    // The sheet showed who and where; the passphrase was not echoed.
+    let screen = &rig.signer.transcript;
+    assert!(screen.contains("From Device  laptop"), "{screen}");
+    assert!(screen.contains("git@git.example.org"), "{screen}");
+    assert!(screen.contains("claimed, not verified"), "{screen}");
+    assert!(!screen.contains(PASS), "the passphrase was echoed:\n{screen}");
+    let log = std::fs::read_to_string(rig.signer_home.join("signer-log.jsonl")).unwrap();
+    assert!(log.contains("\"outcome\":\"approved\"") && log.contains("\"device\":\"laptop\""), "{log}");
+}
+
+#[test]
+fn every_key_type_signs_what_openssh_verifies() {
+    let mut rig = Rig::start(&[("ed", KeyType::Ed25519), ("rsa", KeyType::Rsa)]);
+    let r = rig.approved_signature(0, b"ed25519 message", 0);
+    assert!(ssh_keygen_verifies(rig.dir.path(), &rig.keys[0].1, b"ed25519 message", &r.signature.unwrap()));
+    for (flags, algorithm) in [(2, "rsa-sha2-256"), (4, "rsa-sha2-512"), (0, "rsa-sha2-512")] {
+        let r = rig.approved_signature(1, b"rsa message", flags);
+        let blob = r.signature.unwrap();
+        assert_eq!(&blob[4..4 + algorithm.len()], algorithm.as_bytes(), "flags {flags}");
+        assert!(ssh_keygen_verifies(rig.dir.path(), &rig.keys[1].1, b"rsa message", &blob), "flags {flags}");
+    }
+}
+
+#[test]
+fn deny_answers_user_denied() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    rig.send(Envelope::SignRequest(rig.sign_request(0, b"data", 0)));
+    rig.signer.expect("SSH Sign Request", WAIT);
+    rig.signer.type_line("d");
+    rig.signer.expect("Denied remote sign request", WAIT);
+    let r = signed(rig.response());
+    assert_eq!(r.error_code, Some(ErrorCode::UserDenied));
+}
+
+#[test]
+fn three_wrong_passphrases_answer_verification_failed() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    rig.send(Envelope::SignRequest(rig.sign_request(0, b"data", 0)));
+    rig.signer.expect("SSH Sign Request", WAIT);
+    rig.signer.type_line("a");
+    for n in 1..=3 {
+        rig.signer.expect("Passphrase for", WAIT);
+        rig.signer.type_line("not it");
+        rig.signer.expect(&format!("Wrong passphrase ({n} of 3)"), WAIT);
+    }
+    let r = signed(rig.response());
+    assert_eq!(r.error_code, Some(ErrorCode::VerificationFailed));
+}
+
+#[test]
+fn a_second_request_waits_and_the_sheet_says_so() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    let first = rig.sign_request(0, b"first", 0);
+    let second = rig.sign_request(0, b"second", 0);
+    rig.send(Envelope::SignRequest(first.clone()));
+    rig.signer.expect("SSH Sign Request", WAIT);
+    rig.send(Envelope::SignRequest(second.clone()));
+    rig.signer.expect("(1 more waiting)", WAIT);
+    rig.signer.type_line("d");
+    let r = signed(rig.response());
+    assert_eq!(r.request_id, first.request_id, "answered out of order");
+    rig.signer.expect("SSH Sign Request", WAIT);
+    rig.signer.type_line("d");
+    let r = signed(rig.response());
+    assert_eq!(r.request_id, second.request_id);
+}
+
+#[test]
+fn a_request_that_expires_while_shown_answers_request_expired() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    let mut request = rig.sign_request(0, b"data", 0);
+    request.expires_at_milliseconds = request.issued_at_milliseconds + 2_000;
+    rig.send(Envelope::SignRequest(request));
+    rig.signer.expect("SSH Sign Request", WAIT);
+    let r = signed(rig.response());
+    assert_eq!(r.error_code, Some(ErrorCode::RequestExpired));
+    rig.signer.expect("expired before it was answered; nothing was signed or delivered", WAIT);
+}
+
+#[test]
+fn refusals_before_the_sheet_name_their_cause() {
+    let rig = Rig::start(&[("work", KeyType::Ecdsa), ("old", KeyType::Ed25519)]);
+
+    // A key the signer doesn't hold: the "work" key with its last byte changed.
+    let mut unknown = rig.sign_request(0, b"data", 0);
+    if let Some(b) = unknown.public_key_blob.last_mut() {
+        *b ^= 1;
+    }
+    assert_eq!(rig.refused(unknown.clone()).0, ErrorCode::UnknownKey);
+
+    // Same nonce again: refused as a replay before anything else.
+    assert_eq!(rig.refused(unknown).0, ErrorCode::ReplayedRequest);
+
+    let mut stale = rig.sign_request(0, b"data", 0);
+    stale.issued_at_milliseconds -= 300_000;
+    stale.expires_at_milliseconds -= 300_000;
+    let (code, message) = rig.refused(stale);
+    assert_eq!(code, ErrorCode::RequestExpired);
+    assert!(message.contains("clock skew"), "{message}");
+
+    let mut keyring = Keyring::load(&Home::at(rig.signer_home.clone()).unwrap()).unwrap();
+    keyring.set_enabled("old", false).unwrap();
+    let (code, message) = rig.refused(rig.sign_request(1, b"data", 0));
+    assert_eq!(code, ErrorCode::KeyDisabled);
+    assert!(message.contains("old"), "{message}");
+
+    // The key list offers only what is enabled, plus the CA.
+    rig.send(Envelope::KeyListRequest(KeyListRequest {}));
+    let Envelope::KeyList(list) = rig.response() else { panic!("expected a keyList") };
+    let names: Vec<_> = list.keys.iter().map(|k| k.comment.as_str()).collect();
+    assert_eq!(names, ["work"]);
+    assert!(list.ca_public_key.is_some());
+}
+
+#[test]
+fn an_approved_certificate_request_yields_an_openssh_certificate() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    let ephemeral = rig.keys[0].1.clone(); // any P-256 public key will do
+    let now = now_ms();
+    let request = CertificateRequest {
+        request_id: new_uuid().unwrap(),
+        public_key_blob: ephemeral.to_bytes().unwrap(),
+        source_device_id: rig.device_id.clone(),
+        source_device_name: "laptop".into(),
+        requested_validity_seconds: 10 * 3600,
+        nonce: vmux_link::pairing::nonce().unwrap().to_vec(),
+        issued_at_milliseconds: now,
+        expires_at_milliseconds: now + 60_000,
+    };
+    rig.send(Envelope::CertificateRequest(request));
+    rig.signer.expect("Session certificate for laptop, valid 8h", WAIT);
+    rig.signer.type_line("a");
+    let Envelope::CertificateResponse(r) = rig.response() else { panic!("expected a certificateResponse") };
+    assert!(r.approved, "{:?}", r.error_message);
+    assert_eq!(r.valid_before.unwrap() - now / 1000, 8 * 3600, "validity not clamped to the policy");
+    let cert = ssh_key::Certificate::from_bytes(&r.certificate_blob.unwrap()).unwrap();
+    let path = rig.dir.path().join("cert.pub");
+    std::fs::write(&path, cert.to_openssh().unwrap()).unwrap();
+    let out = Command::new("ssh-keygen").arg("-L").arg("-f").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("user certificate") && text.contains("permit-pty") && text.contains("laptop"), "{text}");
+}

@@ -1,0 +1,128 @@
+//! A vmux process under test: its output read as it comes, its input typed,
+//! optionally through a real pseudo-terminal.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const VMUX: &str = env!("CARGO_BIN_EXE_vmux");
+
+/// A running process whose output (stdout and stderr) is read as it comes.
+pub struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    chunks: mpsc::Receiver<String>,
+    pub transcript: String,
+    /// Where the next `expect` starts looking.
+    cursor: usize,
+}
+
+impl Proc {
+    pub fn spawn(home: &Path, args: &[&str]) -> Proc {
+        let mut command = Command::new(VMUX);
+        command.args(args);
+        Self::start(command, home)
+    }
+
+    /// Runs `vmux ARGS` with a pseudo-terminal as its terminal (through
+    /// util-linux `script`), as a person at a terminal would.
+    pub fn spawn_in_pty(home: &Path, args: &[&str]) -> Proc {
+        let quoted: Vec<String> = std::iter::once(VMUX).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect();
+        let mut command = Command::new("script");
+        command.args(["-qfec", &quoted.join(" "), "/dev/null"]);
+        Self::start(command, home)
+    }
+
+    fn start(mut command: Command, home: &Path) -> Proc {
+        let mut child = command
+            .env("VMUX_HOME", home)
+            .env("VMUX_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, chunks) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            // Chunks, not lines: the plain UI's prompts end without a newline.
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Proc {
+            child,
+            stdin,
+            chunks,
+            transcript: String::new(),
+            cursor: 0,
+        }
+    }
+
+    /// Waits up to `within` for output containing `needle` after the last
+    /// match; returns the line it is on.
+    pub fn expect(&mut self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(at) = self.transcript[self.cursor..]
+                .find(needle)
+                .map(|i| i + self.cursor)
+            {
+                let start = self.transcript[..at].rfind('\n').map_or(0, |i| i + 1);
+                let end = self.transcript[at..]
+                    .find('\n')
+                    .map_or(self.transcript.len(), |i| i + at);
+                self.cursor = at + needle.len();
+                return self.transcript[start..end].to_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => self.transcript.push_str(&chunk),
+                Err(_) => panic!(
+                    "no {needle:?} within {within:?}; output so far:\n{}",
+                    self.transcript
+                ),
+            }
+        }
+    }
+
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process still running after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
