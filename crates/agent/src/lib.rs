@@ -1,0 +1,1 @@
+//! The vmux agent.
