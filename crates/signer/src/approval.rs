@@ -76,9 +76,15 @@ pub enum Decision {
 pub enum Command {
     /// Show `sheet` and send back the answer; a closed `reply` means the
     /// request was withdrawn: dismiss it.
-    Sheet { sheet: Sheet, reply: oneshot::Sender<Decision> },
+    Sheet {
+        sheet: Sheet,
+        reply: oneshot::Sender<Decision>,
+    },
     /// Ask for a passphrase or PIN without echoing it.
-    Secret { prompt: String, reply: oneshot::Sender<Zeroizing<String>> },
+    Secret {
+        prompt: String,
+        reply: oneshot::Sender<Zeroizing<String>>,
+    },
     /// Show a status line.
     Banner(String),
     /// This many requests are queued behind the current one.
@@ -101,7 +107,11 @@ impl Approvals {
     /// A new queue; the receiver goes to a front end.
     pub fn new() -> (Self, mpsc::UnboundedReceiver<Command>) {
         let (ui, rx) = mpsc::unbounded_channel();
-        let approvals = Self { floor: Arc::new(Mutex::new(())), waiting: Arc::new(AtomicUsize::new(0)), ui };
+        let approvals = Self {
+            floor: Arc::new(Mutex::new(())),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            ui,
+        };
         (approvals, rx)
     }
 
@@ -113,7 +123,10 @@ impl Approvals {
         let counted = Counted(Arc::clone(&self.waiting), self.ui.clone());
         let guard = Arc::clone(&self.floor).lock_owned().await;
         drop(counted);
-        Turn { _floor: guard, ui: self.ui.clone() }
+        Turn {
+            _floor: guard,
+            ui: self.ui.clone(),
+        }
     }
 
     /// Shows a status line without taking a turn.
@@ -142,14 +155,24 @@ impl Turn {
     /// Shows `sheet` and waits for the answer.
     pub async fn ask(&mut self, sheet: Sheet) -> Result<Decision, UiClosed> {
         let (reply, answer) = oneshot::channel();
-        self.ui.send(Command::Sheet { sheet, reply }).map_err(|_| UiClosed)?;
+        self.ui
+            .send(Command::Sheet { sheet, reply })
+            .map_err(|_| UiClosed)?;
         answer.await.map_err(|_| UiClosed)
     }
 
     /// Asks for a secret (passphrase or PIN).
-    pub async fn secret(&mut self, prompt: impl Into<String>) -> Result<Zeroizing<String>, UiClosed> {
+    pub async fn secret(
+        &mut self,
+        prompt: impl Into<String>,
+    ) -> Result<Zeroizing<String>, UiClosed> {
         let (reply, answer) = oneshot::channel();
-        self.ui.send(Command::Secret { prompt: prompt.into(), reply }).map_err(|_| UiClosed)?;
+        self.ui
+            .send(Command::Secret {
+                prompt: prompt.into(),
+                reply,
+            })
+            .map_err(|_| UiClosed)?;
         answer.await.map_err(|_| UiClosed)
     }
 

@@ -4,7 +4,9 @@
 
 use vmux_keys::store::{Provider, RsaHash, SigningKey};
 use vmux_link::home::Home;
-use vmux_proto::envelope::{ProviderKind, PublicKeyRecord, Purpose, SSH_AGENT_RSA_SHA2_256, SignContext};
+use vmux_proto::envelope::{
+    ProviderKind, PublicKeyRecord, Purpose, SSH_AGENT_RSA_SHA2_256, SignContext,
+};
 
 use crate::approval::Destination;
 
@@ -30,7 +32,10 @@ impl Identities {
                 None
             }
         };
-        Ok(Self { keyring, ca_public_key })
+        Ok(Self {
+            keyring,
+            ca_public_key,
+        })
     }
 
     /// The key-list records: enabled identities only.
@@ -81,7 +86,11 @@ pub fn blob_algorithm(blob: &[u8]) -> Option<String> {
 /// The RSA hash the agent flags ask for; `rsa-sha2-256` wins when both are
 /// set, as in OpenSSH, and SHA-1 is never used.
 pub fn rsa_hash(flags: u32) -> RsaHash {
-    if flags & SSH_AGENT_RSA_SHA2_256 != 0 { RsaHash::Sha256 } else { RsaHash::Sha512 }
+    if flags & SSH_AGENT_RSA_SHA2_256 != 0 {
+        RsaHash::Sha256
+    } else {
+        RsaHash::Sha512
+    }
 }
 
 /// What the sheet shows as the destination.
@@ -98,12 +107,21 @@ pub fn destination(context: &SignContext) -> Destination {
         (None, true) => Some("through a forwarded agent".to_owned()),
         (p, false) => p,
     };
-    Destination { host: context.host.clone(), user: context.user.clone(), purpose, quality: context.context_quality }
+    Destination {
+        host: context.host.clone(),
+        user: context.user.clone(),
+        purpose,
+        quality: context.context_quality,
+    }
 }
 
 /// The prompt for the identity's user verification.
 pub fn verification_prompt(identity: &Identity) -> String {
-    format!("{} for \"{}\"", capitalised(secret_word(identity)), identity.name)
+    format!(
+        "{} for \"{}\"",
+        capitalised(secret_word(identity)),
+        identity.name
+    )
 }
 
 /// `passphrase` or `PIN`.
@@ -116,7 +134,10 @@ pub fn secret_word(identity: &Identity) -> &'static str {
 
 fn capitalised(word: &str) -> String {
     let mut chars = word.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// A certificate the CA issued, as the response carries it.
@@ -141,7 +162,9 @@ pub struct Authority {
 impl Authority {
     /// Opens (creating on first use) the CA in `home`.
     pub fn load(home: &Home) -> vmux_keys::Result<Self> {
-        Ok(Self { ca: Ca::open(home)? })
+        Ok(Self {
+            ca: Ca::open(home)?,
+        })
     }
 
     /// The validity the policy would grant for `requested` seconds, or why
@@ -152,7 +175,9 @@ impl Authority {
             return Err("this signer does not issue certificates (`vmux ca policy --auto-issue on` to allow)".into());
         }
         if policy.principals.is_empty() {
-            return Err("the CA policy lists no principals (`vmux ca policy --principals LOGIN`)".into());
+            return Err(
+                "the CA policy lists no principals (`vmux ca policy --principals LOGIN`)".into(),
+            );
         }
         if requested == 0 {
             return Err("a certificate was requested with a validity of 0 seconds".into());
@@ -161,10 +186,22 @@ impl Authority {
     }
 
     /// Issues the certificate for `blob` (after the person approved).
-    pub fn issue(&self, blob: &[u8], device: &str, validity: u64, now_secs: u64) -> vmux_keys::Result<Issued> {
+    pub fn issue(
+        &self,
+        blob: &[u8],
+        device: &str,
+        validity: u64,
+        now_secs: u64,
+    ) -> vmux_keys::Result<Issued> {
         let bad = |e: ssh_key::Error| vmux_keys::Error::Other(format!("certificate: {e}"));
         let public_key = ssh_key::PublicKey::from_bytes(blob).map_err(bad)?;
-        let request = CertRequest { public_key: &public_key, device, identity: None, validity_secs: validity, now: now_secs };
+        let request = CertRequest {
+            public_key: &public_key,
+            device,
+            identity: None,
+            validity_secs: validity,
+            now: now_secs,
+        };
         let cert = self.ca.issue(&request)?;
         Ok(Issued {
             certificate_blob: cert.to_bytes().map_err(bad)?,

@@ -58,7 +58,10 @@ impl Log {
             options.open(&self.path)?.write_all(&line)
         })();
         if let Err(e) = result {
-            tracing::warn!("could not write the signer log {}: {e}", self.path.display());
+            tracing::warn!(
+                "could not write the signer log {}: {e}",
+                self.path.display()
+            );
         }
     }
 

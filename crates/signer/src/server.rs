@@ -15,8 +15,8 @@ use vmux_link::session::{self, Accepted, Invitation, Peer, Session, SessionSende
 use vmux_link::trust::{PeerRole, TrustStore};
 use vmux_link::{Error, Fingerprint, Result};
 use vmux_proto::envelope::{
-    CertificateRequest, CertificateResponse, Envelope, ErrorCode, KeyList, SignRequest, SignResponse,
-    limits::MAX_PENDING_REQUESTS,
+    CertificateRequest, CertificateResponse, Envelope, ErrorCode, KeyList, SignRequest,
+    SignResponse, limits::MAX_PENDING_REQUESTS,
 };
 
 use crate::approval::{Approvals, Decision, Sheet};
@@ -41,7 +41,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { pairing_timeout: session::PAIRING_TIMEOUT }
+        Self {
+            pairing_timeout: session::PAIRING_TIMEOUT,
+        }
     }
 }
 
@@ -105,7 +107,12 @@ impl Signer {
         }
     }
 
-    async fn handle(self: Arc<Self>, stream: TcpStream, from: SocketAddr, handshake: OwnedSemaphorePermit) {
+    async fn handle(
+        self: Arc<Self>,
+        stream: TcpStream,
+        from: SocketAddr,
+        handshake: OwnedSemaphorePermit,
+    ) {
         // The handshake checks against a snapshot: pinning happens only
         // under the lock, after the person accepts.
         let trust = self.trust.lock().await.clone();
@@ -115,7 +122,12 @@ impl Signer {
             Ok(Accepted::Session(session)) => {
                 let key = session.peer().public_key;
                 let now = self.clock.now_ms();
-                if let Err(e) = self.trust.lock().await.touch(PeerRole::Requester, &key, now, None) {
+                if let Err(e) = self
+                    .trust
+                    .lock()
+                    .await
+                    .touch(PeerRole::Requester, &key, now, None)
+                {
                     tracing::warn!("could not record last-seen time: {e}");
                 }
                 tracing::info!("session with \"{}\" from {from}", session.peer().name);
@@ -141,11 +153,17 @@ impl Signer {
         // Anyone on the network can ask to pair; don't let them bury the
         // person under invitations.
         let Ok(_slot) = self.invitations.try_acquire() else {
-            invitation.reject("the signer has too many pairing requests waiting; try again later").await;
+            invitation
+                .reject("the signer has too many pairing requests waiting; try again later")
+                .await;
             return Ok(());
         };
         let peer = invitation.peer().clone();
-        let sheet = Sheet::Pairing { device: peer.name.clone(), fingerprint: peer.fingerprint(), code: invitation.code() };
+        let sheet = Sheet::Pairing {
+            device: peer.name.clone(),
+            fingerprint: peer.fingerprint(),
+            code: invitation.code(),
+        };
         let decision = timeout(self.config.pairing_timeout, async {
             let mut turn = self.approvals.turn().await;
             let decision = turn.ask(sheet).await;
@@ -165,12 +183,17 @@ impl Signer {
             }
             Ok((turn, _)) => {
                 turn.banner(format!("Rejected pairing with \"{}\"", peer.name));
-                invitation.reject("pairing was rejected on the signer").await;
+                invitation
+                    .reject("pairing was rejected on the signer")
+                    .await;
                 Ok(())
             }
             Err(_) => {
-                self.approvals.banner(format!("Pairing request from \"{}\" timed out", peer.name));
-                invitation.reject("pairing timed out: nobody accepted it on the signer").await;
+                self.approvals
+                    .banner(format!("Pairing request from \"{}\" timed out", peer.name));
+                invitation
+                    .reject("pairing timed out: nobody accepted it on the signer")
+                    .await;
                 Ok(())
             }
         }
@@ -184,11 +207,15 @@ impl Signer {
         loop {
             match session.recv().await? {
                 Envelope::KeyListRequest(_) => session.send(self.key_list()).await?,
-                Envelope::SignRequest(r) => self.spawn_request(&session.sender(), &pending, &peer, Request::Sign(r)),
+                Envelope::SignRequest(r) => {
+                    self.spawn_request(&session.sender(), &pending, &peer, Request::Sign(r))
+                }
                 Envelope::CertificateRequest(r) => {
                     self.spawn_request(&session.sender(), &pending, &peer, Request::Certificate(r));
                 }
-                Envelope::Error(e) => tracing::info!("\"{}\" reported: {} ({})", peer.name, e.message, e.code),
+                Envelope::Error(e) => {
+                    tracing::info!("\"{}\" reported: {} ({})", peer.name, e.message, e.code)
+                }
                 other => tracing::debug!("ignoring {} from \"{}\"", other.type_name(), peer.name),
             }
         }
@@ -196,40 +223,79 @@ impl Signer {
 
     fn key_list(&self) -> Envelope {
         match Identities::load(&self.home) {
-            Ok(ids) => Envelope::KeyList(KeyList { keys: ids.records(), ca_public_key: ids.ca_public_key_blob() }),
+            Ok(ids) => Envelope::KeyList(KeyList {
+                keys: ids.records(),
+                ca_public_key: ids.ca_public_key_blob(),
+            }),
             Err(e) => {
                 tracing::warn!("cannot read identities: {e}");
-                Envelope::KeyList(KeyList { keys: Vec::new(), ca_public_key: None })
+                Envelope::KeyList(KeyList {
+                    keys: Vec::new(),
+                    ca_public_key: None,
+                })
             }
         }
     }
 
-    fn spawn_request(self: &Arc<Self>, reply: &SessionSender, pending: &Arc<AtomicUsize>, peer: &Peer, request: Request) {
-        let (signer, reply, pending, peer) = (Arc::clone(self), reply.clone(), Arc::clone(pending), peer.clone());
+    fn spawn_request(
+        self: &Arc<Self>,
+        reply: &SessionSender,
+        pending: &Arc<AtomicUsize>,
+        peer: &Peer,
+        request: Request,
+    ) {
+        let (signer, reply, pending, peer) = (
+            Arc::clone(self),
+            reply.clone(),
+            Arc::clone(pending),
+            peer.clone(),
+        );
         tokio::spawn(async move {
             let busy = pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_REQUESTS;
             let answer = match request {
                 Request::Sign(r) => Envelope::SignResponse(signer.sign(&peer, r, busy).await),
-                Request::Certificate(r) => Envelope::CertificateResponse(signer.certificate(&peer, r, busy).await),
+                Request::Certificate(r) => {
+                    Envelope::CertificateResponse(signer.certificate(&peer, r, busy).await)
+                }
             };
             pending.fetch_sub(1, Ordering::SeqCst);
             if reply.send(answer).await.is_err() {
-                tracing::info!("\"{}\" left before its answer could be delivered", peer.name);
+                tracing::info!(
+                    "\"{}\" left before its answer could be delivered",
+                    peer.name
+                );
             }
         });
     }
 
     /// Checks shared by sign and certificate requests: §9.3 checks 2–5.
-    fn admit(&self, peer: &Peer, busy: bool, source: &str, nonce: &[u8], issued: u64, expires: u64) -> Result<(), Refusal> {
+    fn admit(
+        &self,
+        peer: &Peer,
+        busy: bool,
+        source: &str,
+        nonce: &[u8],
+        issued: u64,
+        expires: u64,
+    ) -> Result<(), Refusal> {
         if source != peer.device_id {
-            return Err((ErrorCode::MalformedRequest, "sourceDeviceID does not match the paired device".into()));
+            return Err((
+                ErrorCode::MalformedRequest,
+                "sourceDeviceID does not match the paired device".into(),
+            ));
         }
         if busy {
-            return Err((ErrorCode::SignerBusy, "too many requests waiting on the signer; try again shortly".into()));
+            return Err((
+                ErrorCode::SignerBusy,
+                "too many requests waiting on the signer; try again shortly".into(),
+            ));
         }
         let now = self.clock.now_ms();
         checks::window(issued, expires, now)?;
-        let mut replays = self.replays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut replays = self
+            .replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         replays.admit(peer.public_key, nonce, expires, now)
     }
 
@@ -273,21 +339,47 @@ impl Signer {
         busy: bool,
         destination: &crate::approval::Destination,
     ) -> Result<Vec<u8>, Refusal> {
-        if identities::blob_algorithm(&r.public_key_blob).as_deref() != Some(r.key_algorithm.as_str()) {
-            return Err((ErrorCode::MalformedRequest, "keyAlgorithm does not match publicKeyBlob".into()));
+        if identities::blob_algorithm(&r.public_key_blob).as_deref()
+            != Some(r.key_algorithm.as_str())
+        {
+            return Err((
+                ErrorCode::MalformedRequest,
+                "keyAlgorithm does not match publicKeyBlob".into(),
+            ));
         }
-        self.admit(peer, busy, &r.source_device_id, &r.nonce, r.issued_at_milliseconds, r.expires_at_milliseconds)?;
+        self.admit(
+            peer,
+            busy,
+            &r.source_device_id,
+            &r.nonce,
+            r.issued_at_milliseconds,
+            r.expires_at_milliseconds,
+        )?;
         let ids = Identities::load(&self.home).map_err(internal)?;
         let identity = ids.find(&r.public_key_blob).ok_or_else(|| {
-            (ErrorCode::UnknownKey, "no identity on this signer has this key; run `vmux refresh` on the requester".to_owned())
+            (
+                ErrorCode::UnknownKey,
+                "no identity on this signer has this key; run `vmux refresh` on the requester"
+                    .to_owned(),
+            )
         })?;
         if !identity.enabled {
-            return Err((ErrorCode::KeyDisabled, format!("identity \"{}\" is disabled on the signer", identity.name)));
+            return Err((
+                ErrorCode::KeyDisabled,
+                format!("identity \"{}\" is disabled on the signer", identity.name),
+            ));
         }
         let key = ids.open(&identity).map_err(internal)?;
         let deadline = self.deadline(r.expires_at_milliseconds);
-        let sheet = Sheet::Sign { device: peer.name.clone(), destination: destination.clone(), key: identity.name.clone() };
-        let host = destination.host.clone().unwrap_or_else(|| "unknown host".into());
+        let sheet = Sheet::Sign {
+            device: peer.name.clone(),
+            destination: destination.clone(),
+            key: identity.name.clone(),
+        };
+        let host = destination
+            .host
+            .clone()
+            .unwrap_or_else(|| "unknown host".into());
         notify::desktop("SSH Sign Request", &format!("From {} → {host}", peer.name));
         let rsa_hash = identities::rsa_hash(r.flags);
         let data = r.data_to_sign.clone();
@@ -295,13 +387,19 @@ impl Signer {
             let mut turn = self.approvals.turn().await;
             if turn.ask(sheet).await != Ok(Decision::Approve) {
                 turn.banner("Denied remote sign request");
-                return Err((ErrorCode::UserDenied, "the request was denied on the signer".to_owned()));
+                return Err((
+                    ErrorCode::UserDenied,
+                    "the request was denied on the signer".to_owned(),
+                ));
             }
             let mut key = key;
             for attempt in 1..=VERIFICATION_TRIES {
                 let prompt = identities::verification_prompt(&identity);
                 let Ok(secret) = turn.secret(prompt).await else {
-                    return Err((ErrorCode::UserDenied, "the signer stopped before verification".to_owned()));
+                    return Err((
+                        ErrorCode::UserDenied,
+                        "the signer stopped before verification".to_owned(),
+                    ));
                 };
                 let data = data.clone();
                 let (back, signed) = tokio::task::spawn_blocking(move || {
@@ -317,13 +415,19 @@ impl Signer {
                         return Ok(signature);
                     }
                     Err(vmux_keys::Error::WrongSecret) => {
-                        turn.banner(format!("Wrong {} ({attempt} of {VERIFICATION_TRIES})", identities::secret_word(&identity)));
+                        turn.banner(format!(
+                            "Wrong {} ({attempt} of {VERIFICATION_TRIES})",
+                            identities::secret_word(&identity)
+                        ));
                     }
                     Err(e) => return Err(internal(e)),
                 }
             }
             turn.banner("Verification failed; request refused");
-            Err((ErrorCode::VerificationFailed, "user verification failed three times on the signer".to_owned()))
+            Err((
+                ErrorCode::VerificationFailed,
+                "user verification failed three times on the signer".to_owned(),
+            ))
         })
         .await;
         approved.unwrap_or_else(|_| {
@@ -335,7 +439,12 @@ impl Signer {
         })
     }
 
-    async fn certificate(&self, peer: &Peer, r: CertificateRequest, busy: bool) -> CertificateResponse {
+    async fn certificate(
+        &self,
+        peer: &Peer,
+        r: CertificateRequest,
+        busy: bool,
+    ) -> CertificateResponse {
         let arrived = self.clock.now_ms();
         let result = self.certificate_checked(peer, &r, busy).await;
         self.log.append(&Entry {
@@ -378,31 +487,68 @@ impl Signer {
         r: &CertificateRequest,
         busy: bool,
     ) -> Result<identities::Issued, Refusal> {
-        if identities::blob_algorithm(&r.public_key_blob).as_deref() != Some("ecdsa-sha2-nistp256") {
-            return Err((ErrorCode::MalformedRequest, "the certificate key must be ecdsa-sha2-nistp256".into()));
+        if identities::blob_algorithm(&r.public_key_blob).as_deref() != Some("ecdsa-sha2-nistp256")
+        {
+            return Err((
+                ErrorCode::MalformedRequest,
+                "the certificate key must be ecdsa-sha2-nistp256".into(),
+            ));
         }
-        self.admit(peer, busy, &r.source_device_id, &r.nonce, r.issued_at_milliseconds, r.expires_at_milliseconds)?;
+        self.admit(
+            peer,
+            busy,
+            &r.source_device_id,
+            &r.nonce,
+            r.issued_at_milliseconds,
+            r.expires_at_milliseconds,
+        )?;
         let ca = identities::Authority::load(&self.home).map_err(internal)?;
-        let validity = ca.grantable(r.requested_validity_seconds).map_err(|m| (ErrorCode::PolicyDenied, m))?;
+        let validity = ca
+            .grantable(r.requested_validity_seconds)
+            .map_err(|m| (ErrorCode::PolicyDenied, m))?;
         let deadline = self.deadline(r.expires_at_milliseconds);
-        let sheet = Sheet::Certificate { device: peer.name.clone(), validity_seconds: validity };
+        let sheet = Sheet::Certificate {
+            device: peer.name.clone(),
+            validity_seconds: validity,
+        };
         let decided = timeout_at(deadline, async {
             let mut turn = self.approvals.turn().await;
             let decision = turn.ask(sheet).await;
-            let banner = if decision == Ok(Decision::Approve) { "Approved session certificate" } else { "Denied session certificate" };
+            let banner = if decision == Ok(Decision::Approve) {
+                "Approved session certificate"
+            } else {
+                "Denied session certificate"
+            };
             turn.banner(banner);
             decision
         })
         .await;
         match decided {
             Ok(Ok(Decision::Approve)) => {}
-            Ok(_) => return Err((ErrorCode::UserDenied, "the certificate was denied on the signer".into())),
+            Ok(_) => {
+                return Err((
+                    ErrorCode::UserDenied,
+                    "the certificate was denied on the signer".into(),
+                ));
+            }
             Err(_) => {
-                self.approvals.banner(format!("Certificate request from \"{}\" expired before it was answered", peer.name));
-                return Err((ErrorCode::RequestExpired, "the request expired before it was approved on the signer".into()));
+                self.approvals.banner(format!(
+                    "Certificate request from \"{}\" expired before it was answered",
+                    peer.name
+                ));
+                return Err((
+                    ErrorCode::RequestExpired,
+                    "the request expired before it was approved on the signer".into(),
+                ));
             }
         }
-        ca.issue(&r.public_key_blob, &peer.name, validity, self.clock.now_ms() / 1000).map_err(internal)
+        ca.issue(
+            &r.public_key_blob,
+            &peer.name,
+            validity,
+            self.clock.now_ms() / 1000,
+        )
+        .map_err(internal)
     }
 
     /// The tokio instant at which a request's window closes.

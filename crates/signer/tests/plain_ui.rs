@@ -2,7 +2,12 @@
 //! count, withdrawn sheets, late answers, secrets, and that closed input can
 //! only ever deny.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::Write;
 use std::time::Duration;
@@ -15,12 +20,24 @@ use vmux_signer::ui::plain::{self, Input};
 
 fn pairing(device: &str) -> Sheet {
     let code = PairingCode::derive(&[1; 32], &[2; 32], &[3; 32]);
-    Sheet::Pairing { device: device.into(), fingerprint: Fingerprint::of(device.as_bytes()), code }
+    Sheet::Pairing {
+        device: device.into(),
+        fingerprint: Fingerprint::of(device.as_bytes()),
+        code,
+    }
 }
 
 fn sign(device: &str) -> Sheet {
-    let destination = Destination { host: Some("git.example".into()), user: Some("git".into()), ..Default::default() };
-    Sheet::Sign { device: device.into(), destination, key: "work".into() }
+    let destination = Destination {
+        host: Some("git.example".into()),
+        user: Some("git".into()),
+        ..Default::default()
+    };
+    Sheet::Sign {
+        device: device.into(),
+        destination,
+        key: "work".into(),
+    }
 }
 
 struct Screen {
@@ -35,7 +52,15 @@ fn start() -> (Approvals, Screen) {
     let (reader, keys) = std::io::pipe().unwrap();
     let (output, screen) = tokio::io::duplex(64 * 1024);
     tokio::spawn(plain::run(commands, Input::from_reader(reader), output));
-    (approvals, Screen { keys, screen, seen: String::new(), cursor: 0 })
+    (
+        approvals,
+        Screen {
+            keys,
+            screen,
+            seen: String::new(),
+            cursor: 0,
+        },
+    )
 }
 
 impl Screen {
@@ -76,7 +101,10 @@ async fn one_sheet_at_a_time_in_arrival_order_with_the_waiting_count() {
         async move { a.turn().await.ask(pairing("tablet")).await }
     });
     ui.sees("(1 more waiting)").await;
-    assert!(!ui.seen.contains("\"tablet\" wants to pair"), "second shown before the first was answered");
+    assert!(
+        !ui.seen.contains("\"tablet\" wants to pair"),
+        "second shown before the first was answered"
+    );
     ui.types("a");
     assert_eq!(first.await.unwrap(), Ok(Decision::Approve));
     ui.sees("\"tablet\" wants to pair").await;
@@ -115,7 +143,9 @@ async fn secrets_are_read_after_the_prompt() {
         let a = approvals.clone();
         async move {
             let mut turn = a.turn().await;
-            turn.secret("Passphrase for \"work\"").await.map(|s| s.to_string())
+            turn.secret("Passphrase for \"work\"")
+                .await
+                .map(|s| s.to_string())
         }
     });
     ui.sees("Passphrase for \"work\": ").await;

@@ -248,9 +248,12 @@ fn sheet_and_secret_through_a_pty() {
     // ignored; then Enter on the default focus denies.
     screen.wait_for(&["From Device headset"]);
     let early = !screen.shows("Enter choose");
-    if early {
-        screen.press("a");
-    }
+    // Not seeing the sheet before it armed means 300 ms passed unobserved.
+    assert!(
+        early,
+        "the key hint showed with the sheet: keys were not held back (or this machine stalled)"
+    );
+    screen.press("a");
     screen.wait_for(&["Enter choose"]);
     screen.press("\r");
 

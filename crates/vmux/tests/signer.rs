@@ -2,7 +2,12 @@
 //! paired requester sending real link requests. Signatures are checked by
 //! OpenSSH's own `ssh-keygen -Y verify` and certificates by `ssh-keygen -L`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support/process.rs"]
 mod process;
@@ -21,8 +26,8 @@ use vmux_link::home::Home;
 use vmux_link::session::{self, SessionSender};
 use vmux_link::trust::TrustStore;
 use vmux_proto::envelope::{
-    CertificateRequest, ContextQuality, Envelope, ErrorCode, KeyListRequest, Origin, Purpose, Role, SignContext,
-    SignRequest, SignResponse,
+    CertificateRequest, ContextQuality, Envelope, ErrorCode, KeyListRequest, Origin, Purpose, Role,
+    SignContext, SignRequest, SignResponse,
 };
 use zeroize::Zeroizing;
 
@@ -30,7 +35,10 @@ const WAIT: Duration = Duration::from_secs(20);
 const PASS: &str = "correct horse battery";
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A signer in a pty, paired with an in-process requester.
@@ -46,19 +54,29 @@ struct Rig {
 }
 
 impl Rig {
+    /// A signer holding new software keys of these types, passphrase PASS.
     fn start(keys: &[(&str, KeyType)]) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let signer_home = dir.path().join("signer");
         let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
-        let keys: Vec<_> = keys
-            .iter()
-            .map(|(name, kind)| {
-                let id = keyring.create_software(name, *kind, &Zeroizing::new(PASS.to_owned())).unwrap();
-                (name.to_string(), id.public().unwrap())
-            })
-            .collect();
+        for (name, kind) in keys {
+            keyring
+                .create_software(name, *kind, &Zeroizing::new(PASS.to_owned()))
+                .unwrap();
+        }
+        Rig::launch(dir, signer_home, &[])
+    }
 
-        let mut signer = Proc::spawn_in_pty(&signer_home, &["signer", "--listen", "127.0.0.1:0", "--name", "phone"]);
+    /// Starts the signer in a pty on `signer_home`'s identities and pairs.
+    fn launch(dir: tempfile::TempDir, signer_home: PathBuf, env: &[(&str, &str)]) -> Rig {
+        let keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        let keys: Vec<_> = keyring
+            .list()
+            .iter()
+            .map(|i| (i.name.clone(), i.public().unwrap()))
+            .collect();
+        let args = ["signer", "--listen", "127.0.0.1:0", "--name", "phone"];
+        let mut signer = Proc::spawn_in_pty_env(&signer_home, &args, env);
         let line = signer.expect("listening on", WAIT);
         let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
 
@@ -67,7 +85,9 @@ impl Rig {
         let agent = Device::load_or_create(&agent_home, Some("laptop")).unwrap();
         let device_id = agent.id.clone();
         let pairing = rt.spawn(async move {
-            let pending = session::start_pairing(&addr, &agent, Role::Agent).await.unwrap();
+            let pending = session::start_pairing(&addr, &agent, Role::Agent)
+                .await
+                .unwrap();
             let mut trust = TrustStore::load(&agent_home).unwrap();
             pending.finish(&mut trust, now_ms()).await.unwrap()
         });
@@ -83,7 +103,16 @@ impl Rig {
                 }
             }
         });
-        Rig { dir, signer_home, signer, rt, sender, responses, device_id, keys }
+        Rig {
+            dir,
+            signer_home,
+            signer,
+            rt,
+            sender,
+            responses,
+            device_id,
+            keys,
+        }
     }
 
     fn send(&self, envelope: Envelope) {
@@ -91,7 +120,9 @@ impl Rig {
     }
 
     fn response(&self) -> Envelope {
-        self.responses.recv_timeout(WAIT).expect("no response from the signer")
+        self.responses
+            .recv_timeout(WAIT)
+            .expect("no response from the signer")
     }
 
     fn sign_request(&self, key: usize, data: &[u8], flags: u32) -> SignRequest {
@@ -123,12 +154,23 @@ impl Rig {
     /// Sends a sign request for `message` as SSHSIG data, approves it with
     /// the passphrase through the pty, and returns the response.
     fn approved_signature(&mut self, key: usize, message: &[u8], flags: u32) -> SignResponse {
+        self.approved_signature_with(key, message, flags, PASS)
+    }
+
+    fn approved_signature_with(
+        &mut self,
+        key: usize,
+        message: &[u8],
+        flags: u32,
+        secret: &str,
+    ) -> SignResponse {
         let data = SshSig::signed_data("file", HashAlg::Sha512, message).unwrap();
         self.send(Envelope::SignRequest(self.sign_request(key, &data, flags)));
         self.signer.expect("SSH Sign Request", WAIT);
         self.signer.type_line("a");
-        self.signer.expect("Passphrase for", WAIT);
-        self.signer.type_line(PASS);
+        self.signer
+            .expect(&format!("for \"{}\": ", self.keys[key].0), WAIT);
+        self.signer.type_line(secret);
         self.signer.expect("Approved remote sign request", WAIT);
         signed(self.response())
     }
@@ -149,12 +191,27 @@ fn signed(envelope: Envelope) -> SignResponse {
 }
 
 /// Runs `ssh-keygen -Y verify` on `signature_blob` over `message`.
-fn ssh_keygen_verifies(dir: &Path, public: &PublicKey, message: &[u8], signature_blob: &[u8]) -> bool {
+fn ssh_keygen_verifies(
+    dir: &Path,
+    public: &PublicKey,
+    message: &[u8],
+    signature_blob: &[u8],
+) -> bool {
     let signature = ssh_key::Signature::try_from(signature_blob).unwrap();
-    let sshsig = SshSig::new(public.key_data().clone(), "file", HashAlg::Sha512, signature).unwrap();
+    let sshsig = SshSig::new(
+        public.key_data().clone(),
+        "file",
+        HashAlg::Sha512,
+        signature,
+    )
+    .unwrap();
     std::fs::write(dir.join("msg"), message).unwrap();
     std::fs::write(dir.join("msg.sig"), sshsig.to_pem(LineEnding::LF).unwrap()).unwrap();
-    std::fs::write(dir.join("allowed"), format!("me {}\n", public.to_openssh().unwrap())).unwrap();
+    std::fs::write(
+        dir.join("allowed"),
+        format!("me {}\n", public.to_openssh().unwrap()),
+    )
+    .unwrap();
     let out = Command::new("ssh-keygen")
         .args(["-Y", "verify", "-f"])
         .arg(dir.join("allowed"))
@@ -171,27 +228,54 @@ fn approve_and_passphrase_give_a_signature_ssh_keygen_verifies() {
     let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
     let r = rig.approved_signature(0, b"hello from the laptop", 0);
     assert!(r.approved);
-    assert!(ssh_keygen_verifies(rig.dir.path(), &rig.keys[0].1, b"hello from the laptop", &r.signature.unwrap()));
+    assert!(ssh_keygen_verifies(
+        rig.dir.path(),
+        &rig.keys[0].1,
+        b"hello from the laptop",
+        &r.signature.unwrap()
+    ));
     // The sheet showed who and where; the passphrase was not echoed.
     let screen = &rig.signer.transcript;
     assert!(screen.contains("From Device  laptop"), "{screen}");
     assert!(screen.contains("git@git.example.org"), "{screen}");
     assert!(screen.contains("claimed, not verified"), "{screen}");
-    assert!(!screen.contains(PASS), "the passphrase was echoed:\n{screen}");
+    assert!(
+        !screen.contains(PASS),
+        "the passphrase was echoed:\n{screen}"
+    );
     let log = std::fs::read_to_string(rig.signer_home.join("signer-log.jsonl")).unwrap();
-    assert!(log.contains("\"outcome\":\"approved\"") && log.contains("\"device\":\"laptop\""), "{log}");
+    assert!(
+        log.contains("\"outcome\":\"approved\"") && log.contains("\"device\":\"laptop\""),
+        "{log}"
+    );
 }
 
 #[test]
 fn every_key_type_signs_what_openssh_verifies() {
     let mut rig = Rig::start(&[("ed", KeyType::Ed25519), ("rsa", KeyType::Rsa)]);
     let r = rig.approved_signature(0, b"ed25519 message", 0);
-    assert!(ssh_keygen_verifies(rig.dir.path(), &rig.keys[0].1, b"ed25519 message", &r.signature.unwrap()));
-    for (flags, algorithm) in [(2, "rsa-sha2-256"), (4, "rsa-sha2-512"), (0, "rsa-sha2-512")] {
+    assert!(ssh_keygen_verifies(
+        rig.dir.path(),
+        &rig.keys[0].1,
+        b"ed25519 message",
+        &r.signature.unwrap()
+    ));
+    for (flags, algorithm) in [
+        (2, "rsa-sha2-256"),
+        (4, "rsa-sha2-512"),
+        (0, "rsa-sha2-512"),
+    ] {
         let r = rig.approved_signature(1, b"rsa message", flags);
         let blob = r.signature.unwrap();
-        assert_eq!(&blob[4..4 + algorithm.len()], algorithm.as_bytes(), "flags {flags}");
-        assert!(ssh_keygen_verifies(rig.dir.path(), &rig.keys[1].1, b"rsa message", &blob), "flags {flags}");
+        assert_eq!(
+            &blob[4..4 + algorithm.len()],
+            algorithm.as_bytes(),
+            "flags {flags}"
+        );
+        assert!(
+            ssh_keygen_verifies(rig.dir.path(), &rig.keys[1].1, b"rsa message", &blob),
+            "flags {flags}"
+        );
     }
 }
 
@@ -215,7 +299,8 @@ fn three_wrong_passphrases_answer_verification_failed() {
     for n in 1..=3 {
         rig.signer.expect("Passphrase for", WAIT);
         rig.signer.type_line("not it");
-        rig.signer.expect(&format!("Wrong passphrase ({n} of 3)"), WAIT);
+        rig.signer
+            .expect(&format!("Wrong passphrase ({n} of 3)"), WAIT);
     }
     let r = signed(rig.response());
     assert_eq!(r.error_code, Some(ErrorCode::VerificationFailed));
@@ -248,7 +333,10 @@ fn a_request_that_expires_while_shown_answers_request_expired() {
     rig.signer.expect("SSH Sign Request", WAIT);
     let r = signed(rig.response());
     assert_eq!(r.error_code, Some(ErrorCode::RequestExpired));
-    rig.signer.expect("expired before it was answered; nothing was signed or delivered", WAIT);
+    rig.signer.expect(
+        "expired before it was answered; nothing was signed or delivered",
+        WAIT,
+    );
 }
 
 #[test]
@@ -280,7 +368,9 @@ fn refusals_before_the_sheet_name_their_cause() {
 
     // The key list offers only what is enabled, plus the CA.
     rig.send(Envelope::KeyListRequest(KeyListRequest {}));
-    let Envelope::KeyList(list) = rig.response() else { panic!("expected a keyList") };
+    let Envelope::KeyList(list) = rig.response() else {
+        panic!("expected a keyList")
+    };
     let names: Vec<_> = list.keys.iter().map(|k| k.comment.as_str()).collect();
     assert_eq!(names, ["work"]);
     assert!(list.ca_public_key.is_some());
@@ -302,16 +392,120 @@ fn an_approved_certificate_request_yields_an_openssh_certificate() {
         expires_at_milliseconds: now + 60_000,
     };
     rig.send(Envelope::CertificateRequest(request));
-    rig.signer.expect("Session certificate for laptop, valid 8h", WAIT);
+    rig.signer
+        .expect("Session certificate for laptop, valid 8h", WAIT);
     rig.signer.type_line("a");
-    let Envelope::CertificateResponse(r) = rig.response() else { panic!("expected a certificateResponse") };
+    let Envelope::CertificateResponse(r) = rig.response() else {
+        panic!("expected a certificateResponse")
+    };
     assert!(r.approved, "{:?}", r.error_message);
-    assert_eq!(r.valid_before.unwrap() - now / 1000, 8 * 3600, "validity not clamped to the policy");
+    assert_eq!(
+        r.valid_before.unwrap() - now / 1000,
+        8 * 3600,
+        "validity not clamped to the policy"
+    );
     let cert = ssh_key::Certificate::from_bytes(&r.certificate_blob.unwrap()).unwrap();
     let path = rig.dir.path().join("cert.pub");
     std::fs::write(&path, cert.to_openssh().unwrap()).unwrap();
-    let out = Command::new("ssh-keygen").arg("-L").arg("-f").arg(&path).output().unwrap();
+    let out = Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("user certificate") && text.contains("permit-pty") && text.contains("laptop"), "{text}");
+    assert!(
+        text.contains("user certificate") && text.contains("permit-pty") && text.contains("laptop"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_softhsm2_token_key_signs_after_its_pin() {
+    let Some(module) = vmux_keys::pkcs11::find_softhsm_module() else {
+        assert!(
+            std::env::var_os("VMUX_REQUIRE_SOFTHSM").is_none(),
+            "SoftHSM2 is required but not installed"
+        );
+        println!("SKIPPED: SoftHSM2 not installed");
+        return;
+    };
+    let module = module.to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap().to_owned();
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let init = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "vmux-e2e",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        ])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    // Made on the token through the CLI, the PIN given as the passphrase.
+    let signer_home = dir.path().join("signer");
+    let made = Command::new(process::VMUX)
+        .args([
+            "key",
+            "new",
+            "token-key",
+            "--store",
+            "pkcs11",
+            "--module",
+            &module,
+            "--token",
+            "vmux-e2e",
+        ])
+        .env("VMUX_HOME", &signer_home)
+        .env("VMUX_PASSPHRASE", "1234")
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let mut rig = Rig::launch(dir, signer_home, &env);
+    let r = rig.approved_signature_with(0, b"signed on a token", 0, "1234");
+    assert!(r.approved, "{:?}", r.error_message);
+    assert!(ssh_keygen_verifies(
+        rig.dir.path(),
+        &rig.keys[0].1,
+        b"signed on a token",
+        &r.signature.unwrap()
+    ));
+    rig.send(Envelope::KeyListRequest(KeyListRequest {}));
+    let Envelope::KeyList(list) = rig.response() else {
+        panic!("expected a keyList")
+    };
+    assert_eq!(
+        list.keys[0].provider_kind,
+        vmux_proto::envelope::ProviderKind::HardwareToken
+    );
 }

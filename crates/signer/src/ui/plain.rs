@@ -47,7 +47,8 @@ impl Input {
                 match reader.read_line(&mut line) {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
-                        let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+                        let trimmed =
+                            Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
                         if tx.send((Instant::now(), trimmed)).is_err() {
                             return;
                         }
@@ -88,7 +89,11 @@ impl Drop for Input {
 }
 
 /// Runs the front end until the command queue or the input closes.
-pub async fn run<W>(mut commands: mpsc::UnboundedReceiver<Command>, mut input: Input, mut out: W) -> std::io::Result<()>
+pub async fn run<W>(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut input: Input,
+    mut out: W,
+) -> std::io::Result<()>
 where
     W: AsyncWrite + Unpin,
 {
@@ -133,7 +138,13 @@ where
                     Some(d) => {
                         let _ = reply.send(d);
                     }
-                    None => write(&mut out, "\nWithdrawn before an answer (it expired or the device left).\n").await?,
+                    None => {
+                        write(
+                            &mut out,
+                            "\nWithdrawn before an answer (it expired or the device left).\n",
+                        )
+                        .await?
+                    }
                 }
             }
             Command::Secret { prompt, mut reply } => {
@@ -177,6 +188,10 @@ fn render(sheet: &Sheet, waiting: usize) -> String {
     if waiting > 0 {
         s.push_str(&format!("({waiting} more waiting)\n"));
     }
-    s.push_str(&format!("[a] {}  [d] {} > ", text::yes(sheet), text::no(sheet)));
+    s.push_str(&format!(
+        "[a] {}  [d] {} > ",
+        text::yes(sheet),
+        text::no(sheet)
+    ));
     s
 }

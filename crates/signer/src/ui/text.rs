@@ -16,18 +16,35 @@ pub fn title(sheet: &Sheet) -> &'static str {
 /// Labelled lines, in display order.
 pub fn fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
     match sheet {
-        Sheet::Pairing { device, fingerprint, code } => vec![
+        Sheet::Pairing {
+            device,
+            fingerprint,
+            code,
+        } => vec![
             ("Device", format!("\"{device}\" wants to pair, code {code}")),
             ("Key", fingerprint.to_string()),
         ],
-        Sheet::Sign { device, destination, key } => vec![
+        Sheet::Sign {
+            device,
+            destination,
+            key,
+        } => vec![
             ("From Device", device.clone()),
             ("Destination", destination_line(destination)),
             ("Key", key.clone()),
         ],
-        Sheet::Certificate { device, validity_seconds } => vec![
+        Sheet::Certificate {
+            device,
+            validity_seconds,
+        } => vec![
             ("From Device", device.clone()),
-            ("Request", format!("Session certificate for {device}, valid {}", duration(*validity_seconds))),
+            (
+                "Request",
+                format!(
+                    "Session certificate for {device}, valid {}",
+                    duration(*validity_seconds)
+                ),
+            ),
         ],
     }
 }

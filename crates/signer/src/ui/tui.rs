@@ -287,7 +287,7 @@ impl Keys {
         }
         while self.events.try_recv().is_ok() {}
         repaint(term)?;
-        Ok(Instant::now() + ARM_DELAY)
+        Ok(Instant::now())
     }
 }
 

@@ -101,14 +101,25 @@ async fn serve(home: Home, args: RunArgs) -> Result {
     let advertisement = if args.no_advertise || local.ip().to_canonical().is_loopback() {
         None
     } else {
-        Some(discovery::advertise(&device.name, local.port(), &device.fingerprint(), Scope::for_listen_addr(&local))?)
+        Some(discovery::advertise(
+            &device.name,
+            local.port(),
+            &device.fingerprint(),
+            Scope::for_listen_addr(&local),
+        )?)
     };
 
     let (approvals, commands) = Approvals::new();
-    let config = Config { pairing_timeout: Duration::from_secs(args.pairing_timeout) };
+    let config = Config {
+        pairing_timeout: Duration::from_secs(args.pairing_timeout),
+    };
     let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
     let ui = match args.ui {
-        Ui::Plain => tokio::spawn(ui::plain::run(commands, ui::plain::Input::stdin(), tokio::io::stdout())),
+        Ui::Plain => tokio::spawn(ui::plain::run(
+            commands,
+            ui::plain::Input::stdin(),
+            tokio::io::stdout(),
+        )),
     };
     tokio::select! {
         served = signer.serve(listener) => served?,

@@ -28,12 +28,25 @@ impl Proc {
         Self::start(command, home)
     }
 
+    /// [`Proc::spawn_in_pty`] with extra environment variables.
+    pub fn spawn_in_pty_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        Self::pty(home, args, env)
+    }
+
     /// Runs `vmux ARGS` with a pseudo-terminal as its terminal (through
     /// util-linux `script`), as a person at a terminal would.
     pub fn spawn_in_pty(home: &Path, args: &[&str]) -> Proc {
-        let quoted: Vec<String> = std::iter::once(VMUX).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect();
+        Self::pty(home, args, &[])
+    }
+
+    fn pty(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let quoted: Vec<String> = std::iter::once(VMUX)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect();
         let mut command = Command::new("script");
         command.args(["-qfec", &quoted.join(" "), "/dev/null"]);
+        command.envs(env.iter().copied());
         Self::start(command, home)
     }
 
@@ -125,4 +138,3 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
-
