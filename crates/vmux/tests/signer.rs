@@ -11,6 +11,8 @@
 
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/sshd.rs"]
+mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,7 +77,15 @@ impl Rig {
             .iter()
             .map(|i| (i.name.clone(), i.public().unwrap()))
             .collect();
-        let args = ["signer", "--listen", "127.0.0.1:0", "--name", "phone"];
+        let args = [
+            "signer",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "phone",
+            "--ui",
+            "plain",
+        ];
         let mut signer = Proc::spawn_in_pty_env(&signer_home, &args, env);
         let line = signer.expect("listening on", WAIT);
         let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
@@ -508,4 +518,99 @@ fn a_softhsm2_token_key_signs_after_its_pin() {
         list.keys[0].provider_kind,
         vmux_proto::envelope::ProviderKind::HardwareToken
     );
+}
+
+/// Asks the CA for a certificate on `public` valid `seconds`, approving it in
+/// the pty.
+fn approved_certificate(
+    rig: &mut Rig,
+    public: &PublicKey,
+    seconds: u64,
+) -> vmux_proto::envelope::CertificateResponse {
+    let now = now_ms();
+    rig.send(Envelope::CertificateRequest(CertificateRequest {
+        request_id: new_uuid().unwrap(),
+        public_key_blob: public.to_bytes().unwrap(),
+        source_device_id: rig.device_id.clone(),
+        source_device_name: "laptop".into(),
+        requested_validity_seconds: seconds,
+        nonce: vmux_link::pairing::nonce().unwrap().to_vec(),
+        issued_at_milliseconds: now,
+        expires_at_milliseconds: now + 60_000,
+    }));
+    rig.signer.expect("Session certificate for laptop", WAIT);
+    rig.signer.type_line("a");
+    let Envelope::CertificateResponse(r) = rig.response() else {
+        panic!("expected a certificateResponse")
+    };
+    assert!(r.approved, "{:?}", r.error_message);
+    r
+}
+
+#[test]
+fn a_ca_certificate_logs_in_to_sshd_until_its_valid_before() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    // The requester's key: a throwaway file, as the agent's in-memory key
+    // would be; plain OpenSSH presents it with the certificate.
+    let key = rig.dir.path().join("ephemeral");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = PublicKey::read_openssh_file(&key.with_extension("pub")).unwrap();
+
+    let ca = Command::new(process::VMUX)
+        .args(["ca", "show"])
+        .env("VMUX_HOME", &rig.signer_home)
+        .output()
+        .unwrap();
+    let ca_line = String::from_utf8(ca.stdout).unwrap();
+    assert!(ca_line.starts_with("ssh-ed25519 "), "{ca_line}");
+    let server = sshd::Sshd::start(&rig.dir.path().join("sshd"), "", Some(&ca_line));
+
+    let r = approved_certificate(&mut rig, &public, 4);
+    let cert = ssh_key::Certificate::from_bytes(&r.certificate_blob.unwrap()).unwrap();
+    let cert_path = rig.dir.path().join("ephemeral-cert.pub");
+    std::fs::write(&cert_path, cert.to_openssh().unwrap()).unwrap();
+    let login = |server: &sshd::Sshd| {
+        Command::new("ssh")
+            .args(server.client_options())
+            .arg("-i")
+            .arg(&key)
+            .arg("-o")
+            .arg(format!("CertificateFile={}", cert_path.display()))
+            .arg("-o")
+            .arg("IdentitiesOnly=yes")
+            .arg(format!("{}@127.0.0.1", sshd::whoami()))
+            .arg("echo logged-in-by-certificate")
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap()
+    };
+    let out = login(&server);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("logged-in-by-certificate"),
+        "login failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+
+    // Wait (on the clock, with a deadline) until the certificate has expired.
+    let valid_before = r.valid_before.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while now_ms() / 1000 <= valid_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clock did not pass validBefore"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = login(&server);
+    assert!(
+        !out.status.success(),
+        "an expired certificate still logged in"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("logged-in-by-certificate"));
 }

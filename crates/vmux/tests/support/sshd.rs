@@ -37,11 +37,18 @@ impl Sshd {
         let ca_line = match trusted_ca {
             Some(ca) => {
                 std::fs::write(dir.join("trusted_ca.pub"), ca).unwrap();
-                format!("TrustedUserCAKeys {}\n", dir.join("trusted_ca.pub").display())
+                format!(
+                    "TrustedUserCAKeys {}\n",
+                    dir.join("trusted_ca.pub").display()
+                )
             }
             None => String::new(),
         };
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n{ca_line}\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
@@ -63,10 +70,18 @@ impl Sshd {
             .expect("sshd not installed (apt-get install openssh-server)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not start:\n{}", std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start:\n{}",
+                std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Sshd { child, port, dir: dir.to_owned() }
+        Sshd {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
     }
 
     /// `ssh` to this server as the current user, through the agent at `sock`.
@@ -91,7 +106,10 @@ impl Sshd {
             "-o".into(),
             "StrictHostKeyChecking=no".into(),
             "-o".into(),
-            format!("UserKnownHostsFile={}", self.dir.join("known_hosts").display()),
+            format!(
+                "UserKnownHostsFile={}",
+                self.dir.join("known_hosts").display()
+            ),
             "-o".into(),
             "BatchMode=yes".into(),
             "-o".into(),
