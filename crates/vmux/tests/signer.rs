@@ -258,6 +258,20 @@ fn approve_and_passphrase_give_a_signature_ssh_keygen_verifies() {
         log.contains("\"outcome\":\"approved\"") && log.contains("\"device\":\"laptop\""),
         "{log}"
     );
+    let shown = Command::new(process::VMUX)
+        .args(["signer", "log"])
+        .env("VMUX_HOME", &rig.signer_home)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(
+        shown.contains("sign") && shown.contains("laptop") && shown.contains("approved"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&rig.keys[0].1.fingerprint(HashAlg::Sha256).to_string()),
+        "{shown}"
+    );
 }
 
 #[test]
