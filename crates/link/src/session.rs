@@ -500,6 +500,11 @@ impl SessionSender {
     pub async fn send(&self, envelope: Envelope) -> Result<()> {
         self.0.send(envelope).await.map_err(|_| Error::Closed)
     }
+
+    /// Resolves when the session has ended.
+    pub async fn closed(&self) {
+        self.0.closed().await;
+    }
 }
 
 impl Session {

@@ -252,14 +252,26 @@ impl Signer {
         );
         tokio::spawn(async move {
             let busy = pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_REQUESTS;
-            let answer = match request {
-                Request::Sign(r) => Envelope::SignResponse(signer.sign(&peer, r, busy).await),
-                Request::Certificate(r) => {
-                    Envelope::CertificateResponse(signer.certificate(&peer, r, busy).await)
+            let work = async {
+                match request {
+                    Request::Sign(r) => Envelope::SignResponse(signer.sign(&peer, r, busy).await),
+                    Request::Certificate(r) => {
+                        Envelope::CertificateResponse(signer.certificate(&peer, r, busy).await)
+                    }
                 }
             };
+            // A device that disconnects takes its requests with it: their
+            // sheets are withdrawn rather than left for the person to answer.
+            let answer = tokio::select! {
+                answer = work => Some(answer),
+                () = reply.closed() => None,
+            };
             pending.fetch_sub(1, Ordering::SeqCst);
-            if reply.send(answer).await.is_err() {
+            let delivered = match answer {
+                Some(answer) => reply.send(answer).await.is_ok(),
+                None => false,
+            };
+            if !delivered {
                 tracing::info!(
                     "\"{}\" left before its answer could be delivered",
                     peer.name

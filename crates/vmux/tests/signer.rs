@@ -49,7 +49,8 @@ struct Rig {
     signer_home: PathBuf,
     signer: Proc,
     rt: Runtime,
-    sender: SessionSender,
+    sender: Option<SessionSender>,
+    session_task: tokio::task::JoinHandle<()>,
     responses: mpsc::Receiver<Envelope>,
     device_id: String,
     keys: Vec<(String, PublicKey)>,
@@ -106,7 +107,7 @@ impl Rig {
         let mut session = rt.block_on(pairing).unwrap();
         let sender = session.sender();
         let (tx, responses) = mpsc::channel();
-        rt.spawn(async move {
+        let session_task = rt.spawn(async move {
             while let Ok(envelope) = session.recv().await {
                 if tx.send(envelope).is_err() {
                     break;
@@ -118,7 +119,8 @@ impl Rig {
             signer_home,
             signer,
             rt,
-            sender,
+            sender: Some(sender),
+            session_task,
             responses,
             device_id,
             keys,
@@ -126,7 +128,15 @@ impl Rig {
     }
 
     fn send(&self, envelope: Envelope) {
-        self.rt.block_on(self.sender.send(envelope)).unwrap();
+        self.rt
+            .block_on(self.sender.as_ref().unwrap().send(envelope))
+            .unwrap();
+    }
+
+    /// Ends the requester's side of the session.
+    fn disconnect(&mut self) {
+        self.sender = None;
+        self.session_task.abort();
     }
 
     fn response(&self) -> Envelope {
@@ -627,4 +637,13 @@ fn a_ca_certificate_logs_in_to_sshd_until_its_valid_before() {
         "an expired certificate still logged in"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("logged-in-by-certificate"));
+}
+
+#[test]
+fn a_device_that_disconnects_takes_its_sheet_with_it() {
+    let mut rig = Rig::start(&[("work", KeyType::Ecdsa)]);
+    rig.send(Envelope::SignRequest(rig.sign_request(0, b"data", 0)));
+    rig.signer.expect("SSH Sign Request", WAIT);
+    rig.disconnect();
+    rig.signer.expect("Withdrawn before an answer", WAIT);
 }
