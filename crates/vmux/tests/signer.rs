@@ -583,7 +583,7 @@ fn a_ca_certificate_logs_in_to_sshd_until_its_valid_before() {
         .status()
         .unwrap();
     assert!(made.success());
-    let public = PublicKey::read_openssh_file(&key.with_extension("pub")).unwrap();
+    let public = PublicKey::read_openssh_file(key.with_extension("pub")).unwrap();
 
     let ca = Command::new(process::VMUX)
         .args(["ca", "show"])
