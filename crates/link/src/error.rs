@@ -67,6 +67,24 @@ pub enum Error {
     Discovery(String),
 }
 
+impl Error {
+    /// Whether retrying the same connection cannot help: the keys don't
+    /// match, we aren't paired, or our own state is broken.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::SignerKeyChanged { .. }
+                | Error::NotPaired { .. }
+                | Error::State { .. }
+                | Error::Corrupt { .. }
+                | Error::Peer {
+                    code: ErrorCode::PairingInvalid,
+                    ..
+                }
+        )
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

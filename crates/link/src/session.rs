@@ -236,19 +236,7 @@ pub async fn connect_retrying(
     loop {
         let error = match connect(address, device, role, trust, clock.now_ms()).await {
             Ok(session) => return Ok(session),
-            Err(
-                e
-                @ (Error::SignerKeyChanged { .. } | Error::NotPaired { .. } | Error::State { .. }),
-            ) => return Err(e),
-            Err(Error::Peer {
-                code: ErrorCode::PairingInvalid,
-                message,
-            }) => {
-                return Err(Error::Peer {
-                    code: ErrorCode::PairingInvalid,
-                    message,
-                });
-            }
+            Err(e) if e.is_permanent() => return Err(e),
             Err(e) => e,
         };
         let mut random = [0u8; 4];

@@ -1,0 +1,182 @@
+//! `session-bind@openssh.com`: which SSH sessions an agent connection
+//! serves, following OpenSSH's `process_ext_session_bind`.
+//!
+//! ssh binds its agent connection to each session by sending the server's
+//! host key and that key's signature over the session id. We verify the
+//! signature before recording anything: an unverified binding would let a
+//! client name any host it likes on the signer's approval sheet.
+
+use signature::Verifier;
+use ssh_key::{PublicKey, Signature};
+use vmux_link::Fingerprint;
+use vmux_proto::agent::{MAX_SESSION_ID_LEN, SessionBind};
+
+/// OpenSSH's `AGENT_MAX_SESSION_IDS`.
+pub const MAX_BINDINGS: usize = 16;
+
+/// One verified binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The server's host key blob.
+    pub host_key: Vec<u8>,
+    /// The session's exchange hash.
+    pub session_id: Vec<u8>,
+    /// The connection is forwarded to that host, not used to log in to it.
+    pub forwarded: bool,
+}
+
+impl Binding {
+    /// `SHA256:` fingerprint of the host key, what we can name the host by.
+    pub fn host_fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.host_key)
+    }
+}
+
+/// Why a bind was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindError {
+    /// Session id empty or longer than OpenSSH accepts.
+    BadSessionId,
+    /// Already [`MAX_BINDINGS`] on this connection.
+    TooMany,
+    /// The host key or signature does not parse, or does not verify.
+    BadSignature,
+    /// The connection was bound for authentication: it may not be bound
+    /// again (it would let one login's connection be reused for another).
+    AfterAuthentication,
+    /// The same session id was bound to a different host key.
+    SessionIdReused,
+}
+
+/// Bindings of one agent connection.
+#[derive(Debug, Default)]
+pub struct Bindings(Vec<Binding>);
+
+impl Bindings {
+    /// Verifies and records `bind`. Binding the same session id and key
+    /// again succeeds without a new record, as in OpenSSH.
+    pub fn bind(&mut self, bind: &SessionBind) -> Result<(), BindError> {
+        if bind.session_id.is_empty() || bind.session_id.len() > MAX_SESSION_ID_LEN {
+            return Err(BindError::BadSessionId);
+        }
+        if self.0.len() >= MAX_BINDINGS {
+            return Err(BindError::TooMany);
+        }
+        verify(bind)?;
+        for b in &self.0 {
+            if !b.forwarded {
+                return Err(BindError::AfterAuthentication);
+            }
+            if b.session_id == bind.session_id {
+                return if same_key(&b.host_key, &bind.host_key) {
+                    Ok(())
+                } else {
+                    Err(BindError::SessionIdReused)
+                };
+            }
+        }
+        self.0.push(Binding {
+            host_key: bind.host_key.clone(),
+            session_id: bind.session_id.clone(),
+            forwarded: bind.is_forwarding,
+        });
+        Ok(())
+    }
+
+    /// Whether any binding says this connection was forwarded.
+    pub fn forwarded(&self) -> bool {
+        self.0.iter().any(|b| b.forwarded)
+    }
+
+    /// The binding for `session_id`, if recorded.
+    pub fn for_session(&self, session_id: &[u8]) -> Option<&Binding> {
+        self.0.iter().find(|b| b.session_id == session_id)
+    }
+
+    /// The most recent binding: the host the client is talking to now.
+    pub fn last(&self) -> Option<&Binding> {
+        self.0.last()
+    }
+}
+
+fn verify(bind: &SessionBind) -> Result<(), BindError> {
+    let key = PublicKey::from_bytes(&bind.host_key).map_err(|_| BindError::BadSignature)?;
+    let signature =
+        Signature::try_from(bind.signature.as_slice()).map_err(|_| BindError::BadSignature)?;
+    key.key_data()
+        .verify(&bind.session_id, &signature)
+        .map_err(|_| BindError::BadSignature)
+}
+
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    match (PublicKey::from_bytes(a), PublicKey::from_bytes(b)) {
+        (Ok(a), Ok(b)) => a.key_data() == b.key_data(),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use signature::Signer;
+    use ssh_key::{Algorithm, PrivateKey};
+
+    fn bind(key: &PrivateKey, sid: &[u8], forwarding: bool) -> SessionBind {
+        let sig: Signature = key.try_sign(sid).unwrap();
+        SessionBind {
+            host_key: key.public_key().to_bytes().unwrap(),
+            session_id: sid.to_vec(),
+            signature: Vec::<u8>::try_from(&sig).unwrap(),
+            is_forwarding: forwarding,
+        }
+    }
+
+    fn host() -> PrivateKey {
+        PrivateKey::random(
+            &mut ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng),
+            Algorithm::Ed25519,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn follows_openssh_rules() {
+        let (a, b) = (host(), host());
+        let mut bindings = Bindings::default();
+        assert_eq!(bindings.bind(&bind(&a, b"sid1", true)), Ok(()));
+        assert_eq!(bindings.bind(&bind(&a, b"sid1", true)), Ok(()));
+        assert_eq!(
+            bindings.bind(&bind(&b, b"sid1", true)),
+            Err(BindError::SessionIdReused)
+        );
+        let mut forged = bind(&a, b"sid2", false);
+        forged.session_id = b"sid3".to_vec();
+        assert_eq!(bindings.bind(&forged), Err(BindError::BadSignature));
+        assert_eq!(bindings.bind(&bind(&b, b"sid2", false)), Ok(()));
+        assert!(bindings.forwarded());
+        assert_eq!(
+            bindings.bind(&bind(&a, b"sid4", true)),
+            Err(BindError::AfterAuthentication)
+        );
+        assert_eq!(
+            bindings.for_session(b"sid2").unwrap().host_key,
+            b.public_key().to_bytes().unwrap()
+        );
+    }
+
+    #[test]
+    fn caps_bindings_and_session_id_length() {
+        let a = host();
+        let mut bindings = Bindings::default();
+        for i in 0..MAX_BINDINGS {
+            bindings.bind(&bind(&a, format!("s{i}").as_bytes(), true)).unwrap();
+        }
+        assert_eq!(bindings.bind(&bind(&a, b"x", true)), Err(BindError::TooMany));
+        let mut fresh = Bindings::default();
+        assert_eq!(
+            fresh.bind(&bind(&a, &[7u8; MAX_SESSION_ID_LEN + 1], true)),
+            Err(BindError::BadSessionId)
+        );
+    }
+}
