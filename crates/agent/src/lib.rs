@@ -1,1 +1,207 @@
-//! The vmux agent.
+//! The vmux agent: a drop-in `ssh-agent` that holds no long-term private
+//! key. It offers the signer's public keys and forwards each signature over
+//! the link, where a person approves it.
+//!
+//! - [`socket`]: where the socket lives and how it is created and removed.
+//! - [`connection`]: one client connection, request by request.
+//! - [`link`]: the session with the signer, reconnects, response routing.
+//! - [`keys`], [`cache`]: the identities offered, and their cache on disk.
+//! - [`lock`], [`session_bind`], [`context`]: OpenSSH's lock and session
+//!   binding, and what we tell the signer about each request.
+//! - [`control`]: `status@vmux` / `refresh@vmux` for `vmux status` and
+//!   `vmux refresh`.
+//! - [`request_log`]: the JSON-lines log of every sign request.
+//!
+//! The session certificate (an ephemeral key signed by the signer's CA)
+//! will be a second source of identities next to [`keys`]; until then
+//! status reports `No session certificate`.
+
+pub mod cache;
+pub mod connection;
+pub mod context;
+pub mod control;
+mod error;
+pub mod keys;
+pub mod link;
+pub mod lock;
+pub mod request_log;
+pub mod session_bind;
+pub mod socket;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use vmux_link::device::Device;
+use vmux_link::home::Home;
+
+pub use error::{Error, Result};
+
+use keys::{Key, Keys, Source};
+use link::{KeyListSink, Link};
+use request_log::RequestLog;
+use socket::BoundSocket;
+
+/// How long a forwarded signature may take by default: the signer's 60 s
+/// window plus time for the answer to travel.
+pub const DEFAULT_SIGN_TIMEOUT: Duration = Duration::from_secs(70);
+
+/// How to run the agent.
+#[derive(Debug)]
+pub struct Config {
+    /// State directory (device identity, trust store, cache, log).
+    pub home: Home,
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Signer address overriding the trust store's last known one.
+    pub signer: Option<String>,
+    /// Longest wait for a forwarded signature, connecting included.
+    pub sign_timeout: Duration,
+}
+
+/// State shared by every connection.
+#[derive(Debug)]
+pub struct Agent {
+    uid: u32,
+    keys: Mutex<Keys>,
+    lock: Mutex<lock::Lock>,
+    link: Arc<Link>,
+    log: RequestLog,
+    cache_path: PathBuf,
+    sign_timeout: Duration,
+}
+
+impl Agent {
+    fn keys(&self) -> MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, lock::Lock> {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_locked(&self) -> bool {
+        self.lock().is_locked()
+    }
+
+    /// What `vmux status` shows.
+    pub fn status(&self) -> control::Status {
+        let keys = self.keys();
+        control::Status {
+            connected_to: self.link.signer_name(),
+            certificate: "No session certificate".to_owned(),
+            locked: self.is_locked(),
+            from_cache: keys.source() == Source::Cache,
+            keys: keys
+                .list()
+                .iter()
+                .map(|k| control::StatusKey {
+                    comment: k.comment.clone(),
+                    fingerprint: k.fingerprint.to_string(),
+                    algorithm: k.algorithm.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl KeyListSink for Agent {
+    fn key_list(&self, signer: &str, keys: Vec<Key>) {
+        if let Err(e) = cache::save(&self.cache_path, Some(signer), &keys) {
+            tracing::warn!("cannot update the key cache: {e}");
+        }
+        self.keys().set(keys, Source::Live);
+    }
+}
+
+/// An agent whose socket is bound, ready to serve.
+#[derive(Debug)]
+pub struct Running {
+    agent: Arc<Agent>,
+    socket: BoundSocket,
+    home: Home,
+    device: Device,
+    signer: Option<String>,
+}
+
+/// Binds the socket and loads the cache; nothing is served yet, so the
+/// caller can print the socket path first.
+pub fn start(config: Config) -> Result<Running> {
+    let device = Device::load_or_create(&config.home, None)?;
+    let socket = BoundSocket::bind(&config.socket)?;
+    let cache_path = config.home.file(cache::CACHE_FILE);
+    let (cached, warning) = cache::load(&cache_path);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let mut keys = Keys::default();
+    keys.set(cached, Source::Cache);
+    let agent = Arc::new(Agent {
+        uid: rustix::process::getuid().as_raw(),
+        keys: Mutex::new(keys),
+        lock: Mutex::new(lock::Lock::default()),
+        link: Arc::new(Link::new(&device)),
+        log: RequestLog::new(config.home.file(request_log::LOG_FILE)),
+        cache_path,
+        sign_timeout: config.sign_timeout,
+    });
+    Ok(Running {
+        agent,
+        socket,
+        home: config.home,
+        device,
+        signer: config.signer,
+    })
+}
+
+impl Running {
+    /// The socket path.
+    pub fn socket_path(&self) -> &std::path::Path {
+        self.socket.path()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then removes the socket.
+    pub async fn serve(self) -> Result<()> {
+        let Running {
+            agent,
+            socket,
+            home,
+            device,
+            signer,
+        } = self;
+        let sig_err = |source| Error::Io {
+            path: PathBuf::from("signal handler"),
+            source,
+        };
+        let mut term = signal(SignalKind::terminate()).map_err(sig_err)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(sig_err)?;
+        let supervisor = tokio::spawn(link::supervise(
+            agent.link.clone(),
+            agent.clone(),
+            home,
+            device,
+            signer,
+        ));
+        loop {
+            tokio::select! {
+                accepted = socket.listener().accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tokio::spawn(connection::serve(agent.clone(), stream));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: back off briefly
+                        // rather than spin.
+                        tracing::warn!("accepting an agent connection failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        supervisor.abort();
+        drop(socket);
+        Ok(())
+    }
+}

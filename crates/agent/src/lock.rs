@@ -69,7 +69,9 @@ impl Lock {
             return Ok(());
         }
         self.failures = self.failures.saturating_add(1).min(MAX_FAILURES);
-        Err(Refused::WrongPassphrase(DELAY_STEP.saturating_mul(self.failures)))
+        Err(Refused::WrongPassphrase(
+            DELAY_STEP.saturating_mul(self.failures),
+        ))
     }
 }
 

@@ -127,7 +127,7 @@ mod tests {
         SessionBind {
             host_key: key.public_key().to_bytes().unwrap(),
             session_id: sid.to_vec(),
-            signature: Vec::<u8>::try_from(&sig).unwrap(),
+            signature: Vec::<u8>::try_from(sig).unwrap(),
             is_forwarding: forwarding,
         }
     }
@@ -170,9 +170,14 @@ mod tests {
         let a = host();
         let mut bindings = Bindings::default();
         for i in 0..MAX_BINDINGS {
-            bindings.bind(&bind(&a, format!("s{i}").as_bytes(), true)).unwrap();
+            bindings
+                .bind(&bind(&a, format!("s{i}").as_bytes(), true))
+                .unwrap();
         }
-        assert_eq!(bindings.bind(&bind(&a, b"x", true)), Err(BindError::TooMany));
+        assert_eq!(
+            bindings.bind(&bind(&a, b"x", true)),
+            Err(BindError::TooMany)
+        );
         let mut fresh = Bindings::default();
         assert_eq!(
             fresh.bind(&bind(&a, &[7u8; MAX_SESSION_ID_LEN + 1], true)),

@@ -1,10 +1,14 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod ca;
 pub mod key;
+pub mod log;
 pub mod pair;
 pub mod peers;
+pub mod refresh;
 pub mod signer;
+pub mod status;
 
 /// Errors a subcommand reports to the person; already worded for them.
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;

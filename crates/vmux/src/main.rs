@@ -24,6 +24,14 @@ struct Cli {
 enum Command {
     /// Run a signer in the foreground: it holds the keys and asks before signing.
     Signer(cmd::signer::Args),
+    /// Run the agent in the foreground: an ssh-agent that forwards each signature to the signer.
+    Agent(cmd::agent::Args),
+    /// Show what the running agent is connected to and which keys it offers.
+    Status(cmd::status::Args),
+    /// Make the running agent fetch the signer's key list now.
+    Refresh(cmd::refresh::Args),
+    /// Show the agent's log of sign requests.
+    Log(cmd::log::Args),
     /// Pair this device with a signer (both sides show the same code).
     Pair(cmd::pair::Args),
     /// List or forget paired devices.
@@ -56,6 +64,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Signer(args) => cmd::signer::run(args).await,
+            Command::Agent(args) => cmd::agent::run(args).await,
+            Command::Status(args) => cmd::status::run(args).await,
+            Command::Refresh(args) => cmd::refresh::run(args).await,
+            Command::Log(args) => cmd::log::run(args),
             Command::Pair(args) => cmd::pair::run(args).await,
             Command::Peers(command) => cmd::peers::run(command),
             Command::Key(command) => cmd::key::run(command),

@@ -1,0 +1,80 @@
+//! What the agent can tell the signer about a sign request: parsed from the
+//! data and from the connection's session bindings. All of it is a claim by
+//! the local client, so the quality is never more than `claimed`.
+
+use vmux_proto::agent::{SignedData, classify};
+use vmux_proto::envelope::{ContextQuality, Purpose, SignContext};
+
+use crate::session_bind::Bindings;
+
+/// The context for signing `data` on a connection with `bindings`.
+pub fn sign_context(data: &[u8], bindings: &Bindings) -> SignContext {
+    let mut ctx = SignContext {
+        forwarded: bindings.forwarded(),
+        ..SignContext::default()
+    };
+    let mut binding = bindings.last();
+    match classify(data) {
+        SignedData::Userauth(u) => {
+            ctx.purpose = Some(Purpose::SshUserauth);
+            ctx.user = Some(u.user);
+            // The binding for this very session names the host best.
+            if let Some(b) = bindings.for_session(&u.session_id) {
+                binding = Some(b);
+            }
+        }
+        SignedData::SshSig(s) => {
+            ctx.purpose = Some(Purpose::Sshsig);
+            ctx.namespace = Some(s.namespace);
+        }
+        SignedData::Unknown => {}
+    }
+    // We know the host only by its key; the fingerprint is what a person
+    // can check against known_hosts.
+    ctx.host = binding.map(|b| b.host_fingerprint().to_string());
+    if ctx.purpose.is_some() || ctx.host.is_some() || ctx.forwarded {
+        ctx.context_quality = ContextQuality::Claimed;
+    }
+    ctx
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&u32::try_from(s.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(s);
+    }
+
+    #[test]
+    fn userauth_and_sshsig_are_claims() {
+        let mut login = Vec::new();
+        string(&mut login, b"session-id");
+        login.push(50);
+        string(&mut login, b"git");
+        string(&mut login, b"ssh-connection");
+        string(&mut login, b"publickey");
+        login.push(1);
+        string(&mut login, b"ssh-ed25519");
+        string(&mut login, b"blob");
+        let ctx = sign_context(&login, &Bindings::default());
+        assert_eq!(ctx.purpose, Some(Purpose::SshUserauth));
+        assert_eq!(ctx.user.as_deref(), Some("git"));
+        assert_eq!(ctx.host, None);
+        assert_eq!(ctx.context_quality, ContextQuality::Claimed);
+
+        let mut sig = b"SSHSIG".to_vec();
+        string(&mut sig, b"git");
+        string(&mut sig, b"");
+        string(&mut sig, b"sha512");
+        string(&mut sig, &[0u8; 64]);
+        let ctx = sign_context(&sig, &Bindings::default());
+        assert_eq!(ctx.purpose, Some(Purpose::Sshsig));
+        assert_eq!(ctx.namespace.as_deref(), Some("git"));
+
+        let ctx = sign_context(b"anything", &Bindings::default());
+        assert_eq!(ctx, SignContext::default());
+    }
+}

@@ -1,0 +1,153 @@
+//! `…@vmux` extensions: how `vmux status` and `vmux refresh` reach the
+//! running agent over its own socket, so there is no second control
+//! socket to secure. The reply's contents are one SSH string holding JSON.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use vmux_proto::agent::{Extension, ExtensionResponse, Request, Response, frame_len};
+
+use crate::{Error, Result};
+
+/// Returns the agent's [`Status`].
+pub const STATUS: &str = "status@vmux";
+/// Fetches the key list from the signer now, then returns the [`Status`].
+pub const REFRESH: &str = "refresh@vmux";
+/// How long a control command waits for the agent.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the menu showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The signer's name while a session is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_to: Option<String>,
+    /// The session certificate line.
+    pub certificate: String,
+    /// The agent is locked (`ssh-add -x`).
+    #[serde(default)]
+    pub locked: bool,
+    /// The keys came from the cache, not from the signer in this run.
+    #[serde(default)]
+    pub from_cache: bool,
+    /// The keys offered.
+    pub keys: Vec<StatusKey>,
+}
+
+/// One key in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusKey {
+    /// Comment as set on the signer.
+    pub comment: String,
+    /// `SHA256:` fingerprint.
+    pub fingerprint: String,
+    /// SSH algorithm.
+    pub algorithm: String,
+}
+
+impl Status {
+    /// The lines `vmux status` prints.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![
+            match &self.connected_to {
+                Some(name) => format!("Connected to {name}"),
+                None => "Disconnected".to_owned(),
+            },
+            self.certificate.clone(),
+        ];
+        if self.locked {
+            lines.push("Agent locked (ssh-add -X to unlock)".to_owned());
+        }
+        if self.keys.is_empty() {
+            lines.push("No keys".to_owned());
+        } else if self.from_cache {
+            lines.push("Keys (cached):".to_owned());
+        } else {
+            lines.push("Keys:".to_owned());
+        }
+        for k in &self.keys {
+            lines.push(format!(
+                "  {}  {}  ({})",
+                k.comment, k.fingerprint, k.algorithm
+            ));
+        }
+        lines
+    }
+
+    /// Encodes the reply contents: one SSH string of JSON.
+    pub fn to_contents(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let mut out = Vec::with_capacity(json.len().saturating_add(4));
+        out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&json);
+        out
+    }
+
+    fn from_contents(contents: &[u8]) -> Option<Self> {
+        let (len, json) = contents.split_at_checked(4)?;
+        let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+        if len != json.len() {
+            return None;
+        }
+        serde_json::from_slice(json).ok()
+    }
+}
+
+/// Sends the control extension `name` to the agent at `path` and returns
+/// its status.
+pub async fn call(path: &Path, name: &str) -> Result<Status> {
+    let err = |why: String| Error::Control {
+        path: path.to_owned(),
+        why,
+    };
+    let exchange = async {
+        let mut stream = UnixStream::connect(path).await.map_err(|e| {
+            err(format!(
+                "cannot connect ({e}); is `vmux agent` running? Start it, or point SSH_AUTH_SOCK or --socket at it"
+            ))
+        })?;
+        let request = Request::Extension(Extension::Other {
+            name: name.to_owned(),
+            contents: Vec::new(),
+        })
+        .to_frame()
+        .map_err(|e| err(e.to_string()))?;
+        stream
+            .write_all(&request)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let mut header = [0u8; 4];
+        stream
+            .read_exact(&mut header)
+            .await
+            .map_err(|_| err("it closed the connection without answering".into()))?;
+        let len = frame_len(header).map_err(|e| err(e.to_string()))?;
+        let mut body = vec![0u8; len];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        Response::decode(&body).map_err(|e| err(e.to_string()))
+    };
+    let response = tokio::time::timeout(CONTROL_TIMEOUT, exchange)
+        .await
+        .map_err(|_| err("no answer within 20 s".into()))??;
+    match response {
+        Response::ExtensionResponse(ExtensionResponse::Other { name: n, contents }) if n == name => {
+            Status::from_contents(&contents)
+                .ok_or_else(|| err("its answer did not parse; is it the same vmux version?".into()))
+        }
+        Response::Failure | Response::ExtensionFailure if name == REFRESH => Err(err(
+            "it could not reach its signer; make sure `vmux signer` is running and reachable, then try again"
+                .into(),
+        )),
+        _ => Err(err(format!(
+            "it does not answer {name}; it is not a vmux agent (check SSH_AUTH_SOCK or give --socket)"
+        ))),
+    }
+}

@@ -1,0 +1,355 @@
+//! The agent's side of the link: one session with the signer, kept up and
+//! reconnected with backoff, and the routing of responses to the requests
+//! waiting for them (matched by `requestID`, many in flight at once).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::{Instant, sleep, timeout_at};
+use vmux_link::backoff::Backoff;
+use vmux_link::clock::{Clock, SystemClock};
+use vmux_link::device::{Device, new_uuid};
+use vmux_link::home::Home;
+use vmux_link::session::{self, Session, SessionSender};
+use vmux_link::trust::TrustStore;
+use vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN;
+use vmux_proto::envelope::{
+    Envelope, ErrorCode, KeyListRequest, Origin, Role, SignContext, SignRequest, SignResponse,
+};
+
+use crate::keys::Key;
+
+/// `name` cut to at most `max` bytes on a character boundary: the link
+/// refuses a longer `sourceDeviceName`, and a long host name should not
+/// make every request fail.
+fn clip(name: &str, max: usize) -> String {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    name.get(..end).unwrap_or_default().to_owned()
+}
+
+/// The signer's request window (docs/protocol.md §9.2).
+pub const REQUEST_WINDOW_MS: u64 = 60_000;
+/// How long one round of connection attempts runs before we look at the
+/// trust store again.
+const CONNECT_ROUND: Duration = Duration::from_secs(30);
+/// How long `refresh@vmux` waits for the new key list.
+const REFRESH_WAIT: Duration = Duration::from_secs(10);
+
+/// The session, while one is up.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The signer's name, from its hello.
+    pub name: String,
+    sender: SessionSender,
+}
+
+/// What became of a forwarded sign request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Signed: the SSH signature blob.
+    Signed(Vec<u8>),
+    /// The signer said no, with its code.
+    Refused(ErrorCode),
+    /// No session with the signer within the bound, or it ended before the
+    /// answer came.
+    Unreachable,
+    /// Sent, but no answer within the bound.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The name written to the request log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Signed(_) => "approved",
+            Outcome::Refused(code) => code.as_str(),
+            Outcome::Unreachable => "unreachable",
+            Outcome::TimedOut => "timedOut",
+        }
+    }
+}
+
+type Waiters = Mutex<HashMap<String, oneshot::Sender<SignResponse>>>;
+
+/// The link as the rest of the agent sees it.
+#[derive(Debug)]
+pub struct Link {
+    device_id: String,
+    device_name: String,
+    state: watch::Sender<Option<Connected>>,
+    waiters: Waiters,
+    /// Bumped each time a key list arrives.
+    key_lists: watch::Sender<u64>,
+}
+
+/// Removes a waiter however its request ends (answer, timeout, cancel).
+struct WaiterGuard<'a> {
+    waiters: &'a Waiters,
+    id: String,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+impl Link {
+    /// A link for this device, not yet connected.
+    pub fn new(device: &Device) -> Self {
+        Self {
+            device_id: device.id.clone(),
+            device_name: clip(&device.name, MAX_DEVICE_NAME_LEN),
+            state: watch::channel(None).0,
+            waiters: Mutex::new(HashMap::new()),
+            key_lists: watch::channel(0).0,
+        }
+    }
+
+    /// The connected signer's name, if a session is up.
+    pub fn signer_name(&self) -> Option<String> {
+        self.state.borrow().as_ref().map(|c| c.name.clone())
+    }
+
+    /// Asks the signer for its key list now and waits for it. False when
+    /// no session is up or no list came in time.
+    pub async fn refresh(&self) -> bool {
+        let Some(connected) = self.state.borrow().clone() else {
+            return false;
+        };
+        let mut lists = self.key_lists.subscribe();
+        let before = *lists.borrow_and_update();
+        if connected
+            .sender
+            .send(Envelope::KeyListRequest(KeyListRequest {}))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        matches!(
+            tokio::time::timeout(REFRESH_WAIT, lists.wait_for(|n| *n != before)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Forwards one signature to the signer and waits, at most `bound`, for
+    /// the answer. Returns the outcome and the `requestID` if one was sent.
+    pub async fn sign(
+        &self,
+        key: &Key,
+        data: &[u8],
+        flags: u32,
+        context: SignContext,
+        bound: Duration,
+    ) -> (Outcome, Option<String>) {
+        let deadline = Instant::now() + bound;
+        // Wait for a session if there is none yet; the supervisor keeps
+        // trying to connect meanwhile.
+        let mut state = self.state.subscribe();
+        let connected = match timeout_at(deadline, state.wait_for(Option::is_some)).await {
+            Ok(Ok(c)) => c.clone(),
+            _ => None,
+        };
+        let Some(connected) = connected else {
+            return (Outcome::Unreachable, None);
+        };
+        let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
+            return (Outcome::Unreachable, None);
+        };
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(request_id.clone(), tx);
+        let _guard = WaiterGuard {
+            waiters: &self.waiters,
+            id: request_id.clone(),
+        };
+        let now = SystemClock.now_ms();
+        let request = SignRequest {
+            request_id: request_id.clone(),
+            key_algorithm: key.blob_algorithm(),
+            public_key_blob: key.blob.clone(),
+            source_device_id: self.device_id.clone(),
+            source_device_name: self.device_name.clone(),
+            origin: Origin::GenericAgent,
+            data_to_sign: data.to_vec(),
+            nonce: nonce.to_vec(),
+            issued_at_milliseconds: now,
+            expires_at_milliseconds: now.saturating_add(REQUEST_WINDOW_MS),
+            flags,
+            context,
+        };
+        if connected
+            .sender
+            .send(Envelope::SignRequest(request))
+            .await
+            .is_err()
+        {
+            return (Outcome::Unreachable, Some(request_id));
+        }
+        let outcome = match timeout_at(deadline, rx).await {
+            Ok(Ok(r)) => match (r.approved, r.signature) {
+                (true, Some(sig)) => Outcome::Signed(sig),
+                (true, None) => Outcome::Refused(ErrorCode::Internal),
+                (false, _) => Outcome::Refused(match r.error_code {
+                    Some(ErrorCode::Unknown) | None => ErrorCode::Internal,
+                    Some(code) => code,
+                }),
+            },
+            // The session ended and took the waiter with it.
+            Ok(Err(_)) => Outcome::Unreachable,
+            Err(_) => Outcome::TimedOut,
+        };
+        (outcome, Some(request_id))
+    }
+
+    fn route(&self, response: SignResponse) {
+        let waiter = self
+            .waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&response.request_id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(response);
+            }
+            // We gave up on it (protocol §9.1): drop it.
+            None => tracing::debug!("late signResponse {} dropped", response.request_id),
+        }
+    }
+}
+
+/// What the supervisor does with a key list.
+pub trait KeyListSink: Send + Sync {
+    /// Called with each key list the signer sends.
+    fn key_list(&self, signer: &str, keys: Vec<Key>);
+}
+
+/// Keeps a session with the signer up for as long as the agent runs.
+pub async fn supervise(
+    link: Arc<Link>,
+    sink: Arc<dyn KeyListSink>,
+    home: Home,
+    device: Device,
+    signer_address: Option<String>,
+) {
+    let mut backoff = Backoff::default();
+    let mut told_unpaired = false;
+    let mut last_error = String::new();
+    // Which pinned signer to try: the most recently seen first, then the
+    // others in turn while it stays unreachable.
+    let mut turn = 0usize;
+    loop {
+        let mut trust = match TrustStore::load(&home) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("{e}");
+                sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        let address = signer_address.clone().or_else(|| {
+            let known: Vec<String> = trust
+                .signers()
+                .iter()
+                .filter_map(|p| p.address.clone())
+                .collect();
+            known.get(turn % known.len().max(1)).cloned()
+        });
+        let Some(address) = address else {
+            if !told_unpaired {
+                tracing::warn!(
+                    "this device is not paired with a signer; run `vmux pair --signer HOST:PORT`, the agent will pick it up"
+                );
+                told_unpaired = true;
+            }
+            sleep(Duration::from_secs(2)).await;
+            continue;
+        };
+        match session::connect_retrying(
+            &address,
+            &device,
+            Role::Agent,
+            &mut trust,
+            &SystemClock,
+            CONNECT_ROUND,
+        )
+        .await
+        {
+            Ok(session) => {
+                backoff.reset();
+                turn = 0;
+                last_error.clear();
+                tracing::info!("connected to signer {}", session.peer().name);
+                run_session(&link, sink.as_ref(), session).await;
+            }
+            Err(e) => {
+                turn = turn.wrapping_add(1);
+                // Say it once, not every round: an agent left running
+                // without its signer should not fill the terminal.
+                let message = format!("signer at {address}: {e}");
+                if message != last_error {
+                    tracing::warn!("{message}");
+                    last_error = message;
+                }
+            }
+        }
+        let mut random = [0u8; 4];
+        let _ = getrandom::fill(&mut random);
+        sleep(backoff.next_delay(u32::from_le_bytes(random))).await;
+    }
+}
+
+async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) {
+    let name = session.peer().name.clone();
+    let sender = session.sender();
+    if let Err(e) = sender
+        .send(Envelope::KeyListRequest(KeyListRequest {}))
+        .await
+    {
+        tracing::warn!("signer {name}: {e}");
+        return;
+    }
+    link.state.send_replace(Some(Connected {
+        name: name.clone(),
+        sender,
+    }));
+    let why = loop {
+        match session.recv().await {
+            Ok(Envelope::SignResponse(r)) => link.route(r),
+            Ok(Envelope::KeyList(list)) => {
+                sink.key_list(&name, list.keys.iter().map(Key::from_record).collect());
+                link.key_lists.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            Ok(Envelope::Error(report)) => {
+                tracing::warn!(
+                    "signer {name} reports: {} ({})",
+                    report.message,
+                    report.code.as_str()
+                );
+            }
+            // Wake endpoints and certificates come with the session
+            // certificate work; nothing else is ours to handle.
+            Ok(other) => tracing::debug!("ignoring {} from the signer", other.type_name()),
+            Err(e) => break e,
+        }
+    };
+    tracing::warn!("lost the signer {name}: {why}; reconnecting");
+    link.state.send_replace(None);
+    // Requests in flight on that session are lost (protocol §9.1): their
+    // waiters learn it at once instead of waiting out the bound.
+    link.waiters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}

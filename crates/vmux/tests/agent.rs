@@ -1,0 +1,663 @@
+//! `vmux agent` driven by OpenSSH's own clients (`ssh-add`, `ssh-keygen -Y`),
+//! forwarding to a real `vmux signer` whose person approves through a
+//! pseudo-terminal.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "support/process.rs"]
+mod process;
+#[path = "support/sshd.rs"]
+mod sshd;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use process::{Proc, VMUX};
+use vmux_keys::{KeyType, Keyring};
+use vmux_link::home::Home;
+use zeroize::Zeroizing;
+
+const WAIT: Duration = Duration::from_secs(20);
+const PASS: &str = "correct horse battery";
+
+/// A signer in a pty with one identity, paired with an agent home.
+struct Rig {
+    dir: tempfile::TempDir,
+    agent_home: PathBuf,
+    signer: Option<Proc>,
+    agent: Option<Proc>,
+    /// The signer key's `authorized_keys` line, in `work.pub`.
+    pubkey: PathBuf,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let signer_home = dir.path().join("signer");
+        let agent_home = dir.path().join("agent");
+        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        let id = keyring
+            .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+            .unwrap();
+        let pubkey = dir.path().join("work.pub");
+        std::fs::write(
+            &pubkey,
+            format!("{}\n", id.public().unwrap().to_openssh().unwrap()),
+        )
+        .unwrap();
+
+        let mut signer = Proc::spawn_in_pty(
+            &signer_home,
+            &[
+                "signer",
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                "phone",
+                "--no-advertise",
+            ],
+        );
+        let line = signer.expect("listening on", WAIT);
+        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+        let mut pair = Proc::spawn(
+            &agent_home,
+            &["pair", "--signer", &addr, "--name", "laptop"],
+        );
+        signer.expect("wants to pair", WAIT);
+        signer.type_line("a");
+        pair.expect("Paired with phone", WAIT);
+        assert!(pair.wait_exit(WAIT).success());
+
+        let mut rig = Rig {
+            dir,
+            agent_home,
+            signer: Some(signer),
+            agent: None,
+            pubkey,
+        };
+        rig.start_agent(&[]);
+        rig.wait_status("Connected to phone");
+        rig.wait_status("work  SHA256:");
+        rig
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.agent_home.join("agent.sock")
+    }
+
+    fn start_agent(&mut self, extra: &[&str]) -> &mut Proc {
+        let mut args = vec!["agent", "--sign-timeout", "4"];
+        args.extend_from_slice(extra);
+        let mut agent = Proc::spawn(&self.agent_home, &args);
+        agent.expect("export SSH_AUTH_SOCK;", WAIT);
+        self.agent = Some(agent);
+        self.agent.as_mut().unwrap()
+    }
+
+    fn signer(&mut self) -> &mut Proc {
+        self.signer.as_mut().unwrap()
+    }
+
+    fn vmux(&self, args: &[&str]) -> Output {
+        Command::new(VMUX)
+            .args(args)
+            .env("VMUX_HOME", &self.agent_home)
+            .env("SSH_AUTH_SOCK", self.sock())
+            .env("VMUX_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    /// Polls `vmux status` until its output contains `needle`.
+    fn wait_status(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let out = self.vmux(&["status"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status never showed {needle:?}; last:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ssh_add(&self, args: &[&str]) -> Output {
+        openssh("ssh-add", &self.sock(), args, &[])
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `ssh-keygen -Y sign` of `msg` with the signer's key, through the agent.
+    fn start_sign(&self, msg: &[u8]) -> (Child, PathBuf) {
+        let file = self.dir.path().join("msg");
+        std::fs::write(&file, msg).unwrap();
+        let _ = std::fs::remove_file(self.dir.path().join("msg.sig"));
+        let child = openssh(
+            "ssh-keygen",
+            &self.sock(),
+            &["-Y", "sign", "-n", "file", "-f"],
+            &[],
+        )
+        .arg(&self.pubkey)
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        (child, file)
+    }
+
+    fn verifies(&self, file: &Path) -> bool {
+        let allowed = self.dir.path().join("allowed");
+        let line = std::fs::read_to_string(&self.pubkey).unwrap();
+        std::fs::write(&allowed, format!("me {line}")).unwrap();
+        Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-I", "me", "-n", "file", "-f"])
+            .arg(&allowed)
+            .arg("-s")
+            .arg(file.with_extension("sig"))
+            .stdin(std::fs::File::open(file).unwrap())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.agent_home.join("agent-log.jsonl")).unwrap_or_default()
+    }
+}
+
+fn openssh(program: &str, sock: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args)
+        .env("SSH_AUTH_SOCK", sock)
+        .env_remove("DISPLAY")
+        .env_remove("SSH_ASKPASS")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    c
+}
+
+fn wait_child(child: &mut Child, within: Duration) -> (bool, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.success(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("child still running after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn askpass(dir: &Path, name: &str, pass: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\necho '{pass}'\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn openssh_clients_list_sign_lock_and_are_refused_keys() {
+    let mut rig = Rig::start();
+
+    // ssh-add -l / -L show the signer's key, fingerprint as ssh-keygen computes it.
+    let listed = text(&rig.ssh_add(&["-l"]));
+    let expected = text(
+        &Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&rig.pubkey)
+            .output()
+            .unwrap(),
+    );
+    let fp = expected.split_whitespace().nth(1).unwrap();
+    assert!(
+        listed.contains(fp) && listed.contains("work"),
+        "{listed} vs {expected}"
+    );
+    let line = std::fs::read_to_string(&rig.pubkey).unwrap();
+    let blob = line.split_whitespace().nth(1).unwrap();
+    assert!(text(&rig.ssh_add(&["-L"])).contains(blob));
+
+    // No private key ever goes in.
+    let throwaway = rig.dir.path().join("throwaway");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&throwaway)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = rig.ssh_add(&[throwaway.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("agent refused operation"),
+        "{}",
+        text(&out)
+    );
+    assert!(!rig.ssh_add(&["-D"]).status.success());
+
+    // A signature, approved in the signer's pty, that ssh-keygen verifies.
+    let (mut child, file) = rig.start_sign(b"signed through the agent\n");
+    rig.signer().expect("SSH Sign Request", WAIT);
+    // A pending approval on one connection holds up no other.
+    assert!(text(&rig.ssh_add(&["-l"])).contains(fp));
+    rig.signer().type_line("a");
+    rig.signer().expect("Passphrase for", WAIT);
+    rig.signer().type_line(PASS);
+    let (ok, err) = wait_child(&mut child, WAIT);
+    assert!(ok, "{err}");
+    assert!(rig.verifies(&file));
+    let screen = rig.signer.as_ref().unwrap().transcript.clone();
+    assert!(screen.contains("laptop"), "{screen}");
+
+    // Denied: ssh-keygen fails.
+    let (mut child, _) = rig.start_sign(b"deny me\n");
+    rig.signer().expect("SSH Sign Request", WAIT);
+    rig.signer().type_line("d");
+    let (ok, _) = wait_child(&mut child, WAIT);
+    assert!(!ok);
+    let log = rig.log();
+    assert!(
+        log.contains("\"outcome\":\"approved\"") && log.contains("\"outcome\":\"userDenied\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"namespace\":\"file\"") && log.contains("\"path\":\"forwarded\""),
+        "{log}"
+    );
+    let shown = text(&rig.vmux(&["log"]));
+    assert!(
+        shown.contains("approved") && shown.contains("userDenied") && shown.contains("sshsig file"),
+        "{shown}"
+    );
+    assert!(text(&rig.vmux(&["log", "--json"])).contains("\"requestID\""));
+
+    // Status and refresh over the agent's own socket.
+    let status = rig.wait_status("Connected to phone");
+    assert!(
+        status.contains("No session certificate") && status.contains(fp),
+        "{status}"
+    );
+    let out = rig.vmux(&["refresh"]);
+    assert!(
+        out.status.success() && text(&out).contains("Refreshed: 1 key(s)"),
+        "{}",
+        text(&out)
+    );
+
+    // Lock and unlock as with OpenSSH's agent; a wrong passphrase fails.
+    let good = askpass(rig.dir.path(), "good", "lockpass");
+    let bad = askpass(rig.dir.path(), "bad", "nope");
+    let with = |script: &Path, args: &[&str]| {
+        let script = script.to_str().unwrap().to_owned();
+        openssh(
+            "ssh-add",
+            &rig.sock(),
+            args,
+            &[
+                ("SSH_ASKPASS", &script),
+                ("SSH_ASKPASS_REQUIRE", "force"),
+                ("DISPLAY", "x"),
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    assert!(with(&good, &["-x"]).status.success());
+    assert!(text(&rig.ssh_add(&["-l"])).contains("The agent has no identities"));
+    assert!(!with(&bad, &["-X"]).status.success());
+    assert!(text(&rig.ssh_add(&["-l"])).contains("The agent has no identities"));
+    assert!(with(&good, &["-X"]).status.success());
+    assert!(text(&rig.ssh_add(&["-l"])).contains(fp));
+}
+
+#[test]
+fn another_user_is_refused_and_we_are_still_served() {
+    if !rustix_is_root() {
+        eprintln!("skipped: needs root to run ssh-add as nobody");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("agent");
+    let mut agent = Proc::spawn(&home, &["agent"]);
+    agent.expect("export SSH_AUTH_SOCK;", WAIT);
+    let sock = home.join("agent.sock");
+    // Open the path up so that only the uid check stands in the way.
+    for p in [dir.path(), home.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "ssh-add",
+            "-l",
+        ])
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        !said.contains("no identities") && !said.contains("Permission denied"),
+        "{said}"
+    );
+    agent.expect("refused an agent connection from uid", WAIT);
+    let ours = openssh("ssh-add", &sock, &["-l"], &[]).output().unwrap();
+    assert!(
+        text(&ours).contains("The agent has no identities"),
+        "{}",
+        text(&ours)
+    );
+}
+
+fn rustix_is_root() -> bool {
+    String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        == "0"
+}
+
+#[test]
+fn offline_signer_cache_restart_and_corrupt_cache() {
+    let mut rig = Rig::start();
+    let fp = rig.wait_status("work  SHA256:");
+    let fp = fp
+        .split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .unwrap()
+        .to_owned();
+    drop(rig.signer.take());
+    rig.wait_status("Disconnected");
+    assert!(text(&rig.ssh_add(&["-l"])).contains(&fp));
+
+    // Signing fails within the bound (4 s) instead of hanging.
+    let started = Instant::now();
+    let (mut child, _) = rig.start_sign(b"nobody will approve\n");
+    let (ok, _) = wait_child(&mut child, WAIT);
+    assert!(!ok);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        rig.log().contains("\"outcome\":\"unreachable\""),
+        "{}",
+        rig.log()
+    );
+    assert!(!rig.vmux(&["refresh"]).status.success());
+
+    // Restarted with the signer still away: the cache lists the key.
+    drop(rig.agent.take());
+    rig.start_agent(&[]);
+    assert!(text(&rig.ssh_add(&["-l"])).contains(&fp));
+    assert!(rig.wait_status("Disconnected").contains("Keys (cached)"));
+
+    // A corrupt cache is a warning and an empty list, not a crash.
+    drop(rig.agent.take());
+    std::fs::write(
+        rig.agent_home.join("keys-cache.json"),
+        b"{\"version\": 1, \"keys\": [tru",
+    )
+    .unwrap();
+    // The warning comes before the export line, on another stream.
+    let mut agent = Proc::spawn(&rig.agent_home, &["agent"]);
+    agent.expect("ignoring the key cache", WAIT);
+    rig.agent = Some(agent);
+    assert!(text(&rig.ssh_add(&["-l"])).contains("The agent has no identities"));
+}
+
+/// One request/response exchange on a raw connection.
+fn exchange(stream: &mut UnixStream, frame: &[u8]) -> Vec<u8> {
+    stream.write_all(frame).unwrap();
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+    stream.read_exact(&mut body).unwrap();
+    body
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+fn ssh_string(s: &[u8]) -> Vec<u8> {
+    let mut v = (s.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(s);
+    v
+}
+
+const FAILURE: &[u8] = &[5];
+const NO_IDENTITIES: &[u8] = &[12, 0, 0, 0, 0];
+
+#[test]
+fn malformed_input_is_refused_without_harm() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("agent");
+    let mut agent = Proc::spawn(&home, &["agent"]);
+    agent.expect("export SSH_AUTH_SOCK;", WAIT);
+    let sock = home.join("agent.sock");
+    let connect = || {
+        let s = UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s
+    };
+
+    // A connection stuck mid-frame holds up nobody.
+    let mut stuck = connect();
+    stuck.write_all(&[0, 0]).unwrap();
+
+    // 4 GiB announced: the connection is closed, nothing allocated.
+    let mut huge = connect();
+    huge.write_all(&[0xff, 0xff, 0xff, 0xff, 11]).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(huge.read(&mut buf).unwrap_or(0), 0);
+    // Just over 256 KiB: closed too.
+    let mut big = connect();
+    big.write_all(&((256 * 1024 + 1) as u32).to_be_bytes())
+        .unwrap();
+    assert_eq!(big.read(&mut buf).unwrap_or(0), 0);
+
+    let mut c = connect();
+    // Unknown type: FAILURE, and the connection still works.
+    assert_eq!(exchange(&mut c, &frame(&[200])), FAILURE);
+    assert_eq!(exchange(&mut c, &frame(&[11])), NO_IDENTITIES);
+    // Truncated string in a sign request.
+    assert_eq!(exchange(&mut c, &frame(&[13, 0, 0, 0, 100, 1, 2])), FAILURE);
+    // Sign request for a key we do not offer.
+    let mut sign = vec![13];
+    sign.extend(ssh_string(b"not a key"));
+    sign.extend(ssh_string(b"data"));
+    sign.extend([0, 0, 0, 0]);
+    assert_eq!(exchange(&mut c, &frame(&sign)), FAILURE);
+    // Extension bodies: broken session-bind, unverifiable session-bind, unknown name.
+    let mut ext = vec![27];
+    ext.extend(ssh_string(b"session-bind@openssh.com"));
+    ext.extend([0, 0, 0, 9, 1]);
+    assert_eq!(exchange(&mut c, &frame(&ext)), FAILURE);
+    let mut ext = vec![27];
+    ext.extend(ssh_string(b"session-bind@openssh.com"));
+    ext.extend(ssh_string(b"host key"));
+    ext.extend(ssh_string(b"session id"));
+    ext.extend(ssh_string(b"signature"));
+    ext.push(0);
+    assert_eq!(exchange(&mut c, &frame(&ext)), FAILURE);
+    let mut ext = vec![27];
+    ext.extend(ssh_string(b"frobnicate@example.com"));
+    assert_eq!(exchange(&mut c, &frame(&ext)), FAILURE);
+    assert_eq!(exchange(&mut c, &frame(&[27, 0, 0, 0])), FAILURE);
+    // Lock with an empty passphrase is refused, as in OpenSSH.
+    let mut lock = vec![22];
+    lock.extend(ssh_string(b""));
+    assert_eq!(exchange(&mut c, &frame(&lock)), FAILURE);
+    // query, in OpenSSH's format.
+    let mut query = vec![27];
+    query.extend(ssh_string(b"query"));
+    let reply = exchange(&mut c, &frame(&query));
+    assert_eq!(reply[0], 29);
+    assert!(reply.windows(24).any(|w| w == b"session-bind@openssh.com"));
+    assert_eq!(exchange(&mut c, &frame(&[11])), NO_IDENTITIES);
+
+    // And other clients are still served, the stuck one included after it finishes.
+    assert!(
+        text(&openssh("ssh-add", &sock, &["-l"], &[]).output().unwrap()).contains("no identities")
+    );
+    stuck.write_all(&[0, 1, 11]).unwrap();
+    stuck.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reply = [0u8; 9];
+    stuck.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[4..], NO_IDENTITIES);
+}
+
+#[test]
+fn socket_is_private_never_clobbered_and_removed_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("agent");
+    let sock = dir.path().join("run/sub/vmux.sock");
+    let sock_arg = sock.to_str().unwrap();
+    let mut agent = Proc::spawn(&home, &["agent", "--socket", sock_arg]);
+    let line = agent.expect("echo Agent pid", WAIT);
+    let pid: u32 = line
+        .trim()
+        .trim_end_matches(';')
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        agent
+            .transcript
+            .contains(&format!("SSH_AUTH_SOCK={sock_arg}; export SSH_AUTH_SOCK;"))
+    );
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(sock.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+
+    // A second agent on a live socket refuses and leaves it alone.
+    let mut second = Proc::spawn(&home, &["agent", "--socket", sock_arg]);
+    assert!(!second.wait_exit(WAIT).success());
+    second.expect("already listening", WAIT);
+    assert!(
+        text(&openssh("ssh-add", &sock, &["-l"], &[]).output().unwrap()).contains("no identities")
+    );
+
+    // SIGTERM removes the socket.
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(agent.wait_exit(WAIT).success());
+    assert!(!sock.exists());
+
+    // A stale socket (its agent gone) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let mut third = Proc::spawn(&home, &["agent", "--socket", sock_arg]);
+    third.expect("export SSH_AUTH_SOCK;", WAIT);
+    assert!(
+        text(&openssh("ssh-add", &sock, &["-l"], &[]).output().unwrap()).contains("no identities")
+    );
+
+    // A directory others can write to is refused.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut fourth = Proc::spawn(
+        &home,
+        &["agent", "--socket", open.join("s").to_str().unwrap()],
+    );
+    assert!(!fourth.wait_exit(WAIT).success());
+    fourth.expect("other users can write to it", WAIT);
+}
+
+#[test]
+fn ssh_login_is_forwarded_with_the_verified_session_binding() {
+    let mut rig = Rig::start();
+    let line = std::fs::read_to_string(&rig.pubkey).unwrap();
+    let server = sshd::Sshd::start(&rig.dir.path().join("sshd"), &line, None);
+    let host_fp = text(
+        &Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(server.dir.join("host_ed25519.pub"))
+            .output()
+            .unwrap(),
+    );
+    let host_fp = host_fp.split_whitespace().nth(1).unwrap().to_owned();
+    let sock = rig.sock();
+    let login = std::thread::spawn(move || server.ssh(&sock, &[], "echo logged-in"));
+    rig.signer().expect("SSH Sign Request", WAIT);
+    rig.signer().type_line("a");
+    rig.signer().expect("Passphrase for", WAIT);
+    rig.signer().type_line(PASS);
+    let out = login.join().unwrap();
+    assert!(text(&out).contains("logged-in"), "{}", text(&out));
+    // ssh bound the connection to the server's host key, which we verified;
+    // the login's user and host reached the signer as claims.
+    let log = rig.log();
+    assert!(log.contains("\"purpose\":\"sshUserauth\""), "{log}");
+    assert!(
+        log.contains(&format!("\"user\":\"{}\"", sshd::whoami())),
+        "{log}"
+    );
+    assert!(log.contains(&format!("\"host\":\"{host_fp}\"")), "{log}");
+    assert!(log.contains("\"contextQuality\":\"claimed\""), "{log}");
+    assert!(
+        rig.signer
+            .as_ref()
+            .unwrap()
+            .transcript
+            .contains(&host_fp[..20])
+    );
+}
