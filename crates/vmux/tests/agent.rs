@@ -40,22 +40,33 @@ struct Rig {
 }
 
 impl Rig {
+    /// One software identity, "work" (ecdsa), passphrase PASS.
     fn start() -> Rig {
+        Rig::start_with(&[], |signer_home| {
+            let mut keyring = Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
+            keyring
+                .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+                .unwrap();
+        })
+    }
+
+    /// A signer whose identities `make_keys` creates in its home, run with
+    /// `env`; `pubkey` holds every identity's line.
+    fn start_with(env: &[(&str, &str)], make_keys: impl FnOnce(&Path)) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let signer_home = dir.path().join("signer");
         let agent_home = dir.path().join("agent");
-        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
-        let id = keyring
-            .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
-            .unwrap();
+        make_keys(&signer_home);
+        let keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        let lines: String = keyring
+            .list()
+            .iter()
+            .map(|id| format!("{}\n", id.public().unwrap().to_openssh().unwrap()))
+            .collect();
         let pubkey = dir.path().join("work.pub");
-        std::fs::write(
-            &pubkey,
-            format!("{}\n", id.public().unwrap().to_openssh().unwrap()),
-        )
-        .unwrap();
+        std::fs::write(&pubkey, lines).unwrap();
 
-        let mut signer = Proc::spawn_in_pty(
+        let mut signer = Proc::spawn_in_pty_env(
             &signer_home,
             &[
                 "signer",
@@ -63,8 +74,10 @@ impl Rig {
                 "127.0.0.1:0",
                 "--name",
                 "phone",
-                "--no-advertise",
+                "--ui",
+                "plain",
             ],
+            env,
         );
         let line = signer.expect("listening on", WAIT);
         let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
@@ -86,7 +99,7 @@ impl Rig {
         };
         rig.start_agent(&[]);
         rig.wait_status("Connected to phone");
-        rig.wait_status("work  SHA256:");
+        rig.wait_status("  SHA256:");
         rig
     }
 
@@ -660,4 +673,112 @@ fn ssh_login_is_forwarded_with_the_verified_session_binding() {
             .transcript
             .contains(&host_fp[..20])
     );
+}
+
+/// Every kind of identity the signer holds logs in to a real sshd through
+/// the agent: ecdsa-p256, ed25519, RSA with rsa-sha2-256 and rsa-sha2-512,
+/// and a P-256 key on a SoftHSM2 token.
+#[test]
+fn every_key_type_logs_in_to_sshd() {
+    let softhsm = vmux_keys::pkcs11::find_softhsm_module();
+    if softhsm.is_none() {
+        assert!(
+            std::env::var_os("VMUX_REQUIRE_SOFTHSM").is_none(),
+            "SoftHSM2 is required but not installed"
+        );
+    }
+    let tokens = tempfile::tempdir().unwrap();
+    let conf = tokens.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.path().display()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap().to_owned();
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+
+    let mut rig = Rig::start_with(&env, |signer_home| {
+        let mut keyring = Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
+        for (name, kind) in [
+            ("ec", KeyType::Ecdsa),
+            ("ed", KeyType::Ed25519),
+            ("rsa", KeyType::Rsa),
+        ] {
+            keyring
+                .create_software(name, kind, &Zeroizing::new(PASS.to_owned()))
+                .unwrap();
+        }
+        let Some(module) = &softhsm else { return };
+        let init = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                "vmux-login",
+                "--pin",
+                "1234",
+                "--so-pin",
+                "5678",
+            ])
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "{}", text(&init));
+        let made = Command::new(VMUX)
+            .args([
+                "key",
+                "new",
+                "tok",
+                "--store",
+                "pkcs11",
+                "--token",
+                "vmux-login",
+                "--module",
+            ])
+            .arg(module)
+            .env("VMUX_HOME", signer_home)
+            .env("VMUX_PASSPHRASE", "1234")
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", text(&made));
+    });
+    let lines = std::fs::read_to_string(&rig.pubkey).unwrap();
+    let line_of = |i: usize| format!("{}\n", lines.lines().nth(i).unwrap());
+    let server = std::sync::Arc::new(sshd::Sshd::start(&rig.dir.path().join("sshd"), "", None));
+
+    let mut cases = vec![
+        ("ec", 0, PASS, None),
+        ("ed", 1, PASS, None),
+        ("rsa", 2, PASS, Some("rsa-sha2-256")),
+        ("rsa", 2, PASS, Some("rsa-sha2-512")),
+    ];
+    if softhsm.is_some() {
+        cases.push(("tok", 3, "1234", None));
+    }
+    for (name, index, secret, algorithm) in cases {
+        // Only the key under test is authorized; sshd rereads the file.
+        std::fs::write(server.dir.join("authorized_keys"), line_of(index)).unwrap();
+        let sock = rig.sock();
+        let srv = std::sync::Arc::clone(&server);
+        let option = algorithm.map(|a| format!("PubkeyAcceptedAlgorithms={a}"));
+        let login = std::thread::spawn(move || {
+            let extra: Vec<&str> = option.iter().flat_map(|o| ["-o", o.as_str()]).collect();
+            srv.ssh(&sock, &extra, "echo logged-in")
+        });
+        rig.signer().expect("SSH Sign Request", WAIT);
+        rig.signer().type_line("a");
+        rig.signer().expect(&format!("for \"{name}\": "), WAIT);
+        rig.signer().type_line(secret);
+        let out = login.join().unwrap();
+        assert!(
+            text(&out).contains("logged-in"),
+            "{name} {algorithm:?}: {}\n{}",
+            text(&out),
+            server.log()
+        );
+    }
 }
