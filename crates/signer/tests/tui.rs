@@ -107,6 +107,14 @@ struct Screen {
     at: usize,
 }
 
+/// A failed assertion must not leave the child waiting for keys forever.
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Screen {
     /// The output as text: escape sequences dropped, cursor moves and runs of
     /// blanks made one space (ratatui skips unchanged cells by moving).
@@ -205,7 +213,7 @@ fn sheet_and_secret_through_a_pty() {
         .env(CHILD_OUT, &out)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn();
     let mut child = match spawned {
         Ok(c) => c,
@@ -315,4 +323,41 @@ fn sheet_and_secret_through_a_pty() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// Set in the child started without a terminal.
+const CHILD_NO_TTY: &str = "VMUX_TUI_TEST_NO_TTY";
+
+/// Not a test by itself: runs the UI with stdout on a pipe.
+#[test]
+fn child_without_tty() {
+    if std::env::var_os(CHILD_NO_TTY).is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_approvals, rx) = Approvals::new();
+    let err = rt.block_on(tui::run(rx)).unwrap_err();
+    println!("error: {err}");
+}
+
+#[test]
+fn refuses_without_a_terminal() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_without_tty",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_NO_TTY, "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("use --ui plain"), "{out}");
+    assert!(!out.contains("\x1b["), "nothing was drawn: {out:?}");
 }

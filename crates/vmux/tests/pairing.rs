@@ -241,3 +241,34 @@ fn pair_finds_the_signer_by_discovery_inside_a_private_network_namespace() {
     pair.expect("Paired with phone", WAIT);
     assert!(pair.wait_exit(WAIT).success());
 }
+
+/// On a terminal the signer defaults to the full-screen sheet; pairing
+/// through it works like the plain one.
+#[test]
+fn the_full_screen_sheet_is_the_default_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
+    let mut signer = Proc::spawn_in_pty(
+        &signer_home,
+        &["signer", "--listen", "127.0.0.1:0", "--name", "phone"],
+    );
+    let line = signer.expect("listening on", WAIT);
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    signer.expect("Waiting for requests", WAIT);
+
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
+    let shown_by_pair = pair.expect("Pairing code: ", WAIT);
+    signer.expect("Pairing request", WAIT);
+    // Keys count only once the sheet says they do.
+    signer.expect("a accept", WAIT);
+    assert!(
+        signer.transcript.contains(&code_in(&shown_by_pair)[..3]),
+        "code not on the sheet"
+    );
+    signer.type_raw("a");
+    pair.expect("Paired with phone", WAIT);
+    assert!(pair.wait_exit(WAIT).success());
+}

@@ -53,7 +53,7 @@ pub async fn run(mut commands: mpsc::UnboundedReceiver<Command>) -> io::Result<(
     let mut keys = Keys::spawn();
     let mut view = View::default();
     loop {
-        term.draw(|f| view.idle(f))?;
+        term.draw(|f| view.idle(f, false))?;
         tokio::select! {
             command = commands.recv() => match command {
                 None => return Ok(()),
@@ -107,15 +107,17 @@ async fn ask(
     let mut focus = Button::Deny;
     let decision = loop {
         term.draw(|f| {
-            view.idle(f);
+            view.idle(f, true);
             view.sheet(f, sheet, focus, armed);
         })?;
         tokio::select! {
-            () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
+            // Withdrawal first: when the queue closes too, the banner still shows.
+            biased;
             () = reply.closed() => {
                 view.banner(WITHDRAWN.to_owned());
                 return Ok(Flow::Go);
             }
+            () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
             next = commands.recv() => match next {
                 Some(Command::Waiting(n)) => view.waiting = n,
                 Some(Command::Banner(line)) => view.banner(line),
@@ -180,15 +182,17 @@ async fn secret(
     loop {
         let shown = input.chars().count();
         term.draw(|f| {
-            view.idle(f);
+            view.idle(f, true);
             view.secret(f, prompt, shown, armed);
         })?;
         tokio::select! {
-            () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
+            // Withdrawal first: when the queue closes too, the banner still shows.
+            biased;
             () = reply.closed() => {
                 view.banner(WITHDRAWN.to_owned());
                 return Ok(Flow::Go);
             }
+            () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
             next = commands.recv() => match next {
                 Some(Command::Waiting(n)) => view.waiting = n,
                 Some(Command::Banner(line)) => view.banner(line),
@@ -287,7 +291,7 @@ impl Keys {
         }
         while self.events.try_recv().is_ok() {}
         repaint(term)?;
-        Ok(Instant::now())
+        Ok(Instant::now() + ARM_DELAY)
     }
 }
 
@@ -306,7 +310,8 @@ impl View {
         self.banners.push_back(line);
     }
 
-    fn idle(&self, f: &mut Frame) {
+    /// The status screen; `busy` when a sheet or prompt covers it.
+    fn idle(&self, f: &mut Frame, busy: bool) {
         let area = f.area();
         let block = Block::default()
             .borders(Borders::ALL)
@@ -326,7 +331,9 @@ impl View {
             lines.push(Line::styled(b.clone(), style));
         }
         lines.push(Line::default());
-        lines.push(Line::styled("Waiting for requests", dim()).alignment(Alignment::Center));
+        if !busy {
+            lines.push(Line::styled("Waiting for requests", dim()).alignment(Alignment::Center));
+        }
         if self.waiting > 0 {
             lines.push(
                 Line::styled(format!("{} queued", self.waiting), dim())

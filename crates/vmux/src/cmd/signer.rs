@@ -16,10 +16,14 @@ use vmux_signer::{Config, Signer, ui};
 use super::Result;
 
 /// How the signer shows its sheets.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Ui {
-    /// One line per answer: `a` accept/approve, `d` reject/deny.
+    /// The full-screen sheet on a terminal, else plain.
     #[default]
+    Auto,
+    /// The full-screen sheet (needs a terminal).
+    Tui,
+    /// One line per answer: `a` accept/approve, `d` reject/deny.
     Plain,
 }
 
@@ -110,16 +114,30 @@ async fn serve(home: Home, args: RunArgs) -> Result {
     };
 
     let (approvals, commands) = Approvals::new();
+    // The full-screen sheet hides what was printed; repeat it there.
+    approvals.banner(format!(
+        "Listening on {local}, signer key {}",
+        device.fingerprint()
+    ));
     let config = Config {
         pairing_timeout: Duration::from_secs(args.pairing_timeout),
     };
     let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
-    let ui = match args.ui {
-        Ui::Plain => tokio::spawn(ui::plain::run(
+    let full_screen = match args.ui {
+        Ui::Tui => true,
+        Ui::Plain => false,
+        Ui::Auto => {
+            rustix::termios::isatty(std::io::stdin()) && rustix::termios::isatty(std::io::stdout())
+        }
+    };
+    let ui = if full_screen {
+        tokio::spawn(ui::tui::run(commands))
+    } else {
+        tokio::spawn(ui::plain::run(
             commands,
             ui::plain::Input::stdin(),
             tokio::io::stdout(),
-        )),
+        ))
     };
     tokio::select! {
         served = signer.serve(listener) => served?,

@@ -45,7 +45,9 @@ impl Proc {
             .map(|a| format!("'{a}'"))
             .collect();
         let mut command = Command::new("script");
-        command.args(["-qfec", &quoted.join(" "), "/dev/null"]);
+        // script's pty starts 0x0 when its stdin is a pipe; give it a size.
+        let shell = format!("stty cols 120 rows 40; exec {}", quoted.join(" "));
+        command.args(["-qfec", &shell, "/dev/null"]);
         command.envs(env.iter().copied());
         Self::start(command, home)
     }
@@ -109,6 +111,13 @@ impl Proc {
                 ),
             }
         }
+    }
+
+    /// Types `keys` without a newline (a full-screen UI reads keys, not lines).
+    pub fn type_raw(&mut self, keys: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(keys.as_bytes()).unwrap();
+        stdin.flush().unwrap();
     }
 
     pub fn type_line(&mut self, line: &str) {
