@@ -9,6 +9,7 @@ pub mod peers;
 pub mod refresh;
 pub mod signer;
 pub mod status;
+pub mod up;
 
 /// Errors a subcommand reports to the person; already worded for them.
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;

@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// One-machine quickstart: a signer and an agent, paired, approvals here.
+    Up(cmd::up::Args),
     /// Run a signer in the foreground: it holds the keys and asks before signing.
     Signer(cmd::signer::Args),
     /// Run the agent in the foreground: an ssh-agent that forwards each signature to the signer.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Up(args) => cmd::up::run(args).await,
             Command::Signer(args) => cmd::signer::run(args).await,
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,

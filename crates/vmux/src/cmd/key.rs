@@ -9,7 +9,7 @@ use vmux_link::home::Home;
 
 use super::Result;
 
-mod prompt;
+pub mod prompt;
 
 const SECRET_HELP: &str = "\
 The passphrase (or token PIN) is typed twice without echo when stdin is a terminal.

@@ -27,6 +27,20 @@ pub enum Ui {
     Plain,
 }
 
+impl Ui {
+    /// Whether to draw the full-screen sheet.
+    pub fn full_screen(self) -> bool {
+        match self {
+            Ui::Tui => true,
+            Ui::Plain => false,
+            Ui::Auto => {
+                rustix::termios::isatty(std::io::stdin())
+                    && rustix::termios::isatty(std::io::stdout())
+            }
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
