@@ -113,6 +113,29 @@ impl Proc {
         }
     }
 
+    /// Waits up to `within` for any of `needles` after the last match;
+    /// returns which one appeared first, or `None`.
+    pub fn wait_any(&mut self, needles: &[&str], within: Duration) -> Option<usize> {
+        let deadline = Instant::now() + within;
+        loop {
+            let rest = &self.transcript[self.cursor..];
+            let first = needles
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| rest.find(n).map(|at| (at, i, n.len())))
+                .min();
+            if let Some((at, i, len)) = first {
+                self.cursor += at + len;
+                return Some(i);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => self.transcript.push_str(&chunk),
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Types `keys` without a newline (a full-screen UI reads keys, not lines).
     pub fn type_raw(&mut self, keys: &str) {
         let stdin = self.stdin.as_mut().unwrap();

@@ -53,7 +53,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n{ca_line}\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowAgentForwarding yes\n\
-             LogLevel VERBOSE\n",
+             LogLevel VERBOSE\nSubsystem sftp /usr/lib/openssh/sftp-server\n",
             host_key.display(),
             dir.join("sshd.pid").display(),
             dir.join("authorized_keys").display(),
