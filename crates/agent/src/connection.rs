@@ -14,8 +14,9 @@ use vmux_proto::envelope::limits::MAX_DATA_TO_SIGN_LEN;
 use zeroize::Zeroizing;
 
 use crate::Agent;
+use crate::cert::{self, Local};
 use crate::context::sign_context;
-use crate::control::{REFRESH, STATUS};
+use crate::control::{CERT_REQUEST, REFRESH, STATUS};
 use crate::link::Outcome;
 use crate::lock::Refused;
 use crate::request_log::Entry;
@@ -87,7 +88,11 @@ async fn handle(agent: &Agent, body: &[u8], bindings: &mut Bindings) -> Response
             if agent.is_locked() {
                 return Response::IdentitiesAnswer(Vec::new());
             }
-            Response::IdentitiesAnswer(agent.keys().identities())
+            // The certificate first: where a server takes either, it is
+            // the one that needs no approval.
+            let mut identities: Vec<_> = agent.certs.identity().into_iter().collect();
+            identities.extend(agent.keys().identities());
+            Response::IdentitiesAnswer(identities)
         }
         Request::SignRequest(s) => sign(agent, s, bindings).await,
         Request::Lock { passphrase } => match agent.lock().lock(&passphrase) {
@@ -133,7 +138,11 @@ async fn extension(agent: &Agent, ext: Extension, bindings: &mut Bindings) -> Re
         Extension::Query => {
             let mut reply = ExtensionResponse::openssh_query();
             if let ExtensionResponse::Query { extensions } = &mut reply {
-                extensions.extend([STATUS.to_owned(), REFRESH.to_owned()]);
+                extensions.extend([
+                    STATUS.to_owned(),
+                    REFRESH.to_owned(),
+                    CERT_REQUEST.to_owned(),
+                ]);
             }
             Response::ExtensionResponse(reply)
         }
@@ -142,6 +151,16 @@ async fn extension(agent: &Agent, ext: Extension, bindings: &mut Bindings) -> Re
         }
         Extension::Other { name, contents } if contents.is_empty() && name == REFRESH => {
             if agent.link.refresh().await {
+                status_response(agent, name)
+            } else {
+                Response::Failure
+            }
+        }
+        Extension::Other { name, contents } if contents.is_empty() && name == CERT_REQUEST => {
+            // Refused or not, the status tells which; only "no answer at
+            // all" is a failure.
+            if agent.certificates && agent.link.signer_name().is_some() {
+                agent.certs.request(agent.link.as_ref(), true).await;
                 status_response(agent, name)
             } else {
                 Response::Failure
@@ -159,13 +178,20 @@ fn status_response(agent: &Agent, name: String) -> Response {
 }
 
 async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Response {
+    // A locked agent signs nothing, not even with its own session key; the
+    // request then falls through to the refusal below.
+    if !agent.is_locked()
+        && let Some(response) = sign_locally(agent, &request, bindings)
+    {
+        return response;
+    }
     let Some(key) = agent.keys().find(&request.key_blob).cloned() else {
         return Response::Failure;
     };
     let started = Instant::now();
     let context = sign_context(&request.data, bindings);
     let mut entry = Entry {
-        time_milliseconds: vmux_link::clock::Clock::now_ms(&vmux_link::clock::SystemClock),
+        time_milliseconds: agent.clock.now_ms(),
         request_id: None,
         key_fingerprint: key.fingerprint.to_string(),
         key_comment: key.comment.clone(),
@@ -202,4 +228,31 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
     entry.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     agent.log.append(&entry);
     response
+}
+
+/// Signs with the session certificate's key, here and now, when the
+/// request is for it; `None` when it is for another key.
+fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Option<Response> {
+    let started = Instant::now();
+    let (response, outcome, fingerprint) = match agent.certs.sign(&request.key_blob, &request.data)
+    {
+        Local::NotOurs => return None,
+        Local::Signed(signature, fingerprint) => (
+            Response::SignResponse { signature },
+            "approved",
+            fingerprint,
+        ),
+        Local::Failed(fingerprint) => (Response::Failure, "internal", fingerprint),
+    };
+    agent.log.append(&Entry {
+        time_milliseconds: agent.clock.now_ms(),
+        request_id: None,
+        key_fingerprint: fingerprint,
+        key_comment: cert::COMMENT.to_owned(),
+        path: "session-cert".to_owned(),
+        context: sign_context(&request.data, bindings),
+        outcome: outcome.to_owned(),
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    Some(response)
 }

@@ -16,8 +16,13 @@ use crate::{Error, Result};
 pub const STATUS: &str = "status@vmux";
 /// Fetches the key list from the signer now, then returns the [`Status`].
 pub const REFRESH: &str = "refresh@vmux";
+/// Asks the signer for a new session certificate now, waits for the
+/// answer, then returns the [`Status`].
+pub const CERT_REQUEST: &str = "cert-request@vmux";
 /// How long a control command waits for the agent.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(20);
+/// A certificate waits for a person at the signer: up to its 60 s window.
+const CERT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What the menu showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +33,9 @@ pub struct Status {
     pub connected_to: Option<String>,
     /// The session certificate line.
     pub certificate: String,
+    /// The error code of the last certificate request, if it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_refused: Option<String>,
     /// The agent is locked (`ssh-add -x`).
     #[serde(default)]
     pub locked: bool,
@@ -60,6 +68,9 @@ impl Status {
             },
             self.certificate.clone(),
         ];
+        if let Some(code) = &self.certificate_refused {
+            lines.push(format!("Last certificate request refused: {code}"));
+        }
         if self.locked {
             lines.push("Agent locked (ssh-add -X to unlock)".to_owned());
         }
@@ -134,15 +145,20 @@ pub async fn call(path: &Path, name: &str) -> Result<Status> {
             .map_err(|e| err(e.to_string()))?;
         Response::decode(&body).map_err(|e| err(e.to_string()))
     };
-    let response = tokio::time::timeout(CONTROL_TIMEOUT, exchange)
+    let bound = if name == CERT_REQUEST {
+        CERT_REQUEST_TIMEOUT
+    } else {
+        CONTROL_TIMEOUT
+    };
+    let response = tokio::time::timeout(bound, exchange)
         .await
-        .map_err(|_| err("no answer within 20 s".into()))??;
+        .map_err(|_| err(format!("no answer within {} s", bound.as_secs())))??;
     match response {
         Response::ExtensionResponse(ExtensionResponse::Other { name: n, contents }) if n == name => {
             Status::from_contents(&contents)
                 .ok_or_else(|| err("its answer did not parse; is it the same vmux version?".into()))
         }
-        Response::Failure | Response::ExtensionFailure if name == REFRESH => Err(err(
+        Response::Failure | Response::ExtensionFailure if name == REFRESH || name == CERT_REQUEST => Err(err(
             "it could not reach its signer; make sure `vmux signer` is running and reachable, then try again"
                 .into(),
         )),

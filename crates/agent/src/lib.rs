@@ -10,13 +10,12 @@
 //!   binding, and what we tell the signer about each request.
 //! - [`control`]: `status@vmux` / `refresh@vmux` for `vmux status` and
 //!   `vmux refresh`.
+//! - [`cert`]: the session certificate, an ephemeral key signed by the
+//!   signer's CA: a second source of identities, signed for locally.
 //! - [`request_log`]: the JSON-lines log of every sign request.
-//!
-//! The session certificate (an ephemeral key signed by the signer's CA)
-//! will be a second source of identities next to [`keys`]; until then
-//! status reports `No session certificate`.
 
 pub mod cache;
+pub mod cert;
 pub mod connection;
 pub mod context;
 pub mod control;
@@ -33,11 +32,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
+use vmux_link::clock::Clock;
 use vmux_link::device::Device;
 use vmux_link::home::Home;
 
 pub use error::{Error, Result};
 
+use cert::Certs;
 use keys::{Key, Keys, Source};
 use link::{KeyListSink, Link};
 use request_log::RequestLog;
@@ -60,6 +61,24 @@ pub struct Config {
     pub sign_timeout: Duration,
 }
 
+/// How the agent asks for session certificates.
+#[derive(Debug, Clone)]
+pub struct CertConfig {
+    /// Validity to ask for, seconds; 0 asks for none.
+    pub validity_secs: u64,
+    /// Wall-clock time (certificate validity, request windows).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for CertConfig {
+    fn default() -> Self {
+        Self {
+            validity_secs: cert::DEFAULT_VALIDITY_SECS,
+            clock: Arc::new(vmux_link::clock::SystemClock),
+        }
+    }
+}
+
 /// State shared by every connection.
 #[derive(Debug)]
 pub struct Agent {
@@ -67,7 +86,11 @@ pub struct Agent {
     keys: Mutex<Keys>,
     lock: Mutex<lock::Lock>,
     link: Arc<Link>,
-    log: RequestLog,
+    certs: Certs,
+    /// Whether to ask for session certificates at all.
+    certificates: bool,
+    log: Arc<RequestLog>,
+    clock: Arc<dyn Clock>,
     cache_path: PathBuf,
     sign_timeout: Duration,
 }
@@ -90,7 +113,8 @@ impl Agent {
         let keys = self.keys();
         control::Status {
             connected_to: self.link.signer_name(),
-            certificate: "No session certificate".to_owned(),
+            certificate: self.certs.status_line(),
+            certificate_refused: self.certs.last_refusal().map(|c| c.as_str().to_owned()),
             locked: self.is_locked(),
             from_cache: keys.source() == Source::Cache,
             keys: keys
@@ -126,8 +150,9 @@ pub struct Running {
 }
 
 /// Binds the socket and loads the cache; nothing is served yet, so the
-/// caller can print the socket path first.
-pub fn start(config: Config) -> Result<Running> {
+/// caller can print the socket path first. `certs.validity_secs == 0` asks
+/// for no session certificate.
+pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
     let device = Device::load_or_create(&config.home, None)?;
     let socket = BoundSocket::bind(&config.socket)?;
     let cache_path = config.home.file(cache::CACHE_FILE);
@@ -137,12 +162,16 @@ pub fn start(config: Config) -> Result<Running> {
     }
     let mut keys = Keys::default();
     keys.set(cached, Source::Cache);
+    let log = Arc::new(RequestLog::new(config.home.file(request_log::LOG_FILE)));
     let agent = Arc::new(Agent {
         uid: rustix::process::getuid().as_raw(),
         keys: Mutex::new(keys),
         lock: Mutex::new(lock::Lock::default()),
         link: Arc::new(Link::new(&device)),
-        log: RequestLog::new(config.home.file(request_log::LOG_FILE)),
+        certs: Certs::new(certs.clock.clone(), certs.validity_secs, Some(log.clone())),
+        certificates: certs.validity_secs > 0,
+        log,
+        clock: certs.clock,
         cache_path,
         sign_timeout: config.sign_timeout,
     });
@@ -183,6 +212,16 @@ impl Running {
             device,
             signer,
         ));
+        let certs = agent.certificates.then(|| {
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                let sessions = agent.link.sessions();
+                agent
+                    .certs
+                    .run(agent.link.as_ref(), sessions, cert::renew::TICK)
+                    .await;
+            })
+        });
         loop {
             tokio::select! {
                 accepted = socket.listener().accept() => match accepted {
@@ -201,6 +240,9 @@ impl Running {
             }
         }
         supervisor.abort();
+        if let Some(task) = certs {
+            task.abort();
+        }
         drop(socket);
         Ok(())
     }

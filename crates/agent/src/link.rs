@@ -16,9 +16,11 @@ use vmux_link::session::{self, Session, SessionSender};
 use vmux_link::trust::TrustStore;
 use vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN;
 use vmux_proto::envelope::{
-    Envelope, ErrorCode, KeyListRequest, Origin, Role, SignContext, SignRequest, SignResponse,
+    CertificateRequest, CertificateResponse, Envelope, ErrorCode, KeyListRequest, Origin, Role,
+    SignContext, SignRequest, SignResponse,
 };
 
+use crate::cert::{Issuer, Reply};
 use crate::keys::Key;
 
 /// `name` cut to at most `max` bytes on a character boundary: the link
@@ -39,6 +41,8 @@ pub const REQUEST_WINDOW_MS: u64 = 60_000;
 const CONNECT_ROUND: Duration = Duration::from_secs(30);
 /// How long `refresh@vmux` waits for the new key list.
 const REFRESH_WAIT: Duration = Duration::from_secs(10);
+/// How long a certificate request waits: the signer's window plus travel.
+const CERTIFICATE_WAIT: Duration = Duration::from_secs(70);
 
 /// The session, while one is up.
 #[derive(Debug, Clone)]
@@ -74,7 +78,14 @@ impl Outcome {
     }
 }
 
-type Waiters = Mutex<HashMap<String, oneshot::Sender<SignResponse>>>;
+/// A response routed to the request waiting for it.
+#[derive(Debug)]
+enum Answer {
+    Sign(SignResponse),
+    Certificate(CertificateResponse),
+}
+
+type Waiters = Mutex<HashMap<String, oneshot::Sender<Answer>>>;
 
 /// The link as the rest of the agent sees it.
 #[derive(Debug)]
@@ -117,6 +128,73 @@ impl Link {
     /// The connected signer's name, if a session is up.
     pub fn signer_name(&self) -> Option<String> {
         self.state.borrow().as_ref().map(|c| c.name.clone())
+    }
+
+    /// Sessions as they come and go: `Some` while one is up.
+    pub fn sessions(&self) -> watch::Receiver<Option<Connected>> {
+        self.state.subscribe()
+    }
+
+    /// Registers a waiter for `request_id`; the guard removes it.
+    fn wait_for(&self, request_id: &str) -> (oneshot::Receiver<Answer>, WaiterGuard<'_>) {
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(request_id.to_owned(), tx);
+        let guard = WaiterGuard {
+            waiters: &self.waiters,
+            id: request_id.to_owned(),
+        };
+        (rx, guard)
+    }
+
+    /// Asks the signer for a certificate on `public_key_blob` over the
+    /// session that is up now (none: unreachable, no waiting), and waits
+    /// at most `bound` for the answer.
+    pub async fn certificate(
+        &self,
+        public_key_blob: Vec<u8>,
+        validity_secs: u64,
+        now_ms: u64,
+        bound: Duration,
+    ) -> Reply {
+        let Some(connected) = self.state.borrow().clone() else {
+            return Reply::Unreachable;
+        };
+        let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
+            return Reply::Unreachable;
+        };
+        let (rx, _guard) = self.wait_for(&request_id);
+        let request = CertificateRequest {
+            request_id,
+            public_key_blob,
+            source_device_id: self.device_id.clone(),
+            source_device_name: self.device_name.clone(),
+            requested_validity_seconds: validity_secs,
+            nonce: nonce.to_vec(),
+            issued_at_milliseconds: now_ms,
+            expires_at_milliseconds: now_ms.saturating_add(REQUEST_WINDOW_MS),
+        };
+        if connected
+            .sender
+            .send(Envelope::CertificateRequest(request))
+            .await
+            .is_err()
+        {
+            return Reply::Unreachable;
+        }
+        match tokio::time::timeout(bound, rx).await {
+            Ok(Ok(Answer::Certificate(r))) => match (r.approved, r.certificate_blob) {
+                (true, Some(blob)) => Reply::Issued(blob),
+                (true, None) => Reply::Refused(ErrorCode::Internal),
+                (false, _) => Reply::Refused(known(r.error_code)),
+            },
+            Ok(Ok(Answer::Sign(_))) => Reply::Refused(ErrorCode::Internal),
+            Ok(Err(_)) => Reply::Unreachable,
+            // The signer's window has passed with no answer.
+            Err(_) => Reply::Refused(ErrorCode::RequestExpired),
+        }
     }
 
     /// Asks the signer for its key list now and waits for it. False when
@@ -165,15 +243,7 @@ impl Link {
         let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
             return (Outcome::Unreachable, None);
         };
-        let (tx, rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(request_id.clone(), tx);
-        let _guard = WaiterGuard {
-            waiters: &self.waiters,
-            id: request_id.clone(),
-        };
+        let (rx, _guard) = self.wait_for(&request_id);
         let now = SystemClock.now_ms();
         let request = SignRequest {
             request_id: request_id.clone(),
@@ -198,14 +268,13 @@ impl Link {
             return (Outcome::Unreachable, Some(request_id));
         }
         let outcome = match timeout_at(deadline, rx).await {
-            Ok(Ok(r)) => match (r.approved, r.signature) {
+            Ok(Ok(Answer::Sign(r))) => match (r.approved, r.signature) {
                 (true, Some(sig)) => Outcome::Signed(sig),
                 (true, None) => Outcome::Refused(ErrorCode::Internal),
-                (false, _) => Outcome::Refused(match r.error_code {
-                    Some(ErrorCode::Unknown) | None => ErrorCode::Internal,
-                    Some(code) => code,
-                }),
+                (false, _) => Outcome::Refused(known(r.error_code)),
             },
+            // An answer of the wrong kind for our requestID.
+            Ok(Ok(Answer::Certificate(_))) => Outcome::Refused(ErrorCode::Internal),
             // The session ended and took the waiter with it.
             Ok(Err(_)) => Outcome::Unreachable,
             Err(_) => Outcome::TimedOut,
@@ -213,19 +282,34 @@ impl Link {
         (outcome, Some(request_id))
     }
 
-    fn route(&self, response: SignResponse) {
+    fn route(&self, request_id: &str, answer: Answer) {
         let waiter = self
             .waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&response.request_id);
+            .remove(request_id);
         match waiter {
             Some(tx) => {
-                let _ = tx.send(response);
+                let _ = tx.send(answer);
             }
             // We gave up on it (protocol §9.1): drop it.
-            None => tracing::debug!("late signResponse {} dropped", response.request_id),
+            None => tracing::debug!("late response {request_id} dropped"),
         }
+    }
+}
+
+/// A refusal code, an unknown one read as `internal` (protocol §11).
+fn known(code: Option<ErrorCode>) -> ErrorCode {
+    match code {
+        Some(ErrorCode::Unknown) | None => ErrorCode::Internal,
+        Some(code) => code,
+    }
+}
+
+impl Issuer for Link {
+    async fn issue(&self, public_key_blob: Vec<u8>, validity_secs: u64, now_ms: u64) -> Reply {
+        self.certificate(public_key_blob, validity_secs, now_ms, CERTIFICATE_WAIT)
+            .await
     }
 }
 
@@ -326,7 +410,10 @@ async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) 
     }));
     let why = loop {
         match session.recv().await {
-            Ok(Envelope::SignResponse(r)) => link.route(r),
+            Ok(Envelope::SignResponse(r)) => link.route(&r.request_id.clone(), Answer::Sign(r)),
+            Ok(Envelope::CertificateResponse(r)) => {
+                link.route(&r.request_id.clone(), Answer::Certificate(r));
+            }
             Ok(Envelope::KeyList(list)) => {
                 sink.key_list(&name, list.keys.iter().map(Key::from_record).collect());
                 link.key_lists.send_modify(|n| *n = n.wrapping_add(1));
@@ -338,8 +425,7 @@ async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) 
                     report.code.as_str()
                 );
             }
-            // Wake endpoints and certificates come with the session
-            // certificate work; nothing else is ours to handle.
+            // Nothing else is ours to handle.
             Ok(other) => tracing::debug!("ignoring {} from the signer", other.type_name()),
             Err(e) => break e,
         }

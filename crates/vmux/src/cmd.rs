@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod ca;
+pub mod cert;
 pub mod key;
 pub mod log;
 pub mod pair;

@@ -32,6 +32,9 @@ enum Command {
     Status(cmd::status::Args),
     /// Make the running agent fetch the signer's key list now.
     Refresh(cmd::refresh::Args),
+    /// The agent's session certificate.
+    #[command(subcommand)]
+    Cert(cmd::cert::Command),
     /// Show the agent's log of sign requests.
     Log(cmd::log::Args),
     /// Pair this device with a signer (both sides show the same code).
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Refresh(args) => cmd::refresh::run(args).await,
+            Command::Cert(command) => cmd::cert::run(command).await,
             Command::Log(args) => cmd::log::run(args),
             Command::Pair(args) => cmd::pair::run(args).await,
             Command::Peers(command) => cmd::peers::run(command),

@@ -51,8 +51,28 @@ impl Rig {
     }
 
     /// A signer whose identities `make_keys` creates in its home, run with
-    /// `env`; `pubkey` holds every identity's line.
+    /// `env`; `pubkey` holds every identity's line. The session
+    /// certificate the agent asks for on connecting is denied.
     fn start_with(env: &[(&str, &str)], make_keys: impl FnOnce(&Path)) -> Rig {
+        Rig::start_full(env, make_keys, false)
+    }
+
+    /// [`Rig::start`], the session certificate approved.
+    fn start_with_certificate() -> Rig {
+        Rig::start_full(
+            &[],
+            |signer_home| {
+                let mut keyring =
+                    Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
+                keyring
+                    .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+                    .unwrap();
+            },
+            true,
+        )
+    }
+
+    fn start_full(env: &[(&str, &str)], make_keys: impl FnOnce(&Path), approve_cert: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let signer_home = dir.path().join("signer");
         let agent_home = dir.path().join("agent");
@@ -100,7 +120,27 @@ impl Rig {
         rig.start_agent(&[]);
         rig.wait_status("Connected to phone");
         rig.wait_status("  SHA256:");
+        // On connecting, the agent asks for a session certificate.
+        rig.signer().expect("Session certificate for laptop", WAIT);
+        if approve_cert {
+            rig.signer().type_line("a");
+            rig.wait_status("Certificate valid until");
+        } else {
+            rig.signer().type_line("d");
+            rig.wait_status("Last certificate request refused: userDenied");
+        }
         rig
+    }
+
+    fn signer_home(&self) -> PathBuf {
+        self.dir.path().join("signer")
+    }
+
+    /// True if the signer shows a new sheet within `within`.
+    fn new_sheet(&mut self, within: Duration) -> bool {
+        self.signer()
+            .wait_any(&["SSH Sign Request", "Session certificate for"], within)
+            .is_some()
     }
 
     fn sock(&self) -> PathBuf {
@@ -304,8 +344,14 @@ fn openssh_clients_list_sign_lock_and_are_refused_keys() {
     let (ok, _) = wait_child(&mut child, WAIT);
     assert!(!ok);
     let log = rig.log();
+    // The forwarded requests only, not the certificate denied at start.
+    let forwarded: String = log
+        .lines()
+        .filter(|l| l.contains("\"path\":\"forwarded\""))
+        .collect();
     assert!(
-        log.contains("\"outcome\":\"approved\"") && log.contains("\"outcome\":\"userDenied\""),
+        forwarded.contains("\"outcome\":\"approved\"")
+            && forwarded.contains("\"outcome\":\"userDenied\""),
         "{log}"
     );
     assert!(
@@ -781,4 +827,155 @@ fn every_key_type_logs_in_to_sshd() {
             server.log()
         );
     }
+}
+
+/// The session certificate: listed by `ssh-add -L`, shown by `vmux status`,
+/// and good for ten logins to a server that trusts the signer's CA (and has
+/// no `authorized_keys` entry) with no sheet on the signer; `vmux cert
+/// request` renews it after a new approval.
+#[test]
+fn session_certificate_logs_in_without_sheets_and_renews_on_request() {
+    let mut rig = Rig::start_with_certificate();
+    let listed = text(&rig.ssh_add(&["-L"]));
+    let cert_line = listed
+        .lines()
+        .find(|l| l.contains("-cert-v01@openssh.com"))
+        .unwrap_or_else(|| panic!("no certificate in:\n{listed}"));
+    assert!(
+        cert_line.starts_with("ecdsa-sha2-nistp256-cert-v01@openssh.com ")
+            && cert_line.ends_with(" vmux-session-cert"),
+        "{cert_line}"
+    );
+    let key_line = std::fs::read_to_string(&rig.pubkey).unwrap();
+    assert!(listed.contains(key_line.split_whitespace().nth(1).unwrap()));
+    let status = rig.wait_status("Certificate valid until");
+    let valid_until = status
+        .lines()
+        .find(|l| l.starts_with("Certificate valid until "))
+        .unwrap()
+        .to_owned();
+    assert!(valid_until.ends_with(" UTC"), "{valid_until}");
+
+    let ca = Command::new(VMUX)
+        .args(["ca", "show"])
+        .env("VMUX_HOME", rig.signer_home())
+        .output()
+        .unwrap();
+    assert!(ca.status.success(), "{}", text(&ca));
+    let ca_line = String::from_utf8(ca.stdout).unwrap();
+    let server = sshd::Sshd::start(&rig.dir.path().join("sshd"), "", Some(&ca_line));
+    for i in 0..10 {
+        let out = server.ssh(&rig.sock(), &[], "echo logged-in");
+        assert!(
+            text(&out).contains("logged-in"),
+            "login {i}: {}\n{}",
+            text(&out),
+            server.log()
+        );
+    }
+    assert!(
+        !rig.new_sheet(Duration::from_millis(500)),
+        "{}",
+        rig.signer.as_ref().unwrap().transcript
+    );
+    let log = rig.log();
+    assert!(
+        log.matches("\"path\":\"session-cert\"").count() >= 10
+            && !log.contains("\"path\":\"forwarded\""),
+        "{log}"
+    );
+
+    // Renew now: a new sheet, and once approved a later validity.
+    std::thread::sleep(Duration::from_millis(1100));
+    let sock = rig.sock();
+    let home = rig.agent_home.clone();
+    let request = std::thread::spawn(move || {
+        Command::new(VMUX)
+            .args(["cert", "request"])
+            .env("VMUX_HOME", home)
+            .env("SSH_AUTH_SOCK", sock)
+            .env("VMUX_LOG", "warn")
+            .output()
+            .unwrap()
+    });
+    rig.signer().expect("Session certificate for laptop", WAIT);
+    rig.signer().type_line("a");
+    let out = request.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let renewed = String::from_utf8(out.stdout).unwrap();
+    let renewed = renewed
+        .lines()
+        .find(|l| l.starts_with("Certificate valid until "))
+        .unwrap_or_else(|| panic!("{renewed}"));
+    assert_ne!(renewed, valid_until);
+    assert!(rig.wait_status(renewed).contains(renewed));
+    let out = server.ssh(&rig.sock(), &[], "echo logged-in");
+    assert!(text(&out).contains("logged-in"), "{}", text(&out));
+}
+
+/// A denied certificate: status says so, only the signer's key is listed,
+/// and the agent does not ask again on its own.
+#[test]
+fn denied_certificate_is_not_offered_nor_asked_again() {
+    let mut rig = Rig::start();
+    let status = rig.wait_status("Connected to phone");
+    assert!(status.contains("No session certificate"), "{status}");
+    let listed = text(&rig.ssh_add(&["-L"]));
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(!listed.contains("cert-v01"), "{listed}");
+    assert!(!rig.new_sheet(Duration::from_secs(2)));
+    assert!(
+        rig.log().contains("\"path\":\"certificate\"")
+            && rig.log().contains("\"outcome\":\"userDenied\""),
+        "{}",
+        rig.log()
+    );
+
+    // Asked by hand, and denied again: the command says so.
+    let sock = rig.sock();
+    let home = rig.agent_home.clone();
+    let request = std::thread::spawn(move || {
+        Command::new(VMUX)
+            .args(["cert", "request"])
+            .env("VMUX_HOME", home)
+            .env("SSH_AUTH_SOCK", sock)
+            .output()
+            .unwrap()
+    });
+    rig.signer().expect("Session certificate for laptop", WAIT);
+    rig.signer().type_line("d");
+    let out = request.join().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("userDenied"), "{}", text(&out));
+    assert!(
+        rig.wait_status("Connected to phone")
+            .contains("No session certificate")
+    );
+}
+
+#[test]
+fn a_signer_killed_mid_request_fails_that_client_and_others_are_served() {
+    let mut rig = Rig::start();
+    let (mut child, _) = rig.start_sign(b"pending when the signer dies\n");
+    rig.signer().expect("SSH Sign Request", WAIT);
+    // Another connection is served while the sign waits on the person.
+    assert!(text(&rig.ssh_add(&["-l"])).contains("SHA256:"));
+    let killed = Instant::now();
+    drop(rig.signer.take());
+    let (ok, err) = wait_child(&mut child, WAIT);
+    assert!(!ok, "the sign succeeded without a signer");
+    assert!(
+        killed.elapsed() < Duration::from_secs(4),
+        "FAILURE took {:?}: {err}",
+        killed.elapsed()
+    );
+    assert!(
+        text(&rig.ssh_add(&["-l"])).contains("SHA256:"),
+        "the agent stopped serving"
+    );
+    assert!(
+        rig.log().contains("\"path\":\"forwarded\""),
+        "{}",
+        rig.log()
+    );
 }

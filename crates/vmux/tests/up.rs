@@ -38,6 +38,11 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
         .to_owned();
     assert!(std::path::Path::new(&sock).exists(), "no socket at {sock}");
 
+    // The agent's first request: a session certificate, approved here.
+    up.expect("Session certificate for", WAIT);
+    up.type_line("a");
+    up.expect("Approved session certificate", WAIT);
+
     // The agent lists the demo key once it has reached the signer.
     let deadline = Instant::now() + WAIT;
     let listed = loop {
@@ -47,7 +52,7 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains("ecdsa-sha2-nistp256") {
+        if text.contains("ecdsa-sha2-nistp256 ") && text.contains("vmux-session-cert") {
             break text;
         }
         assert!(
@@ -57,7 +62,15 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let pubkey = dir.path().join("demo.pub");
-    std::fs::write(&pubkey, listed.lines().next().unwrap()).unwrap();
+    let key_line = listed
+        .lines()
+        .find(|l| l.starts_with("ecdsa-sha2-nistp256 "))
+        .unwrap();
+    assert!(
+        listed.contains("ecdsa-sha2-nistp256-cert-v01@openssh.com"),
+        "{listed}"
+    );
+    std::fs::write(&pubkey, key_line).unwrap();
 
     // A signature through the agent, approved on the same terminal.
     let msg = dir.path().join("msg");
@@ -78,11 +91,7 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
     up.type_line(PASS);
     up.expect("Approved remote sign request", WAIT);
     assert!(sign.wait().unwrap().success());
-    std::fs::write(
-        dir.path().join("allowed"),
-        format!("me {}", listed.lines().next().unwrap()),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("allowed"), format!("me {key_line}")).unwrap();
     let verified = Command::new("ssh-keygen")
         .args(["-Y", "verify", "-I", "me", "-n", "file", "-f"])
         .arg(dir.path().join("allowed"))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use vmux_agent::{Config as AgentConfig, DEFAULT_SIGN_TIMEOUT};
+use vmux_agent::{CertConfig, Config as AgentConfig, DEFAULT_SIGN_TIMEOUT};
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::Device;
@@ -67,12 +67,17 @@ pub async fn run(args: Args) -> Result {
     )?;
 
     let socket = vmux_agent::socket::default_path()?;
-    let agent = vmux_agent::start(AgentConfig {
-        home: agent_home,
-        socket,
-        signer: Some(address.clone()),
-        sign_timeout: DEFAULT_SIGN_TIMEOUT,
-    })?;
+    // The agent asks for a session certificate as it connects: its sheet
+    // is the first thing the person sees.
+    let agent = vmux_agent::start(
+        AgentConfig {
+            home: agent_home,
+            socket,
+            signer: Some(address.clone()),
+            sign_timeout: DEFAULT_SIGN_TIMEOUT,
+        },
+        CertConfig::default(),
+    )?;
     let export = format!("export SSH_AUTH_SOCK={}", agent.socket_path().display());
     println!("Signer and agent running; approvals appear here. Ctrl-C stops both.");
     println!("In another terminal:\n  {export}");

@@ -1,0 +1,67 @@
+//! The ephemeral key: made fresh for each certificate request, held only
+//! in memory. ssh-key's `EcdsaPrivateKey` wipes its bytes on drop, so
+//! dropping an [`Ephemeral`] leaves no copy of the scalar behind.
+
+use core::fmt;
+
+use signature::Signer;
+use ssh_key::encoding::Encode;
+use ssh_key::getrandom::SysRng;
+use ssh_key::rand_core::UnwrapErr;
+use ssh_key::{Algorithm, Certificate, EcdsaCurve, PrivateKey, Signature};
+
+/// An `ecdsa-sha2-nistp256` key pair that never leaves this process.
+pub struct Ephemeral {
+    key: PrivateKey,
+    public_blob: Vec<u8>,
+}
+
+impl fmt::Debug for Ephemeral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ephemeral").finish_non_exhaustive()
+    }
+}
+
+impl Ephemeral {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Result<Self, String> {
+        let key = PrivateKey::random(
+            &mut UnwrapErr(SysRng),
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256,
+            },
+        )
+        .map_err(|e| format!("cannot make an ephemeral key: {e}"))?;
+        let public_blob = key
+            .public_key()
+            .to_bytes()
+            .map_err(|e| format!("cannot encode the ephemeral key: {e}"))?;
+        Ok(Self { key, public_blob })
+    }
+
+    /// The OpenSSH public key blob.
+    pub fn public_blob(&self) -> &[u8] {
+        &self.public_blob
+    }
+
+    /// The SSH signature blob over `data`, as SSH_AGENT_SIGN_RESPONSE
+    /// carries it; `None` if signing failed.
+    pub fn sign(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let signature: Signature = self.key.key_data().try_sign(data).ok()?;
+        signature.encode_vec().ok()
+    }
+
+    /// Checks that `certificate_blob` is a user certificate for this key
+    /// and returns its `(valid_after, valid_before)` in seconds.
+    pub fn certifies(&self, certificate_blob: &[u8]) -> Result<(u64, u64), String> {
+        let cert = Certificate::from_bytes(certificate_blob)
+            .map_err(|e| format!("the certificate does not parse: {e}"))?;
+        if cert.public_key() != self.key.public_key().key_data() {
+            return Err("the certificate is for another key than ours".into());
+        }
+        if !cert.cert_type().is_user() {
+            return Err("the certificate is not a user certificate".into());
+        }
+        Ok((cert.valid_after(), cert.valid_before()))
+    }
+}

@@ -1,0 +1,40 @@
+//! `vmux cert request`: the running agent asks the signer for a new
+//! session certificate now.
+
+use std::path::PathBuf;
+
+use vmux_agent::control;
+
+use super::Result;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Ask the signer for a new session certificate now and wait for the
+    /// approval (up to about a minute).
+    Request(Args),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The agent's socket (default: $SSH_AUTH_SOCK, else the agent's default path).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+pub async fn run(command: Command) -> Result {
+    let Command::Request(args) = command;
+    let path = vmux_agent::socket::client_path(args.socket)?;
+    // Status first, so a socket that is no vmux agent is named as such.
+    control::call(&path, control::STATUS).await?;
+    println!("Waiting for approval on the signer…");
+    let status = control::call(&path, control::CERT_REQUEST).await?;
+    if let Some(code) = &status.certificate_refused {
+        return Err(format!(
+            "the signer issued no certificate ({code}); {}",
+            status.certificate
+        )
+        .into());
+    }
+    println!("{}", status.certificate);
+    Ok(())
+}
