@@ -964,8 +964,9 @@ fn a_signer_killed_mid_request_fails_that_client_and_others_are_served() {
     drop(rig.signer.take());
     let (ok, err) = wait_child(&mut child, WAIT);
     assert!(!ok, "the sign succeeded without a signer");
+    // At once, not at the 4 s sign timeout: the session ending fails its waiters.
     assert!(
-        killed.elapsed() < Duration::from_secs(4),
+        killed.elapsed() < Duration::from_secs(2),
         "FAILURE took {:?}: {err}",
         killed.elapsed()
     );
