@@ -980,3 +980,28 @@ fn a_signer_killed_mid_request_fails_that_client_and_others_are_served() {
         rig.log()
     );
 }
+
+#[test]
+fn refresh_replaces_the_key_list_and_the_cache() {
+    let rig = Rig::start();
+    assert_eq!(text(&rig.ssh_add(&["-l"])).matches("SHA256:").count(), 1);
+    // A second identity appears on the signer, and the first is disabled.
+    let mut keyring = Keyring::load(&Home::at(rig.dir.path().join("signer")).unwrap()).unwrap();
+    let added = keyring
+        .create_software("second", KeyType::Ed25519, &Zeroizing::new(PASS.to_owned()))
+        .unwrap()
+        .fingerprint
+        .clone();
+    keyring.set_enabled("work", false).unwrap();
+    assert!(rig.vmux(&["refresh"]).status.success());
+    let listed = text(&rig.ssh_add(&["-l"]));
+    assert!(
+        listed.contains(&added) && listed.matches("SHA256:").count() == 1,
+        "{listed}"
+    );
+    let cache = std::fs::read_to_string(rig.agent_home.join("keys-cache.json")).unwrap();
+    assert!(
+        cache.contains("second") && !cache.contains("\"work\""),
+        "{cache}"
+    );
+}
