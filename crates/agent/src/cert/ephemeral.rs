@@ -1,6 +1,7 @@
 //! The ephemeral key: made fresh for each certificate request, held only
-//! in memory. ssh-key's `EcdsaPrivateKey` wipes its bytes on drop, so
-//! dropping an [`Ephemeral`] leaves no copy of the scalar behind.
+//! in memory. ssh-key's `EcdsaPrivateKey` and p256's `SigningKey` both wipe
+//! their bytes on drop, so dropping an [`Ephemeral`] leaves no copy of the
+//! scalar behind.
 
 use core::fmt;
 
@@ -13,6 +14,9 @@ use ssh_key::{Algorithm, Certificate, EcdsaCurve, PrivateKey, Signature};
 /// An `ecdsa-sha2-nistp256` key pair that never leaves this process.
 pub struct Ephemeral {
     key: PrivateKey,
+    /// Built once: ssh-key's own signer rebuilds the key (and recomputes its
+    /// public point) on every signature, which doubled the cost.
+    signer: p256::ecdsa::SigningKey,
     public_blob: Vec<u8>,
 }
 
@@ -36,7 +40,18 @@ impl Ephemeral {
             .public_key()
             .to_bytes()
             .map_err(|e| format!("cannot encode the ephemeral key: {e}"))?;
-        Ok(Self { key, public_blob })
+        let scalar = key
+            .key_data()
+            .ecdsa()
+            .ok_or("the ephemeral key is not ECDSA")?
+            .private_key_bytes();
+        let signer = p256::ecdsa::SigningKey::from_slice(scalar)
+            .map_err(|e| format!("cannot load the ephemeral key: {e}"))?;
+        Ok(Self {
+            key,
+            signer,
+            public_blob,
+        })
     }
 
     /// The OpenSSH public key blob.
@@ -47,8 +62,8 @@ impl Ephemeral {
     /// The SSH signature blob over `data`, as SSH_AGENT_SIGN_RESPONSE
     /// carries it; `None` if signing failed.
     pub fn sign(&self, data: &[u8]) -> Option<Vec<u8>> {
-        let signature: Signature = self.key.key_data().try_sign(data).ok()?;
-        signature.encode_vec().ok()
+        let signature: p256::ecdsa::Signature = self.signer.try_sign(data).ok()?;
+        Signature::try_from(signature).ok()?.encode_vec().ok()
     }
 
     /// Checks that `certificate_blob` is a user certificate for this key
