@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use vmux_link::clock::SystemClock;
 use vmux_link::device::Device;
 use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
-use vmux_signer::approval::Approvals;
+use vmux_signer::approval::{self, Approvals};
 use vmux_signer::log::Log;
 use vmux_signer::{Config, Signer, ui};
 
@@ -29,7 +31,7 @@ pub enum Ui {
 
 impl Ui {
     /// Whether to draw the full-screen sheet.
-    pub fn full_screen(self) -> bool {
+    fn full_screen(self) -> bool {
         match self {
             Ui::Tui => true,
             Ui::Plain => false,
@@ -37,6 +39,22 @@ impl Ui {
                 rustix::termios::isatty(std::io::stdin())
                     && rustix::termios::isatty(std::io::stdout())
             }
+        }
+    }
+
+    /// Starts this front end on the approval `commands`.
+    pub fn spawn(
+        self,
+        commands: mpsc::UnboundedReceiver<approval::Command>,
+    ) -> JoinHandle<std::io::Result<()>> {
+        if self.full_screen() {
+            tokio::spawn(ui::tui::run(commands))
+        } else {
+            tokio::spawn(ui::plain::run(
+                commands,
+                ui::plain::Input::stdin(),
+                tokio::io::stdout(),
+            ))
         }
     }
 }
@@ -137,22 +155,7 @@ async fn serve(home: Home, args: RunArgs) -> Result {
         pairing_timeout: Duration::from_secs(args.pairing_timeout),
     };
     let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
-    let full_screen = match args.ui {
-        Ui::Tui => true,
-        Ui::Plain => false,
-        Ui::Auto => {
-            rustix::termios::isatty(std::io::stdin()) && rustix::termios::isatty(std::io::stdout())
-        }
-    };
-    let ui = if full_screen {
-        tokio::spawn(ui::tui::run(commands))
-    } else {
-        tokio::spawn(ui::plain::run(
-            commands,
-            ui::plain::Input::stdin(),
-            tokio::io::stdout(),
-        ))
-    };
+    let ui = args.ui.spawn(commands);
     tokio::select! {
         served = signer.serve(listener) => served?,
         shown = ui => { shown??; println!("Input closed; signer stopped."); }

@@ -16,7 +16,7 @@ use vmux_link::device::Device;
 use vmux_link::home::Home;
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_signer::approval::Approvals;
-use vmux_signer::{Config, Signer, ui};
+use vmux_signer::{Config, Signer};
 
 use super::Result;
 use super::key::prompt;
@@ -98,15 +98,7 @@ pub async fn run(args: Args) -> Result {
         Arc::new(SystemClock),
         config,
     )?;
-    let ui = if args.ui.full_screen() {
-        tokio::spawn(ui::tui::run(commands))
-    } else {
-        tokio::spawn(ui::plain::run(
-            commands,
-            ui::plain::Input::stdin(),
-            tokio::io::stdout(),
-        ))
-    };
+    let ui = args.ui.spawn(commands);
     // Whichever stops first stops all; dropping the agent removes its socket.
     tokio::select! {
         served = signer.serve(listener) => served?,
