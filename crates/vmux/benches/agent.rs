@@ -23,8 +23,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vmux_keys::{KeyType, Keyring};
@@ -32,7 +31,6 @@ use vmux_link::home::Home;
 use vmux_proto::agent::{Identity, Request, Response, SignFlags, SignRequest, frame_len};
 use zeroize::Zeroizing;
 
-const VMUX: &str = env!("CARGO_BIN_EXE_vmux");
 const WAIT: Duration = Duration::from_secs(30);
 const PASS: &str = "correct horse battery";
 const CERT_COMMENT: &str = "vmux-session-cert";
@@ -42,112 +40,10 @@ const ROUNDS: usize = 4;
 
 // ---------------------------------------------------------------- processes
 
-/// A child process whose stdout and stderr are read as they come; killed
-/// on drop.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    chunks: mpsc::Receiver<String>,
-    transcript: String,
-    cursor: usize,
-}
+#[path = "../tests/support/process.rs"]
+mod process;
 
-impl Proc {
-    fn vmux(home: &Path, args: &[&str]) -> Proc {
-        let mut command = Command::new(VMUX);
-        command
-            .args(args)
-            .env("VMUX_HOME", home)
-            .env("VMUX_LOG", "warn");
-        Proc::start(command)
-    }
-
-    fn start(mut command: Command) -> Proc {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, chunks) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            // Chunks, not lines: the plain UI's prompts end without a newline.
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-            });
-        }
-        let stdin = child.stdin.take();
-        Proc {
-            child,
-            stdin,
-            chunks,
-            transcript: String::new(),
-            cursor: 0,
-        }
-    }
-
-    /// Waits for `needle` after the last match; returns its line.
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(at) = self.transcript[self.cursor..]
-                .find(needle)
-                .map(|i| i + self.cursor)
-            {
-                let start = self.transcript[..at].rfind('\n').map_or(0, |i| i + 1);
-                let end = self.transcript[at..]
-                    .find('\n')
-                    .map_or(self.transcript.len(), |i| i + at);
-                self.cursor = at + needle.len();
-                return self.transcript[start..end].to_owned();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.chunks.recv_timeout(left) {
-                Ok(chunk) => self.transcript.push_str(&chunk),
-                Err(_) => panic!(
-                    "no {needle:?} within {WAIT:?}; output:\n{}",
-                    self.transcript
-                ),
-            }
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "process still running");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use process::{Proc, VMUX};
 
 /// Resident memory of `pid` in KiB, from `/proc/PID/status`.
 fn rss_kib(pid: u32) -> u64 {
@@ -433,7 +329,7 @@ fn main() {
 
     // The signer, with one identity, answered by us on its plain UI.
     create_identities(&signer_home, std::iter::once("bench-0".to_owned()));
-    let mut signer = Proc::vmux(
+    let mut signer = Proc::spawn(
         &signer_home,
         &[
             "signer",
@@ -446,28 +342,28 @@ fn main() {
             "--no-advertise",
         ],
     );
-    let line = signer.expect("listening on");
+    let line = signer.expect("listening on", WAIT);
     let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
-    let mut pair = Proc::vmux(
+    let mut pair = Proc::spawn(
         &agent_home,
         &["pair", "--signer", &addr, "--name", "bench-agent"],
     );
-    signer.expect("wants to pair");
+    signer.expect("wants to pair", WAIT);
     signer.type_line("a");
-    pair.expect("Paired with bench");
-    assert!(pair.wait_exit().success());
+    pair.expect("Paired with bench", WAIT);
+    assert!(pair.wait_exit(WAIT).success());
     drop(pair);
 
     // The agent asks for a session certificate on connecting.
-    let mut agent = Proc::vmux(&agent_home, &["agent", "--signer", &addr]);
-    let line = agent.expect("export SSH_AUTH_SOCK;");
+    let mut agent = Proc::spawn(&agent_home, &["agent", "--signer", &addr]);
+    let line = agent.expect("export SSH_AUTH_SOCK;", WAIT);
     let vmux_sock = PathBuf::from(
         line.split("SSH_AUTH_SOCK=")
             .nth(1)
             .and_then(|rest| rest.split(';').next())
             .unwrap(),
     );
-    signer.expect("Session certificate for");
+    signer.expect("Session certificate for", WAIT);
     signer.type_line("a");
     let ids = wait_identities(&vmux_sock, "its session certificate", |ids| {
         ids.iter().any(|i| i.comment == CERT_COMMENT)
@@ -482,11 +378,14 @@ fn main() {
 
     // OpenSSH's agent with one P-256 key.
     let ssh_sock = ssh_dir.join("agent.sock");
-    let ssh_agent = Proc::start({
-        let mut c = Command::new("ssh-agent");
-        c.arg("-D").arg("-a").arg(&ssh_sock);
-        c
-    });
+    let ssh_agent = Proc::start(
+        {
+            let mut c = Command::new("ssh-agent");
+            c.arg("-D").arg("-a").arg(&ssh_sock);
+            c
+        },
+        &ssh_dir,
+    );
     let deadline = Instant::now() + WAIT;
     while UnixStream::connect(&ssh_sock).is_err() {
         assert!(Instant::now() < deadline, "ssh-agent did not start");

@@ -118,13 +118,8 @@ async fn ask(
                 return Ok(Flow::Go);
             }
             () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
-            next = commands.recv() => match next {
-                Some(Command::Waiting(n)) => view.waiting = n,
-                Some(Command::Banner(line)) => view.banner(line),
-                // Only the turn's holder sends sheets and secrets, and it is
-                // waiting on this one.
-                Some(_) => {}
-                None => return Ok(Flow::Quit),
+            next = commands.recv() => if let Some(flow) = while_prompting(view, next) {
+                return Ok(flow);
             },
             event = keys.next() => match event {
                 None => {
@@ -166,6 +161,20 @@ async fn ask(
     Ok(Flow::Go)
 }
 
+/// Applies a command that arrives while a sheet or prompt is up;
+/// `Some(Quit)` once the queue has closed.
+fn while_prompting(view: &mut View, next: Option<Command>) -> Option<Flow> {
+    match next {
+        Some(Command::Waiting(n)) => view.waiting = n,
+        Some(Command::Banner(line)) => view.banner(line),
+        // Only the turn's holder sends sheets and secrets, and it is
+        // waiting on the one shown.
+        Some(_) => {}
+        None => return Some(Flow::Quit),
+    }
+    None
+}
+
 /// Reads a passphrase or PIN; Esc (or withdrawal) drops `reply` unanswered.
 async fn secret(
     term: &mut Term,
@@ -193,11 +202,8 @@ async fn secret(
                 return Ok(Flow::Go);
             }
             () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
-            next = commands.recv() => match next {
-                Some(Command::Waiting(n)) => view.waiting = n,
-                Some(Command::Banner(line)) => view.banner(line),
-                Some(_) => {}
-                None => return Ok(Flow::Quit),
+            next = commands.recv() => if let Some(flow) = while_prompting(view, next) {
+                return Ok(flow);
             },
             event = keys.next() => match event {
                 None => return Ok(Flow::Quit),

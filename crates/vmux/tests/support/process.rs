@@ -52,7 +52,8 @@ impl Proc {
         Self::start(command, home)
     }
 
-    fn start(mut command: Command, home: &Path) -> Proc {
+    /// Runs any `command` this way (with `VMUX_HOME` set to `home`).
+    pub fn start(mut command: Command, home: &Path) -> Proc {
         let mut child = command
             .env("VMUX_HOME", home)
             .env("VMUX_LOG", "warn")
@@ -161,6 +162,13 @@ impl Proc {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Proc {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
