@@ -90,6 +90,18 @@ impl Device {
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(&self.keypair.public())
     }
+
+    /// The name as sent in requests (`sourceDeviceName`): cut to the
+    /// protocol's limit on a character boundary, because the signer refuses
+    /// a longer one and a long host name should not make every request fail.
+    pub fn wire_name(&self) -> String {
+        let max = vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN;
+        let mut end = self.name.len().min(max);
+        while !self.name.is_char_boundary(end) {
+            end = end.saturating_sub(1);
+        }
+        self.name.get(..end).unwrap_or_default().to_owned()
+    }
 }
 
 /// A random (version 4) UUID in its canonical text form.

@@ -3,12 +3,14 @@
 pub mod agent;
 pub mod ca;
 pub mod cert;
+pub mod hosts;
 pub mod key;
 pub mod log;
 pub mod pair;
 pub mod peers;
 pub mod refresh;
 pub mod signer;
+pub mod ssh;
 pub mod status;
 pub mod up;
 

@@ -48,6 +48,11 @@ enum Command {
     /// The signer's certificate authority: its public key and policy.
     #[command(subcommand)]
     Ca(cmd::ca::Command),
+    /// Log in to a server with the signer's keys (an SSH client; no agent needed).
+    Ssh(cmd::ssh::Args),
+    /// Saved destinations for `vmux ssh`.
+    #[command(subcommand)]
+    Hosts(cmd::hosts::Command),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            // Its exit status is the remote command's.
+            Command::Ssh(args) => return Ok(cmd::ssh::run(args).await),
             Command::Up(args) => cmd::up::run(args).await,
             Command::Signer(args) => cmd::signer::run(args).await,
             Command::Agent(args) => cmd::agent::run(args).await,
@@ -79,10 +86,12 @@ fn main() -> ExitCode {
             Command::Peers(command) => cmd::peers::run(command),
             Command::Key(command) => cmd::key::run(command),
             Command::Ca(command) => cmd::ca::run(command),
+            Command::Hosts(command) => cmd::hosts::run(command),
         }
+        .map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(&e.to_string()),
     }
 }

@@ -1,0 +1,251 @@
+//! The SSH connection: russh with our host key check, and public-key
+//! authentication whose signatures come from the signer.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use russh::client::{self, Handle};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PublicKey, PublicKeyOrCertificate};
+use vmux_link::Fingerprint;
+use vmux_proto::envelope::{ContextQuality, Purpose, SignContext};
+
+use crate::host_key::{self, Trust};
+use crate::known_hosts::KnownHosts;
+use crate::signer::RemoteSigner;
+use crate::{Error, Result};
+
+/// Host key algorithms we accept, best first. No `ssh-rsa` (SHA-1).
+const HOST_KEY_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP384,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP521,
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
+/// russh's view of us during the connection: the host key check.
+#[derive(Debug)]
+pub struct Checker {
+    known: Arc<std::sync::Mutex<KnownHosts>>,
+    name: String,
+    refused: Arc<AtomicBool>,
+}
+
+impl client::Handler for Checker {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> std::result::Result<bool, Self::Error> {
+        // We never advertise host certificate algorithms, so a certificate
+        // here is unasked for.
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            self.refused.store(true, Ordering::SeqCst);
+            return Ok(false);
+        };
+        let (known, name, key) = (self.known.clone(), self.name.clone(), key.clone());
+        // The question reads the terminal: keep it off the async threads.
+        let trust = tokio::task::spawn_blocking(move || {
+            let mut known = known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            host_key::decide(&mut known, &name, &key)
+        })
+        .await
+        .unwrap_or(Trust::Refused);
+        let trusted = trust == Trust::Trusted;
+        self.refused.store(!trusted, Ordering::SeqCst);
+        Ok(trusted)
+    }
+}
+
+/// An SSH connection whose host key has been checked.
+pub struct Connection {
+    pub handle: Handle<Checker>,
+    /// The name the host is known by (`host` or `[host]:port`).
+    pub name: String,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// Connects to `host:port` and checks its key against `known` under
+/// `name`, asking for the key types `known` holds for it first.
+pub async fn connect(known: KnownHosts, host: &str, port: u16, name: &str) -> Result<Connection> {
+    let mut key: Vec<Algorithm> = known.algorithms_for(name);
+    key.retain(|a| HOST_KEY_ALGORITHMS.contains(a));
+    for a in HOST_KEY_ALGORITHMS {
+        if !key.contains(a) {
+            key.push(a.clone());
+        }
+    }
+    let config = client::Config {
+        preferred: russh::Preferred {
+            key: Cow::Owned(key),
+            ..Default::default()
+        },
+        // Notice a dead server instead of hanging on it forever.
+        keepalive_interval: Some(std::time::Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    };
+    let refused = Arc::new(AtomicBool::new(false));
+    let checker = Checker {
+        known: Arc::new(std::sync::Mutex::new(known)),
+        name: name.to_owned(),
+        refused: refused.clone(),
+    };
+    let address = format!("{host} port {port}");
+    let stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|source| Error::Connect {
+            address: format!("host {address}"),
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    match client::connect_stream(Arc::new(config), stream, checker).await {
+        Ok(handle) => Ok(Connection {
+            handle,
+            name: name.to_owned(),
+        }),
+        Err(_) if refused.load(Ordering::SeqCst) => Err(Error::HostKeyVerification),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Signs for russh with the signer, and says what it asks for.
+struct ViaSigner<'a> {
+    signer: &'a mut RemoteSigner,
+    context: SignContext,
+    algorithm: String,
+    flags: u32,
+}
+
+impl russh::Signer for ViaSigner<'_> {
+    type Error = Error;
+
+    async fn auth_sign(
+        &mut self,
+        key: &AgentIdentity,
+        _hash_alg: Option<HashAlg>,
+        mut to_sign: Vec<u8>,
+    ) -> std::result::Result<Vec<u8>, Error> {
+        let AgentIdentity::PublicKey { key, .. } = key else {
+            return Err(Error::PermissionDenied { tried: 0 });
+        };
+        let blob = key
+            .to_bytes()
+            .map_err(|e| Error::Ssh(russh::Error::from(e)))?;
+        eprintln!(
+            "Waiting for signer… approve on \"{}\" ({})",
+            self.signer.name,
+            Fingerprint::of(&blob)
+        );
+        // The data is russh's userauth request, so it is only good for this
+        // session; the signer checks and shows the context with it.
+        let signature = self
+            .signer
+            .sign(
+                &blob,
+                &self.algorithm,
+                to_sign.clone(),
+                self.flags,
+                self.context.clone(),
+            )
+            .await?;
+        // russh wants the request followed by the signature as an SSH string.
+        let len = u32::try_from(signature.len()).map_err(|_| Error::SignerLost)?;
+        to_sign.extend_from_slice(&len.to_be_bytes());
+        to_sign.extend_from_slice(&signature);
+        Ok(to_sign)
+    }
+}
+
+impl From<russh::SendError> for Error {
+    fn from(_: russh::SendError) -> Self {
+        Error::Ssh(russh::Error::SendError)
+    }
+}
+
+/// Logs in as `user` with the signer's identities, `first` (a fingerprint)
+/// tried first. Each identity is offered without a signature; the signer is
+/// asked, and the person sees a sheet, only for one the server accepts.
+/// Returns the fingerprint of the identity that worked.
+pub async fn authenticate(
+    conn: &mut Connection,
+    signer: &mut RemoteSigner,
+    user: &str,
+    host: &str,
+    first: Option<&str>,
+) -> Result<String> {
+    let mut keys: Vec<(PublicKey, String)> = signer
+        .keys
+        .iter()
+        .filter_map(|r| {
+            let key = PublicKey::from_bytes(&r.public_key_blob).ok()?;
+            Some((key, Fingerprint::of(&r.public_key_blob).to_string()))
+        })
+        .collect();
+    if let Some(first) = first {
+        // Stable: the rest keep the signer's order.
+        keys.sort_by_key(|(_, fp)| fp != first);
+    }
+    let rsa_hash = match conn.handle.best_supported_rsa_hash().await {
+        Ok(Some(Some(h))) => h,
+        // No server-sig-algs, or SHA-1 only: ask for SHA-512, which every
+        // OpenSSH since 7.2 takes; the signer never signs with SHA-1.
+        _ => HashAlg::Sha512,
+    };
+    let context = SignContext {
+        context_quality: ContextQuality::Verified,
+        host: Some(host.to_owned()),
+        user: Some(user.to_owned()),
+        purpose: Some(Purpose::SshUserauth),
+        namespace: None,
+        forwarded: false,
+    };
+    let tried = keys.len();
+    for (key, fingerprint) in keys {
+        let is_rsa = matches!(key.algorithm(), Algorithm::Rsa { .. });
+        let (hash_alg, flags) = match (is_rsa, rsa_hash) {
+            (false, _) => (None, 0),
+            (true, HashAlg::Sha256) => (Some(HashAlg::Sha256), 2),
+            (true, _) => (Some(HashAlg::Sha512), 4),
+        };
+        let mut via = ViaSigner {
+            signer: &mut *signer,
+            context: context.clone(),
+            algorithm: key.algorithm().as_str().to_owned(),
+            flags,
+        };
+        let result = conn
+            .handle
+            .authenticate_publickey_with(user, key, hash_alg, &mut via)
+            .await?;
+        if result.success() {
+            return Ok(fingerprint);
+        }
+        tracing::debug!("the server does not accept {fingerprint}");
+    }
+    Err(Error::PermissionDenied { tried })
+}

@@ -1,0 +1,179 @@
+//! The paired signer as `vmux ssh` uses it: found like everywhere else
+//! (named, else pinned), one session, one request at a time.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::sleep;
+use vmux_link::backoff::Backoff;
+use vmux_link::clock::{Clock, SystemClock};
+use vmux_link::device::{Device, new_uuid};
+use vmux_link::home::Home;
+use vmux_link::session::{self, Session};
+use vmux_link::trust::TrustStore;
+use vmux_proto::envelope::{
+    Envelope, ErrorCode, KeyListRequest, Origin, PublicKeyRecord, Role, SignContext, SignRequest,
+};
+
+use crate::{Error, Result};
+
+/// The signer's request window (docs/protocol.md §9.2).
+const REQUEST_WINDOW_MS: u64 = 60_000;
+/// How long a sign request may wait for its answer: the window plus travel.
+pub const SIGN_WAIT: Duration = Duration::from_secs(70);
+
+/// What went wrong on the latest attempt, for the "No signer found" message.
+pub type LastAttempt = Arc<Mutex<Option<String>>>;
+
+/// A session with the signer and the identities it offers.
+#[derive(Debug)]
+pub struct RemoteSigner {
+    session: Session,
+    device: Device,
+    /// The signer's name, from its hello.
+    pub name: String,
+    /// Its enabled identities, in its order.
+    pub keys: Vec<PublicKeyRecord>,
+}
+
+/// Connects to the signer named by `address`, else to the pinned ones in
+/// turn, and fetches its key list. Keeps trying until it works or cannot
+/// (not paired, key changed): the caller bounds the wait.
+pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Result<RemoteSigner> {
+    let device = Device::load_or_create(&home, None)?;
+    let mut backoff = Backoff::default();
+    let mut turn = 0usize;
+    loop {
+        let mut trust = TrustStore::load(&home)?;
+        let candidates: Vec<String> = match &address {
+            Some(a) => vec![a.clone()],
+            None => trust
+                .signers()
+                .iter()
+                .filter_map(|p| p.address.clone())
+                .collect(),
+        };
+        let Some(candidate) = candidates.get(turn % candidates.len().max(1)).cloned() else {
+            return Err(Error::Link(vmux_link::Error::State {
+                path: trust.path().to_owned(),
+                source: std::io::Error::other(
+                    "this device is not paired with a signer; run `vmux pair --signer HOST:PORT` (or `vmux up`) first",
+                ),
+            }));
+        };
+        turn = turn.wrapping_add(1);
+        let attempt = session::connect(
+            &candidate,
+            &device,
+            Role::Client,
+            &mut trust,
+            SystemClock.now_ms(),
+        )
+        .await;
+        match attempt {
+            Ok(mut session) => match key_list(&mut session).await {
+                Ok(keys) => {
+                    let name = session.peer().name.clone();
+                    return Ok(RemoteSigner {
+                        session,
+                        device,
+                        name,
+                        keys,
+                    });
+                }
+                Err(e) => note(&last, format!("signer at {candidate}: {e}")),
+            },
+            Err(e) if e.is_permanent() => return Err(e.into()),
+            Err(e) => note(&last, format!("signer at {candidate}: {e}")),
+        }
+        let mut random = [0u8; 4];
+        getrandom::fill(&mut random).map_err(|_| Error::Random)?;
+        sleep(backoff.next_delay(u32::from_le_bytes(random))).await;
+    }
+}
+
+fn note(last: &LastAttempt, what: String) {
+    tracing::debug!("{what}");
+    *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(what);
+}
+
+async fn key_list(session: &mut Session) -> Result<Vec<PublicKeyRecord>> {
+    session
+        .send(Envelope::KeyListRequest(KeyListRequest {}))
+        .await?;
+    loop {
+        match session.recv().await? {
+            Envelope::KeyList(list) => return Ok(list.keys),
+            Envelope::Error(report) => {
+                return Err(vmux_link::Error::Peer {
+                    code: report.code,
+                    message: report.message,
+                }
+                .into());
+            }
+            other => tracing::debug!("ignoring {} from the signer", other.type_name()),
+        }
+    }
+}
+
+impl RemoteSigner {
+    /// Asks the signer to sign `data` with the identity `public_key_blob`
+    /// (`flags` picks an RSA hash), and waits for the person's answer.
+    pub async fn sign(
+        &mut self,
+        public_key_blob: &[u8],
+        algorithm: &str,
+        data: Vec<u8>,
+        flags: u32,
+        context: SignContext,
+    ) -> Result<Vec<u8>> {
+        let request_id = new_uuid()?;
+        let nonce = vmux_link::pairing::nonce()?;
+        let now = SystemClock.now_ms();
+        let request = SignRequest {
+            request_id: request_id.clone(),
+            key_algorithm: algorithm.to_owned(),
+            public_key_blob: public_key_blob.to_vec(),
+            source_device_id: self.device.id.clone(),
+            source_device_name: self.device.wire_name(),
+            origin: Origin::EmbeddedClient,
+            data_to_sign: data,
+            nonce: nonce.to_vec(),
+            issued_at_milliseconds: now,
+            expires_at_milliseconds: now.saturating_add(REQUEST_WINDOW_MS),
+            flags,
+            context,
+        };
+        self.session.send(Envelope::SignRequest(request)).await?;
+        let answer = tokio::time::timeout(SIGN_WAIT, async {
+            loop {
+                match self.session.recv().await {
+                    Ok(Envelope::SignResponse(r)) if r.request_id == request_id => return Ok(r),
+                    Ok(other) => tracing::debug!("ignoring {} from the signer", other.type_name()),
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await;
+        let response = match answer {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => return Err(Error::SignerLost),
+            Err(_) => {
+                return Err(Error::Refused {
+                    code: ErrorCode::RequestExpired,
+                    message: String::new(),
+                });
+            }
+        };
+        match (response.approved, response.signature) {
+            (true, Some(signature)) => Ok(signature),
+            (_, _) => Err(Error::Refused {
+                code: match response.error_code {
+                    Some(ErrorCode::Unknown) | None => ErrorCode::Internal,
+                    Some(code) => code,
+                },
+                message: response.error_message.unwrap_or_default(),
+            }),
+        }
+    }
+}

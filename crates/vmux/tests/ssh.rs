@@ -1,0 +1,402 @@
+//! `vmux ssh` against a real sshd on 127.0.0.1, its signatures approved on a
+//! real `vmux signer` through a pseudo-terminal, and `vmux ssh` itself run
+//! in a pseudo-terminal where a person would answer it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "support/process.rs"]
+mod process;
+#[path = "support/sshd.rs"]
+mod sshd;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use process::{Proc, VMUX};
+use sshd::{Sshd, whoami};
+use vmux_keys::{KeyType, Keyring};
+use vmux_link::home::Home;
+use zeroize::Zeroizing;
+
+const WAIT: Duration = Duration::from_secs(20);
+const PASS: &str = "correct horse battery";
+
+/// A signer in a pty holding `keys` (the ones named in `authorized` are in
+/// sshd's authorized_keys), a client home paired with it, and sshd.
+struct Rig {
+    dir: tempfile::TempDir,
+    client_home: PathBuf,
+    signer: Option<Proc>,
+    sshd: Sshd,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        Rig::with_keys(&["work"], &["work"])
+    }
+
+    fn with_keys(keys: &[&str], authorized: &[&str]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let signer_home = dir.path().join("signer");
+        let client_home = dir.path().join("client");
+        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        for name in keys {
+            keyring
+                .create_software(name, KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+                .unwrap();
+        }
+        let lines: String = keyring
+            .list()
+            .iter()
+            .filter(|id| authorized.contains(&id.name.as_str()))
+            .map(|id| format!("{}\n", id.public().unwrap().to_openssh().unwrap()))
+            .collect();
+        let sshd = Sshd::start(&dir.path().join("sshd"), &lines, None);
+
+        let mut signer = Proc::spawn_in_pty(
+            &signer_home,
+            &[
+                "signer",
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                "phone",
+                "--ui",
+                "plain",
+            ],
+        );
+        let line = signer.expect("listening on", WAIT);
+        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+        let mut pair = Proc::spawn(
+            &client_home,
+            &["pair", "--signer", &addr, "--name", "headset"],
+        );
+        signer.expect("wants to pair", WAIT);
+        signer.type_line("a");
+        pair.expect("Paired with phone", WAIT);
+        assert!(pair.wait_exit(WAIT).success());
+        std::fs::create_dir_all(dir.path().join("home/.ssh")).unwrap();
+        Rig {
+            dir,
+            client_home,
+            signer: Some(signer),
+            sshd,
+        }
+    }
+
+    fn signer(&mut self) -> &mut Proc {
+        self.signer.as_mut().unwrap()
+    }
+
+    fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("home/.ssh/known_hosts")
+    }
+
+    /// Trusts the server's key as OpenSSH would have recorded it.
+    fn trust_host(&self) {
+        let key = std::fs::read_to_string(self.sshd.dir.join("host_ed25519.pub")).unwrap();
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        std::fs::write(
+            self.known_hosts(),
+            format!("[127.0.0.1]:{} {}\n", self.sshd.port, key.join(" ")),
+        )
+        .unwrap();
+    }
+
+    fn destination(&self) -> String {
+        format!("{}@127.0.0.1:{}", whoami(), self.sshd.port)
+    }
+
+    /// `vmux ssh ARGS` in a pty, `HOME` pointing at the test's.
+    fn ssh(&self, args: &[&str]) -> Proc {
+        let home = self.dir.path().join("home");
+        let home = home.to_str().unwrap();
+        let mut all = vec!["ssh"];
+        all.extend_from_slice(args);
+        Proc::spawn_in_pty_env(&self.client_home, &all, &[("HOME", home)])
+    }
+
+    /// Approves the next sign request: sheet, then passphrase.
+    fn approve(&mut self) -> String {
+        self.signer().expect("SSH Sign Request", WAIT);
+        let sheet = self.signer().expect("Destination", WAIT);
+        self.signer().expect("[a] approve", WAIT);
+        self.signer().type_line("a");
+        self.signer().expect("Passphrase for", WAIT);
+        self.signer().type_line(PASS);
+        self.signer().expect("Approved remote sign request", WAIT);
+        sheet
+    }
+}
+
+#[test]
+fn commands_print_their_output_and_exit_with_their_status() {
+    let mut rig = Rig::start();
+    rig.trust_host();
+    let dest = rig.destination();
+
+    let mut ssh = rig.ssh(&[&dest, "--", "echo", "hi"]);
+    ssh.expect("Waiting for signer… approve on \"phone\"", WAIT);
+    let sheet = rig.approve();
+    // The sheet names the host and user, verified by the client.
+    let expected = format!(
+        "{}@127.0.0.1:{} — SSH login (verified by the requester)",
+        whoami(),
+        rig.sshd.port
+    );
+    assert!(
+        sheet.contains(&expected),
+        "sheet: {sheet}\nwanted {expected}"
+    );
+    ssh.expect("hi", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+
+    let mut ssh = rig.ssh(&[&dest, "--", "exit", "3"]);
+    rig.approve();
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(3), "{}", ssh.transcript);
+}
+
+#[test]
+fn saved_hosts_and_the_identity_that_worked_is_offered_first() {
+    // "old" comes first on the signer but the server only takes "work".
+    let mut rig = Rig::with_keys(&["old", "work"], &["work"]);
+    rig.trust_host();
+    let client_home = rig.client_home.clone();
+    let vmux = |args: &[&str]| {
+        let out = Command::new(VMUX)
+            .args(args)
+            .env("VMUX_HOME", &client_home)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = vmux(&["hosts", "add", "box", &rig.destination()]);
+    assert!(ok, "{out}");
+    let (ok, out) = vmux(&["hosts", "list"]);
+    assert!(
+        ok && out.contains("box") && out.contains(&rig.destination()),
+        "{out}"
+    );
+
+    let mut ssh = rig.ssh(&["box", "--", "echo", "saved-$((40+2))"]);
+    let sheet = rig.approve();
+    assert!(sheet.contains("127.0.0.1"), "{sheet}");
+    ssh.expect("saved-42", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+    let probes_before = offered(&rig.sshd.log());
+    assert_eq!(
+        probes_before,
+        2,
+        "both identities offered the first time:\n{}",
+        rig.sshd.log()
+    );
+
+    // Next time the identity that worked goes first: one offer only.
+    let mut ssh = rig.ssh(&["box", "--", "true"]);
+    rig.approve();
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+    assert_eq!(
+        offered(&rig.sshd.log()) - probes_before,
+        1,
+        "{}",
+        rig.sshd.log()
+    );
+
+    let (ok, _) = vmux(&["hosts", "remove", "box"]);
+    assert!(ok);
+    let (ok, out) = vmux(&["hosts", "remove", "box"]);
+    assert!(!ok && out.contains("no saved host"), "{out}");
+}
+
+/// How many public keys the client offered, from sshd's log: each offer is
+/// refused ("Failed publickey") or accepted pending a signature
+/// ("Postponed publickey").
+fn offered(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("Failed publickey") || l.contains("Postponed publickey"))
+        .count()
+}
+
+#[test]
+fn an_unknown_host_is_asked_about_and_a_changed_key_refused() {
+    let mut rig = Rig::start();
+    let dest = rig.destination();
+    let name = format!("[127.0.0.1]:{}", rig.sshd.port);
+
+    // Declined: nothing recorded, nothing signed.
+    let mut ssh = rig.ssh(&[&dest, "--", "true"]);
+    ssh.expect(
+        &format!("The authenticity of host '{name}' can't be established."),
+        WAIT,
+    );
+    ssh.expect("ED25519 key fingerprint is SHA256:", WAIT);
+    ssh.expect("(yes/no/[fingerprint])?", WAIT);
+    ssh.type_line("no");
+    ssh.expect("Host key verification failed.", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(255));
+    assert!(
+        !rig.known_hosts().exists()
+            || std::fs::read_to_string(rig.known_hosts())
+                .unwrap()
+                .is_empty()
+    );
+
+    // Accepted: recorded, hashed, and OpenSSH finds it.
+    let mut ssh = rig.ssh(&[&dest, "--", "echo", "in"]);
+    ssh.expect("(yes/no/[fingerprint])?", WAIT);
+    ssh.type_line("yes");
+    ssh.expect(&format!("Permanently added '{name}' (ED25519)"), WAIT);
+    rig.approve();
+    ssh.expect("in", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+    let recorded = std::fs::read_to_string(rig.known_hosts()).unwrap();
+    assert!(
+        recorded.starts_with("|1|") && !recorded.contains("127.0.0.1"),
+        "{recorded}"
+    );
+    let found = Command::new("ssh-keygen")
+        .args(["-F", &name, "-f"])
+        .arg(rig.known_hosts())
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "ssh-keygen -F does not find it: {recorded}"
+    );
+
+    // Known from now on: no question.
+    let mut ssh = rig.ssh(&[&dest, "--", "true"]);
+    rig.approve();
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+    assert!(
+        !ssh.transcript.contains("authenticity"),
+        "{}",
+        ssh.transcript
+    );
+
+    // Changed: OpenSSH's warning, refused before any signature.
+    let other = rig.dir.path().join("other_host_key");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&other)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let other_key = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_key: Vec<&str> = other_key.split_whitespace().take(2).collect();
+    std::fs::write(
+        rig.known_hosts(),
+        format!("{name} {}\n", other_key.join(" ")),
+    )
+    .unwrap();
+    let mut ssh = rig.ssh(&[&dest, "--", "true"]);
+    ssh.expect("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!", WAIT);
+    ssh.expect(
+        &format!("Offending ED25519 key in {}:1", rig.known_hosts().display()),
+        WAIT,
+    );
+    ssh.expect("Host key verification failed.", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(255));
+    // vmux ssh has exited, so no request can still be on its way.
+    assert!(
+        rig.signer()
+            .wait_any(&["SSH Sign Request"], Duration::from_millis(300))
+            .is_none(),
+        "{}",
+        rig.signer().transcript
+    );
+}
+
+#[test]
+fn no_signer_gives_up_after_10_s_and_a_denial_fails_authentication() {
+    let mut rig = Rig::start();
+    rig.trust_host();
+    let dest = rig.destination();
+
+    let mut ssh = rig.ssh(&[&dest, "--", "true"]);
+    rig.signer().expect("SSH Sign Request", WAIT);
+    rig.signer().expect("[a] approve", WAIT);
+    rig.signer().type_line("d");
+    ssh.expect(
+        "Authentication failed: the request was denied on the signer (userDenied",
+        WAIT,
+    );
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(255), "{}", ssh.transcript);
+
+    // The signer goes away; its pinned address answers no more.
+    drop(rig.signer.take());
+    let started = Instant::now();
+    let mut ssh = rig.ssh(&[&dest, "--", "true"]);
+    ssh.expect("Waiting for signer…", WAIT);
+    ssh.expect("No signer found", WAIT);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited <= Duration::from_secs(11),
+        "gave up after {waited:?}"
+    );
+    ssh.expect("vmux pair", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(255), "{}", ssh.transcript);
+}
+
+#[test]
+fn an_interactive_session_runs_on_a_pty_and_gives_the_terminal_back() {
+    let mut rig = Rig::start();
+    rig.trust_host();
+    let home = rig.dir.path().join("home");
+    // A shell in the pty runs vmux ssh, then shows the terminal's mode.
+    let script = format!(
+        "stty cols 120 rows 40; echo \"local=$(tty)\"; '{VMUX}' ssh '{}'; echo \"status=$?\"; stty -a",
+        rig.destination()
+    );
+    let mut command = Command::new("script");
+    command
+        .args(["-qfec", &script, "/dev/null"])
+        .env("HOME", &home);
+    let mut ssh = Proc::start(command, &rig.client_home);
+    let local = ssh.expect("local=/dev/", WAIT);
+    let local = local.trim().trim_start_matches("local=").to_owned();
+    rig.approve();
+    // The remote shell is on a pty of the same size.
+    ssh.type_line("echo remote-$((6*7)) $(tty) $(stty size)");
+    ssh.expect("remote-42 /dev/pts/", WAIT);
+    ssh.expect("40 120", WAIT);
+
+    // Resizing the local terminal resizes the remote one.
+    let resized = Command::new("stty")
+        .args(["-F", &local, "rows", "30", "cols", "100"])
+        .status()
+        .unwrap();
+    assert!(resized.success());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ssh.type_line("echo size=$(stty size)");
+        if ssh
+            .wait_any(&["size=30 100"], Duration::from_millis(500))
+            .is_some()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", ssh.transcript);
+    }
+    ssh.type_line("exit");
+    ssh.expect("status=0", WAIT);
+    let modes = ssh.expect("icanon", WAIT);
+    let after = &ssh.transcript[ssh.transcript.rfind("status=0").unwrap()..];
+    assert!(
+        after.contains(" icanon") && after.contains(" echo ") && !after.contains("-icanon"),
+        "terminal left in raw mode: {modes}\n{after}"
+    );
+    assert!(ssh.wait_exit(WAIT).success());
+}
