@@ -25,6 +25,8 @@ pub enum Error {
     SavedHosts { path: PathBuf, reason: String },
     /// The link layer failed (device identity, trust store, pairing).
     Link(vmux_link::Error),
+    /// This device has no pinned signer.
+    NotPaired,
     /// No paired signer answered in time.
     NoSigner {
         waited_secs: u64,
@@ -65,6 +67,9 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Link(e) => write!(f, "{e}"),
+            Error::NotPaired => f.write_str(
+                "No signer found: this device is not paired with one; run `vmux pair` (or `vmux pair --signer HOST:PORT`) first",
+            ),
             Error::NoSigner { waited_secs, last } => {
                 write!(f, "No signer found: no paired signer answered within {waited_secs} s")?;
                 if let Some(last) = last {

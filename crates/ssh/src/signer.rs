@@ -1,13 +1,16 @@
 //! The paired signer as `vmux ssh` uses it: found like everywhere else
 //! (named, else pinned), one session, one request at a time.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::sleep;
+use vmux_link::Fingerprint;
 use vmux_link::backoff::Backoff;
 use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::{Device, new_uuid};
+use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
 use vmux_link::session::{self, Session};
 use vmux_link::trust::TrustStore;
@@ -21,6 +24,9 @@ use crate::{Error, Result};
 const REQUEST_WINDOW_MS: u64 = 60_000;
 /// How long a sign request may wait for its answer: the window plus travel.
 pub const SIGN_WAIT: Duration = Duration::from_secs(70);
+
+/// How long one look for the signer on the local network lasts.
+const DISCOVERY_WAIT: Duration = Duration::from_secs(3);
 
 /// What went wrong on the latest attempt, for the "No signer found" message.
 pub type LastAttempt = Arc<Mutex<Option<String>>>;
@@ -36,16 +42,19 @@ pub struct RemoteSigner {
     pub keys: Vec<PublicKeyRecord>,
 }
 
-/// Connects to the signer named by `address`, else to the pinned ones in
-/// turn, and fetches its key list. Keeps trying until it works or cannot
-/// (not paired, key changed): the caller bounds the wait.
+/// Connects to the signer named by `address`, else to the pinned ones at
+/// their last addresses, else to a pinned one found on the local network;
+/// then fetches its key list. Keeps trying until it works or cannot (not
+/// paired, key changed): the caller bounds the wait.
 pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Result<RemoteSigner> {
     let device = Device::load_or_create(&home, None)?;
     let mut backoff = Backoff::default();
-    let mut turn = 0usize;
     loop {
         let mut trust = TrustStore::load(&home)?;
-        let candidates: Vec<String> = match &address {
+        if address.is_none() && trust.signers().is_empty() {
+            return Err(Error::NotPaired);
+        }
+        let pinned: Vec<String> = match &address {
             Some(a) => vec![a.clone()],
             None => trust
                 .signers()
@@ -53,42 +62,91 @@ pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Res
                 .filter_map(|p| p.address.clone())
                 .collect(),
         };
-        let Some(candidate) = candidates.get(turn % candidates.len().max(1)).cloned() else {
-            return Err(Error::Link(vmux_link::Error::State {
-                path: trust.path().to_owned(),
-                source: std::io::Error::other(
-                    "this device is not paired with a signer; run `vmux pair --signer HOST:PORT` (or `vmux up`) first",
-                ),
-            }));
-        };
-        turn = turn.wrapping_add(1);
-        let attempt = session::connect(
-            &candidate,
-            &device,
-            Role::Client,
-            &mut trust,
-            SystemClock.now_ms(),
-        )
-        .await;
-        match attempt {
-            Ok(mut session) => match key_list(&mut session).await {
-                Ok(keys) => {
-                    let name = session.peer().name.clone();
-                    return Ok(RemoteSigner {
-                        session,
-                        device,
-                        name,
-                        keys,
-                    });
+        for candidate in &pinned {
+            if let Some(found) = attempt(candidate, &device, &mut trust, &last).await? {
+                return Ok(found.with(device));
+            }
+        }
+        // A signer on this machine is never advertised, so looking for it
+        // would only put mDNS traffic on every interface for nothing.
+        if address.is_none() && !pinned.iter().all(|a| is_loopback(a)) {
+            for candidate in discovered(&trust).await {
+                if let Some(found) = attempt(&candidate, &device, &mut trust, &last).await? {
+                    return Ok(found.with(device));
                 }
-                Err(e) => note(&last, format!("signer at {candidate}: {e}")),
-            },
-            Err(e) if e.is_permanent() => return Err(e.into()),
-            Err(e) => note(&last, format!("signer at {candidate}: {e}")),
+            }
         }
         let mut random = [0u8; 4];
         getrandom::fill(&mut random).map_err(|_| Error::Random)?;
         sleep(backoff.next_delay(u32::from_le_bytes(random))).await;
+    }
+}
+
+/// A session and its key list, before it is given the device.
+struct Found {
+    session: Session,
+    keys: Vec<PublicKeyRecord>,
+}
+
+impl Found {
+    fn with(self, device: Device) -> RemoteSigner {
+        RemoteSigner {
+            name: self.session.peer().name.clone(),
+            session: self.session,
+            device,
+            keys: self.keys,
+        }
+    }
+}
+
+/// One try at `candidate`: `None` if it is not reachable now, an error if
+/// trying again cannot help.
+async fn attempt(
+    candidate: &str,
+    device: &Device,
+    trust: &mut TrustStore,
+    last: &LastAttempt,
+) -> Result<Option<Found>> {
+    let connected =
+        session::connect(candidate, device, Role::Client, trust, SystemClock.now_ms()).await;
+    let error = match connected {
+        Ok(mut session) => match key_list(&mut session).await {
+            Ok(keys) => return Ok(Some(Found { session, keys })),
+            Err(e) => e,
+        },
+        Err(e) if e.is_permanent() => return Err(e.into()),
+        Err(e) => e,
+    };
+    note(last, format!("signer at {candidate}: {error}"));
+    Ok(None)
+}
+
+fn is_loopback(address: &str) -> bool {
+    match address.parse::<SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => address.starts_with("localhost:"),
+    }
+}
+
+/// Where the pinned signers are advertised on the local network now. Only
+/// a hint: the handshake still checks the pinned key.
+async fn discovered(trust: &TrustStore) -> Vec<String> {
+    let pinned: Vec<Fingerprint> = trust
+        .signers()
+        .iter()
+        .map(|p| p.key_fingerprint())
+        .collect();
+    match discovery::browse(Scope::All, &pinned, DISCOVERY_WAIT).await {
+        Ok(found) => found
+            .into_iter()
+            .filter(|s| pinned.contains(&s.fingerprint))
+            .flat_map(|s| s.addresses)
+            .map(|a| a.to_string())
+            .collect(),
+        Err(e) => {
+            tracing::debug!("looking for the signer on the network: {e}");
+            Vec::new()
+        }
     }
 }
 
@@ -97,7 +155,7 @@ fn note(last: &LastAttempt, what: String) {
     *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(what);
 }
 
-async fn key_list(session: &mut Session) -> Result<Vec<PublicKeyRecord>> {
+async fn key_list(session: &mut Session) -> vmux_link::Result<Vec<PublicKeyRecord>> {
     session
         .send(Envelope::KeyListRequest(KeyListRequest {}))
         .await?;
@@ -108,8 +166,7 @@ async fn key_list(session: &mut Session) -> Result<Vec<PublicKeyRecord>> {
                 return Err(vmux_link::Error::Peer {
                     code: report.code,
                     message: report.message,
-                }
-                .into());
+                });
             }
             other => tracing::debug!("ignoring {} from the signer", other.type_name()),
         }

@@ -11,6 +11,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+#[path = "support/netns.rs"]
+mod netns;
 #[path = "support/process.rs"]
 mod process;
 
@@ -157,65 +159,14 @@ fn pairing_with_nothing_listening_says_what_to_do() {
     assert!(line.contains("is `vmux signer` running there"), "{line}");
 }
 
-/// Set in the copy of this test that runs inside a network namespace.
-const IN_NETNS: &str = "VMUX_PAIR_IN_NETNS";
-
 /// `vmux pair` with no `--signer` finds the signer by DNS-SD. mDNS runs only
 /// inside a network namespace this test makes (DESIGN §8), holding nothing
 /// but `lo`: the test re-executes itself there under `unshare --net`.
 #[test]
 fn pair_finds_the_signer_by_discovery_inside_a_private_network_namespace() {
-    const NAME: &str = "pair_finds_the_signer_by_discovery_inside_a_private_network_namespace";
-    if std::env::var_os(IN_NETNS).is_none() {
-        let exe = std::env::current_exe().unwrap();
-        let run = |prefix: &[&str]| {
-            Command::new("unshare")
-                .args(prefix)
-                .arg(&exe)
-                .args(["--exact", NAME, "--nocapture"])
-                .env(IN_NETNS, "1")
-                .output()
-        };
-        let out = match run(&["--net", "--"]) {
-            Ok(out) if !String::from_utf8_lossy(&out.stderr).starts_with("unshare:") => out,
-            _ => run(&["--user", "--map-root-user", "--net", "--"]).unwrap(),
-        };
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.starts_with("unshare:") && std::env::var_os("VMUX_REQUIRE_NETNS").is_none() {
-            println!(
-                "SKIPPED: no network namespace available ({})",
-                stderr.trim()
-            );
-            return;
-        }
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "in the namespace:\n{stdout}\n{stderr}"
-        );
+    if !netns::enter("pair_finds_the_signer_by_discovery_inside_a_private_network_namespace") {
         return;
     }
-
-    // Inside: refuse to multicast anywhere but a lone loopback.
-    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap();
-    let interfaces: Vec<&str> = dev
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(str::trim)
-        .collect();
-    assert_eq!(
-        interfaces,
-        ["lo"],
-        "not in a private namespace; refusing to run mDNS"
-    );
-    assert!(
-        Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap()
-            .success()
-    );
 
     let dir = tempfile::tempdir().unwrap();
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));

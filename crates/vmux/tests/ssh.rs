@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/netns.rs"]
+mod netns;
 #[path = "support/process.rs"]
 mod process;
 #[path = "support/sshd.rs"]
@@ -22,6 +24,7 @@ use process::{Proc, VMUX};
 use sshd::{Sshd, whoami};
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
+use vmux_link::trust::TrustStore;
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -42,6 +45,11 @@ impl Rig {
     }
 
     fn with_keys(keys: &[&str], authorized: &[&str]) -> Rig {
+        Rig::listening(keys, authorized, "127.0.0.1:0")
+    }
+
+    /// The signer listening on `listen` (a loopback one is not advertised).
+    fn listening(keys: &[&str], authorized: &[&str], listen: &str) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let signer_home = dir.path().join("signer");
         let client_home = dir.path().join("client");
@@ -62,17 +70,12 @@ impl Rig {
         let mut signer = Proc::spawn_in_pty(
             &signer_home,
             &[
-                "signer",
-                "--listen",
-                "127.0.0.1:0",
-                "--name",
-                "phone",
-                "--ui",
-                "plain",
+                "signer", "--listen", listen, "--name", "phone", "--ui", "plain",
             ],
         );
         let line = signer.expect("listening on", WAIT);
-        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+        let port = line.trim().rsplit(':').next().unwrap().to_owned();
+        let addr = format!("127.0.0.1:{port}");
         let mut pair = Proc::spawn(
             &client_home,
             &["pair", "--signer", &addr, "--name", "headset"],
@@ -399,4 +402,34 @@ fn an_interactive_session_runs_on_a_pty_and_gives_the_terminal_back() {
         "terminal left in raw mode: {modes}\n{after}"
     );
     assert!(ssh.wait_exit(WAIT).success());
+}
+
+/// The pinned address is stale (the signer moved): `vmux ssh` finds the
+/// pinned signer by DNS-SD, inside a private network namespace (DESIGN §8).
+#[test]
+fn a_signer_that_moved_is_found_on_the_local_network() {
+    if !netns::enter("a_signer_that_moved_is_found_on_the_local_network") {
+        return;
+    }
+    let mut rig = Rig::listening(&["work"], &["work"], "0.0.0.0:0");
+    rig.trust_host();
+    let home = Home::at(rig.client_home.clone()).unwrap();
+    let mut trust = TrustStore::load(&home).unwrap();
+    let mut signer = trust.signers()[0].clone();
+    let reached_at = signer.address.clone().unwrap();
+    // Unroutable here: the namespace has nothing but lo.
+    signer.address = Some("10.255.255.1:7777".to_owned());
+    trust.pin(signer).unwrap();
+
+    let mut ssh = rig.ssh(&[&rig.destination(), "--", "echo", "found-it"]);
+    rig.approve();
+    ssh.expect("found-it", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+    // The address it was found at replaces the stale one.
+    let trust = TrustStore::load(&home).unwrap();
+    let now = trust.signers()[0].address.clone().unwrap();
+    assert!(
+        now.ends_with(reached_at.rsplit(':').next().unwrap()),
+        "{now}"
+    );
 }
