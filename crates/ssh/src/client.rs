@@ -74,19 +74,7 @@ impl client::Handler for Checker {
 }
 
 /// An SSH connection whose host key has been checked.
-pub struct Connection {
-    pub handle: Handle<Checker>,
-    /// The name the host is known by (`host` or `[host]:port`).
-    pub name: String,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("name", &self.name)
-            .finish()
-    }
-}
+pub type Connection = Handle<Checker>;
 
 /// Connects to `host:port` and checks its key against `known` under
 /// `name`, asking for the key types `known` holds for it first.
@@ -123,14 +111,12 @@ pub async fn connect(known: KnownHosts, host: &str, port: u16, name: &str) -> Re
             source,
         })?;
     let _ = stream.set_nodelay(true);
-    match client::connect_stream(Arc::new(config), stream, checker).await {
-        Ok(handle) => Ok(Connection {
-            handle,
-            name: name.to_owned(),
-        }),
-        Err(_) if refused.load(Ordering::SeqCst) => Err(Error::HostKeyVerification),
-        Err(e) => Err(e.into()),
-    }
+    client::connect_stream(Arc::new(config), stream, checker)
+        .await
+        .map_err(|e| match refused.load(Ordering::SeqCst) {
+            true => Error::HostKeyVerification,
+            false => e.into(),
+        })
 }
 
 /// Signs for russh with the signer, and says what it asks for.
@@ -210,7 +196,7 @@ pub async fn authenticate(
         // Stable: the rest keep the signer's order.
         keys.sort_by_key(|(_, fp)| fp != first);
     }
-    let rsa_hash = match conn.handle.best_supported_rsa_hash().await {
+    let rsa_hash = match conn.best_supported_rsa_hash().await {
         Ok(Some(Some(h))) => h,
         // No server-sig-algs, or SHA-1 only: ask for SHA-512, which every
         // OpenSSH since 7.2 takes; the signer never signs with SHA-1.
@@ -239,7 +225,6 @@ pub async fn authenticate(
             flags,
         };
         let result = conn
-            .handle
             .authenticate_publickey_with(user, key, hash_alg, &mut via)
             .await?;
         if result.success() {

@@ -87,17 +87,25 @@ fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()))
 }
 
+impl Target {
+    /// `host`, `host:port`, or `[v6]:port` (the port only when not 22): how
+    /// the sheet names the destination.
+    pub fn address(&self) -> String {
+        match (self.host.contains(':'), self.port) {
+            (false, 22) => self.host.clone(),
+            (true, 22) => format!("[{}]", self.host),
+            (false, p) => format!("{}:{p}", self.host),
+            (true, p) => format!("[{}]:{p}", self.host),
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(u) = &self.user {
             write!(f, "{u}@")?;
         }
-        match (self.host.contains(':'), self.port) {
-            (false, 22) => write!(f, "{}", self.host),
-            (true, 22) => write!(f, "[{}]", self.host),
-            (false, p) => write!(f, "{}:{p}", self.host),
-            (true, p) => write!(f, "[{}]:{p}", self.host),
-        }
+        f.write_str(&self.address())
     }
 }
 

@@ -89,27 +89,12 @@ pub async fn run(options: Options) -> Result<u8> {
         });
     }
 
-    let destination = format!(
-        "{user}@{}",
-        Target {
-            user: None,
-            ..target.clone()
-        }
-    );
+    let address = target.address();
+    let destination = format!("{user}@{address}");
     let mut saved = SavedHosts::load(&home)?;
     let first = saved.last_identity(&destination).map(str::to_owned);
-    let used = client::authenticate(
-        &mut conn,
-        &mut remote,
-        &user,
-        &Target {
-            user: None,
-            ..target
-        }
-        .to_string(),
-        first.as_deref(),
-    )
-    .await?;
+    let used =
+        client::authenticate(&mut conn, &mut remote, &user, &address, first.as_deref()).await?;
     // Only a hint for next time: failing to save it must not end the login.
     if let Err(e) = saved.remember_identity(&destination, &used) {
         tracing::warn!("{e}");
@@ -117,9 +102,8 @@ pub async fn run(options: Options) -> Result<u8> {
     // The signer session is not needed any more; don't keep it open for
     // the length of the shell.
     drop(remote);
-    let status = session::run(&conn.handle, run).await?;
+    let status = session::run(&conn, run).await?;
     let _ = conn
-        .handle
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;
     Ok(status)
