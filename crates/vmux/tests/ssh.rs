@@ -358,10 +358,13 @@ fn an_interactive_session_runs_on_a_pty_and_gives_the_terminal_back() {
     let mut rig = Rig::start();
     rig.trust_host();
     let home = rig.dir.path().join("home");
-    // A shell in the pty runs vmux ssh, then shows the terminal's mode.
+    // A shell in the pty runs vmux ssh twice, showing the terminal's mode
+    // after each.
     let script = format!(
-        "stty cols 120 rows 40; echo \"local=$(tty)\"; '{VMUX}' ssh '{}'; echo \"status=$?\"; stty -a",
-        rig.destination()
+        "stty cols 120 rows 40; echo \"local=$(tty)\"; \
+         '{VMUX}' ssh '{dest}'; echo \"status=$?\"; stty -a; \
+         '{VMUX}' ssh '{dest}'; echo \"status2=$?\"; stty -a",
+        dest = rig.destination()
     );
     let mut command = Command::new("script");
     command
@@ -395,13 +398,27 @@ fn an_interactive_session_runs_on_a_pty_and_gives_the_terminal_back() {
     }
     ssh.type_line("exit");
     ssh.expect("status=0", WAIT);
+    assert_cooked(&mut ssh, "status=0");
+
+    // The connection dies under the session: no exit status (255), and the
+    // terminal is still given back.
+    rig.approve();
+    ssh.type_line("echo second-$((6*7))");
+    ssh.expect("second-42", WAIT);
+    ssh.type_line("kill -9 $PPID");
+    ssh.expect("status2=255", WAIT);
+    assert_cooked(&mut ssh, "status2=255");
+    assert!(ssh.wait_exit(WAIT).success());
+}
+
+/// Checks that the `stty -a` printed after `marker` shows a cooked terminal.
+fn assert_cooked(ssh: &mut Proc, marker: &str) {
     let modes = ssh.expect("icanon", WAIT);
-    let after = &ssh.transcript[ssh.transcript.rfind("status=0").unwrap()..];
+    let after = &ssh.transcript[ssh.transcript.rfind(marker).unwrap()..];
     assert!(
         after.contains(" icanon") && after.contains(" echo ") && !after.contains("-icanon"),
         "terminal left in raw mode: {modes}\n{after}"
     );
-    assert!(ssh.wait_exit(WAIT).success());
 }
 
 /// The pinned address is stale (the signer moved): `vmux ssh` finds the
