@@ -103,13 +103,7 @@ impl Rig {
 
     /// Trusts the server's key as OpenSSH would have recorded it.
     fn trust_host(&self) {
-        let key = std::fs::read_to_string(self.sshd.dir.join("host_ed25519.pub")).unwrap();
-        let key: Vec<&str> = key.split_whitespace().take(2).collect();
-        std::fs::write(
-            self.known_hosts(),
-            format!("[127.0.0.1]:{} {}\n", self.sshd.port, key.join(" ")),
-        )
-        .unwrap();
+        std::fs::write(self.known_hosts(), self.sshd.known_hosts_line()).unwrap();
     }
 
     fn destination(&self) -> String {

@@ -10,6 +10,8 @@
 
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/sshd.rs"]
+mod sshd;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,10 +26,19 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("vmux");
     let mut up = Proc::spawn_in_pty(&home, &["up", "--ui", "plain"]);
+    let mut client_home = String::new();
     up.expect("Passphrase for the demo key", WAIT);
     up.type_line(PASS);
     up.expect("Again, to confirm", WAIT);
     up.type_line(PASS);
+    let line = up.expect(" vmux ssh user@host", WAIT);
+    client_home = line
+        .trim()
+        .trim_start_matches("VMUX_HOME=")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     let line = up.expect("; export SSH_AUTH_SOCK;", WAIT);
     let sock = line
         .trim()
@@ -101,6 +112,27 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
         .output()
         .unwrap();
     assert!(verified.status.success());
+
+    // Without the agent: `vmux ssh` with the state directory `up` printed.
+    let server = sshd::Sshd::start(&dir.path().join("sshd"), &format!("{key_line}\n"), None);
+    let ssh_home = dir.path().join("home");
+    std::fs::create_dir_all(ssh_home.join(".ssh")).unwrap();
+    std::fs::write(ssh_home.join(".ssh/known_hosts"), server.known_hosts_line()).unwrap();
+    let dest = format!("{}@127.0.0.1:{}", sshd::whoami(), server.port);
+    let mut ssh = Proc::spawn_in_pty_env(
+        std::path::Path::new(&client_home),
+        &["ssh", &dest, "--", "echo", "no-agent-$((6*7))"],
+        &[("HOME", ssh_home.to_str().unwrap())],
+    );
+    up.expect("SSH Sign Request", WAIT);
+    up.type_line("a");
+    up.expect("Passphrase for \"demo\"", WAIT);
+    up.type_line(PASS);
+    ssh.expect("no-agent-42", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+
+    // The passphrase was typed as soon as each prompt showed: never echoed.
+    assert!(!up.transcript.contains(PASS), "{}", up.transcript);
 
     // Ctrl-C stops both and removes the socket.
     up.type_raw("\x03");

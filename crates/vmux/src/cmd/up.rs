@@ -69,6 +69,8 @@ pub async fn run(args: Args) -> Result {
     let socket = vmux_agent::socket::default_path()?;
     // The agent asks for a session certificate as it connects: its sheet
     // is the first thing the person sees.
+    // `vmux ssh` logs in as the paired device, from its state directory.
+    let client_home = agent_home.root().display().to_string();
     let agent = vmux_agent::start(
         AgentConfig {
             home: agent_home,
@@ -81,6 +83,7 @@ pub async fn run(args: Args) -> Result {
     let export = format!("export SSH_AUTH_SOCK={}", agent.socket_path().display());
     println!("Signer and agent running; approvals appear here. Ctrl-C stops both.");
     println!("In another terminal:\n  {export}");
+    println!("or, without the agent:\n  VMUX_HOME={client_home} vmux ssh user@host");
     println!(
         "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;",
         agent.socket_path().display()

@@ -119,6 +119,13 @@ impl Sshd {
         ]
     }
 
+    /// This server's line for a `known_hosts` file.
+    pub fn known_hosts_line(&self) -> String {
+        let key = std::fs::read_to_string(self.dir.join("host_ed25519.pub")).unwrap();
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        format!("[127.0.0.1]:{} {}\n", self.port, key.join(" "))
+    }
+
     /// What sshd logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()

@@ -34,10 +34,12 @@ pub fn secret(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
 
 fn ask(prompt: &str) -> Result<Zeroizing<String>> {
     let stdin = std::io::stdin();
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
     let line = {
+        // Echo off before the prompt shows: a quick typist's first
+        // characters must neither show nor be thrown away.
         let _echo = EchoOff::new(&stdin)?;
+        eprint!("{prompt}");
+        std::io::stderr().flush()?;
         read_line(&stdin)
     };
     // The newline typed was not echoed.
@@ -69,7 +71,7 @@ impl<'a> EchoOff<'a> {
         let saved = tcgetattr(stdin)?;
         let mut quiet = saved.clone();
         quiet.local_modes.remove(LocalModes::ECHO);
-        tcsetattr(stdin, OptionalActions::Flush, &quiet)?;
+        tcsetattr(stdin, OptionalActions::Now, &quiet)?;
         Ok(Self { stdin, saved })
     }
 }
