@@ -26,13 +26,12 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("vmux");
     let mut up = Proc::spawn_in_pty(&home, &["up", "--ui", "plain"]);
-    let mut client_home = String::new();
     up.expect("Passphrase for the demo key", WAIT);
     up.type_line(PASS);
     up.expect("Again, to confirm", WAIT);
     up.type_line(PASS);
     let line = up.expect(" vmux ssh user@host", WAIT);
-    client_home = line
+    let client_home = line
         .trim()
         .trim_start_matches("VMUX_HOME=")
         .split(' ')
