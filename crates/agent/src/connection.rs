@@ -10,6 +10,7 @@ use tokio::net::UnixStream;
 use vmux_proto::agent::{
     Extension, ExtensionResponse, FrameDecoder, Request, Response, SignRequest,
 };
+use vmux_proto::envelope::ErrorCode;
 use vmux_proto::envelope::limits::MAX_DATA_TO_SIGN_LEN;
 use zeroize::Zeroizing;
 
@@ -199,6 +200,7 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         context: context.clone(),
         outcome: String::new(),
         latency_ms: 0,
+        message: None,
     };
     let response = if agent.is_locked() {
         entry.outcome = "locked".to_owned();
@@ -222,6 +224,26 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         entry.outcome = outcome.name().to_owned();
         match outcome {
             Outcome::Signed(signature) => Response::SignResponse { signature },
+            Outcome::Refused(code, message) => {
+                // The signer's words reach a terminal and the log: no
+                // control characters.
+                let message = message.map(|m| m.chars().filter(|c| !c.is_control()).collect());
+                // A person saying no is the system working; anything else
+                // (clock skew, a disabled key, …) is something to fix.
+                if code != ErrorCode::UserDenied {
+                    tracing::warn!(
+                        "the signer refused to sign with \"{}\": {} ({})",
+                        key.comment
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .collect::<String>(),
+                        message.as_deref().unwrap_or("it gave no reason"),
+                        code.as_str()
+                    );
+                }
+                entry.message = message;
+                Response::Failure
+            }
             _ => Response::Failure,
         }
     };
@@ -253,6 +275,7 @@ fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Op
         context: sign_context(&request.data, bindings),
         outcome: outcome.to_owned(),
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        message: None,
     });
     Some(response)
 }

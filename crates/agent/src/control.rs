@@ -44,6 +44,9 @@ pub struct Status {
     pub from_cache: bool,
     /// The keys offered.
     pub keys: Vec<StatusKey>,
+    /// State the agent could not write to its directory: what, where, why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_saved: Vec<String>,
 }
 
 /// One key in [`Status`].
@@ -86,6 +89,9 @@ impl Status {
                 "  {}  {}  ({})",
                 k.comment, k.fingerprint, k.algorithm
             ));
+        }
+        for what in &self.not_saved {
+            lines.push(format!("Not saved, kept in memory: {what}"));
         }
         lines
     }

@@ -13,6 +13,8 @@
 //! - [`cert`]: the session certificate, an ephemeral key signed by the
 //!   signer's CA: a second source of identities, signed for locally.
 //! - [`request_log`]: the JSON-lines log of every sign request.
+//! - [`unsaved`]: state the directory would not take, said once, served
+//!   from memory meanwhile.
 
 pub mod cache;
 pub mod cert;
@@ -26,6 +28,7 @@ pub mod lock;
 pub mod request_log;
 pub mod session_bind;
 pub mod socket;
+pub mod unsaved;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -43,6 +46,7 @@ use keys::{Key, Keys, Source};
 use link::{KeyListSink, Link};
 use request_log::RequestLog;
 use socket::BoundSocket;
+use unsaved::Unsaved;
 
 /// How long a forwarded signature may take by default: the signer's 60 s
 /// window plus time for the answer to travel.
@@ -92,6 +96,8 @@ pub struct Agent {
     log: Arc<RequestLog>,
     clock: Arc<dyn Clock>,
     cache_path: PathBuf,
+    /// Whether the last key list reached the cache.
+    cache_unsaved: Unsaved,
     sign_timeout: Duration,
 }
 
@@ -117,6 +123,12 @@ impl Agent {
             certificate_refused: self.certs.last_refusal().map(|c| c.as_str().to_owned()),
             locked: self.is_locked(),
             from_cache: keys.source() == Source::Cache,
+            not_saved: self
+                .cache_unsaved
+                .status_line()
+                .into_iter()
+                .chain(self.log.unsaved())
+                .collect(),
             keys: keys
                 .list()
                 .iter()
@@ -132,10 +144,12 @@ impl Agent {
 
 impl KeyListSink for Agent {
     fn key_list(&self, signer: &str, keys: Vec<Key>) {
-        if let Err(e) = cache::save(&self.cache_path, Some(signer), &keys) {
-            tracing::warn!("cannot update the key cache: {e}");
+        // In memory first: the list is served whether or not it reaches disk.
+        self.keys().set(keys.clone(), Source::Live);
+        match cache::save(&self.cache_path, Some(signer), &keys) {
+            Ok(()) => self.cache_unsaved.saved(&self.cache_path, ""),
+            Err(e) => self.cache_unsaved.failed(&self.cache_path, &e),
         }
-        self.keys().set(keys, Source::Live);
     }
 }
 
@@ -173,6 +187,11 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
         log,
         clock: certs.clock,
         cache_path,
+        cache_unsaved: Unsaved::new(
+            "the key cache",
+            "the agent serves the signer's key list from memory; it is saved with the next key list \
+             (on reconnecting, or `vmux refresh`), and an agent restarted before that starts from the older cache",
+        ),
         sign_timeout: config.sign_timeout,
     });
     Ok(Running {

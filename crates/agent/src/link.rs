@@ -57,8 +57,8 @@ pub struct Connected {
 pub enum Outcome {
     /// Signed: the SSH signature blob.
     Signed(Vec<u8>),
-    /// The signer said no, with its code.
-    Refused(ErrorCode),
+    /// The signer said no, with its code and, when it gave one, its reason.
+    Refused(ErrorCode, Option<String>),
     /// No session with the signer within the bound, or it ended before the
     /// answer came.
     Unreachable,
@@ -71,7 +71,7 @@ impl Outcome {
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Signed(_) => "approved",
-            Outcome::Refused(code) => code.as_str(),
+            Outcome::Refused(code, _) => code.as_str(),
             Outcome::Unreachable => "unreachable",
             Outcome::TimedOut => "timedOut",
         }
@@ -270,11 +270,17 @@ impl Link {
         let outcome = match timeout_at(deadline, rx).await {
             Ok(Ok(Answer::Sign(r))) => match (r.approved, r.signature) {
                 (true, Some(sig)) => Outcome::Signed(sig),
-                (true, None) => Outcome::Refused(ErrorCode::Internal),
-                (false, _) => Outcome::Refused(known(r.error_code)),
+                (true, None) => Outcome::Refused(
+                    ErrorCode::Internal,
+                    Some("the signer approved but sent no signature".into()),
+                ),
+                (false, _) => Outcome::Refused(known(r.error_code), r.error_message),
             },
             // An answer of the wrong kind for our requestID.
-            Ok(Ok(Answer::Certificate(_))) => Outcome::Refused(ErrorCode::Internal),
+            Ok(Ok(Answer::Certificate(_))) => Outcome::Refused(
+                ErrorCode::Internal,
+                Some("the signer answered a sign request with a certificate".into()),
+            ),
             // The session ended and took the waiter with it.
             Ok(Err(_)) => Outcome::Unreachable,
             Err(_) => Outcome::TimedOut,

@@ -2,16 +2,22 @@
 //! became of it. No signed data and no signatures, only what a person
 //! needs to audit who asked for what.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use vmux_proto::envelope::SignContext;
 
+use crate::unsaved::Unsaved;
+
 /// File name in the state directory.
 pub const LOG_FILE: &str = "agent-log.jsonl";
+/// Entries kept in memory while the log cannot be written; past this the
+/// oldest go, so a long outage cannot grow the agent without bound.
+pub const MAX_HELD: usize = 1024;
 
 /// One line of the log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,14 +41,27 @@ pub struct Entry {
     pub outcome: String,
     /// Time from arrival to answer.
     pub latency_ms: u64,
+    /// The signer's reason, when it refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Appends entries to the log file.
 #[derive(Debug)]
 pub struct RequestLog {
     path: PathBuf,
-    /// One writer at a time, so lines never interleave.
-    lock: Mutex<()>,
+    /// One writer at a time, so lines never interleave; and the lines not
+    /// written yet.
+    held: Mutex<Held>,
+    unsaved: Unsaved,
+}
+
+/// Lines waiting for the log to be writable again.
+#[derive(Debug, Default)]
+struct Held {
+    lines: VecDeque<Vec<u8>>,
+    /// Lines dropped past [`MAX_HELD`].
+    dropped: u64,
 }
 
 impl RequestLog {
@@ -50,30 +69,70 @@ impl RequestLog {
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
-            lock: Mutex::new(()),
+            held: Mutex::new(Held::default()),
+            unsaved: Unsaved::new(
+                "the request log",
+                "signing goes on, and the entries not written (up to 1024) are kept in memory \
+                 and written when the log can be written again; they are lost if the agent stops first",
+            ),
         }
     }
 
-    /// Appends `entry`; a failure to log is reported, not fatal.
+    /// Appends `entry`, after any held earlier. A failure to write is
+    /// reported once and the entry held, never fatal.
     pub fn append(&self, entry: &Entry) {
-        let _guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = self.write(entry) {
-            tracing::warn!("cannot write the request log {}: {e}", self.path.display());
+        let mut line = match serde_json::to_vec(entry) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("cannot encode a request log entry: {e}");
+                return;
+            }
+        };
+        line.push(b'\n');
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.lines.len() >= MAX_HELD {
+            held.lines.pop_front();
+            held.dropped = held.dropped.saturating_add(1);
+        }
+        held.lines.push_back(line);
+        let bytes: Vec<u8> = held.lines.iter().flatten().copied().collect();
+        match self.write(&bytes) {
+            Ok(()) => {
+                let late = held.lines.len().saturating_sub(1);
+                let dropped = std::mem::take(&mut held.dropped);
+                held.lines.clear();
+                let mut caught_up = String::new();
+                if late > 0 {
+                    caught_up = format!("; {late} entries kept in memory meanwhile were written");
+                }
+                if dropped > 0 {
+                    caught_up.push_str(&format!(
+                        "; {dropped} older entries were lost (more than {MAX_HELD} waited)"
+                    ));
+                }
+                self.unsaved.saved(&self.path, &caught_up);
+            }
+            Err(e) => self.unsaved.failed(&self.path, &e),
         }
     }
 
-    fn write(&self, entry: &Entry) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+    /// While the log cannot be written, what `vmux status` shows.
+    pub fn unsaved(&self) -> Option<String> {
+        self.unsaved.status_line()
+    }
+
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o600)
             .open(&self.path)?;
-        file.write_all(&line)
+        let before = file.metadata()?.len();
+        file.write_all(bytes).inspect_err(|_| {
+            // A full disk can take part of a line: cut it off, so that the
+            // next write starts a line of its own. Best effort.
+            let _ = file.set_len(before);
+        })
     }
 }
 
@@ -98,4 +157,46 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
         })
         .collect();
     Ok((entries, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn entry(n: u64) -> Entry {
+        Entry {
+            time_milliseconds: n,
+            request_id: None,
+            key_fingerprint: "SHA256:x".into(),
+            key_comment: "work".into(),
+            path: "forwarded".into(),
+            context: SignContext::default(),
+            outcome: "approved".into(),
+            latency_ms: 0,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn entries_not_written_are_held_then_written_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Its directory is missing, so writes fail until it appears.
+        let path = dir.path().join("later").join(LOG_FILE);
+        let log = RequestLog::new(path.clone());
+        for n in 0..MAX_HELD as u64 + 2 {
+            log.append(&entry(n));
+        }
+        assert!(log.unsaved().unwrap().contains("the request log"));
+        std::fs::create_dir(path.parent().unwrap()).unwrap();
+        log.append(&entry(9999));
+        assert_eq!(log.unsaved(), None);
+        let (entries, bad) = read(&path).unwrap();
+        assert_eq!(bad, 0);
+        let times: Vec<u64> = entries.iter().map(|e| e.time_milliseconds).collect();
+        // The two oldest went past the bound; the rest kept their order.
+        let mut expected: Vec<u64> = (3..MAX_HELD as u64 + 2).collect();
+        expected.push(9999);
+        assert_eq!(times, expected);
+    }
 }

@@ -71,7 +71,12 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+        // Only when needed: chmod fails on a read-only filesystem even as a
+        // no-op, and an agent should still start there and serve from memory.
+        let mode = fs::metadata(dir).map_err(err)?.permissions().mode();
+        if mode & 0o777 != 0o700 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+        }
     }
     Ok(())
 }

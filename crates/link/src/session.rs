@@ -211,12 +211,21 @@ pub async fn connect(
     })
     .await
     .map_err(|_| Error::Timeout("the signer's handshake"))??;
-    trust.touch(
+    // The key was checked above; only the last-seen time and address would
+    // be lost, so a read-only or full state directory must not keep us
+    // from a signer we trust.
+    if let Err(e) = trust.touch(
         PeerRole::Signer,
         &session.peer.public_key,
         now_ms,
         Some(address),
-    )?;
+    ) {
+        tracing::warn!(
+            "connected to \"{}\", but cannot record that it was reached at {address}: {e}; \
+             a restarted agent looks for it at its older address (or give --signer)",
+            session.peer.name
+        );
+    }
     Ok(session)
 }
 

@@ -196,6 +196,7 @@ impl Certs {
                 context: SignContext::default(),
                 outcome: outcome.to_owned(),
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                message: None,
             });
         }
         self.identity().is_some()
