@@ -99,9 +99,9 @@ fn a_silent_link_is_declared_dead_by_keepalive_before_the_sign_timeout() {
     let noticed = silenced.elapsed();
     assert!(!ok, "signed over a silent link");
     // Declared dead after 15 s without a frame (5 s pings), well inside
-    // the 40 s sign timeout.
+    // the 40 s sign timeout; the slack is for a loaded machine.
     assert!(
-        noticed < Duration::from_secs(17),
+        noticed < Duration::from_secs(20),
         "the failure took {noticed:?}: {err}"
     );
     agent.expect(
@@ -366,11 +366,20 @@ fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
         rig.wait_connected();
         agent
     };
-    // How far the agent's clock was from ours when it logged its last request.
-    let skew_of = |rig: &Paired| (last_logged_time(&rig.request_log()) - now_ms()) as f64 / 1000.0;
+    // The agent stamped its last request `offset_s` from our clock, some
+    // time between `since` (ours, before the request) and now.
+    let assert_apart = |rig: &Paired, offset_s: i64, since: i64| {
+        let stamped = last_logged_time(&rig.request_log()) - offset_s * 1000;
+        assert!(
+            (since - 1000..=now_ms() + 1000).contains(&stamped),
+            "the agent's clock is not {offset_s:+} s from ours: {} ms off",
+            stamped - since
+        );
+    };
 
     // +20 s: an ssh login, approved.
     let agent = skewed(&rig, 20);
+    let since = now_ms();
     let sock = rig.sock();
     let login = std::thread::scope(|s| {
         let login = s.spawn(|| server.ssh(&sock, &[], "echo logged-in"));
@@ -378,19 +387,19 @@ fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
         login.join().unwrap()
     });
     assert!(text(&login).contains("logged-in"), "{}", text(&login));
-    let skew = skew_of(&rig);
-    assert!((18.0..22.0).contains(&skew), "agent clock {skew} s apart");
+    assert_apart(&rig, 20, since);
     drop(agent);
 
     // -20 s: an SSHSIG signature, approved.
     let agent = skewed(&rig, -20);
+    let since = now_ms();
     rig.sign_approved("behind-20s");
-    let skew = skew_of(&rig);
-    assert!((-22.0..-18.0).contains(&skew), "agent clock {skew} s apart");
+    assert_apart(&rig, -20, since);
     drop(agent);
 
     // +5 min: the login fails, refused before any sheet.
     let mut agent = skewed(&rig, 300);
+    let since = now_ms();
     let started = Instant::now();
     let login = server.ssh(&sock, &[], "echo logged-in");
     assert!(!login.status.success(), "{}", text(&login));
@@ -407,15 +416,16 @@ fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
             && said.ends_with("(requestExpired)"),
         "{said}"
     );
-    let skew = skew_of(&rig);
-    assert!((298.0..302.0).contains(&skew), "agent clock {skew} s apart");
+    assert_apart(&rig, 300, since);
     drop(agent);
 
     // -5 min: the signature fails the same way, "expired" this time.
     let mut agent = skewed(&rig, -300);
+    let since = now_ms();
     let (mut child, _) = rig.start_sign("behind-5min", b"five minutes late\n");
     let (ok, err) = wait_child(&mut child, WAIT);
     assert!(!ok, "signed with the clocks 5 minutes apart: {err}");
+    assert_apart(&rig, -300, since);
     let said = agent.expect("the signer refused to sign with \"work\"", WAIT);
     assert!(
         said.contains("expired") && said.contains("(clock skew)"),

@@ -7,6 +7,7 @@
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -111,7 +112,7 @@ impl Paired {
 
     /// Starts `wrapper… vmux agent --socket SOCK --cert-validity 0 extra…`
     /// (no session certificate: these tests are about forwarded signing)
-    /// and waits for its export line.
+    /// and waits until its socket answers.
     pub fn spawn_agent(&self, wrapper: &[&str], extra: &[&str]) -> Proc {
         let sock = self.sock();
         let mut args: Vec<&str> = wrapper.to_vec();
@@ -127,7 +128,17 @@ impl Paired {
         let mut command = Command::new(args[0]);
         command.args(&args[1..]);
         let mut agent = Proc::start(command, &self.agent_home);
-        agent.expect("export SSH_AUTH_SOCK;", WAIT);
+        // Not by expecting the export line: stdout and stderr reach the
+        // transcript by separate threads, and a log line that overtook the
+        // export line would then sit before the cursor, unseen by `expect`.
+        let deadline = Instant::now() + WAIT;
+        while UnixStream::connect(&sock).is_err() {
+            if Instant::now() > deadline {
+                // Fails, showing what the agent said.
+                agent.expect("export SSH_AUTH_SOCK;", Duration::ZERO);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         agent
     }
 
