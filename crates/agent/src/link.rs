@@ -14,7 +14,6 @@ use vmux_link::device::{Device, new_uuid};
 use vmux_link::home::Home;
 use vmux_link::session::{self, Session, SessionSender};
 use vmux_link::trust::TrustStore;
-use vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN;
 use vmux_proto::envelope::{
     CertificateRequest, CertificateResponse, Envelope, ErrorCode, KeyListRequest, Origin, Role,
     SignContext, SignRequest, SignResponse,
@@ -22,17 +21,6 @@ use vmux_proto::envelope::{
 
 use crate::cert::{Issuer, Reply};
 use crate::keys::Key;
-
-/// `name` cut to at most `max` bytes on a character boundary: the link
-/// refuses a longer `sourceDeviceName`, and a long host name should not
-/// make every request fail.
-fn clip(name: &str, max: usize) -> String {
-    let mut end = name.len().min(max);
-    while !name.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    name.get(..end).unwrap_or_default().to_owned()
-}
 
 /// The signer's request window (docs/protocol.md §9.2).
 pub const REQUEST_WINDOW_MS: u64 = 60_000;
@@ -118,7 +106,7 @@ impl Link {
     pub fn new(device: &Device) -> Self {
         Self {
             device_id: device.id.clone(),
-            device_name: clip(&device.name, MAX_DEVICE_NAME_LEN),
+            device_name: device.wire_name(),
             state: watch::channel(None).0,
             waiters: Mutex::new(HashMap::new()),
             key_lists: watch::channel(0).0,

@@ -135,3 +135,23 @@ fn default_name() -> String {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "vmux device".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_owned()).unwrap();
+        let max = vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN;
+        let long = "é".repeat(max);
+        let device = Device::load_or_create(&home, Some(&long)).unwrap();
+        let wire = device.wire_name();
+        assert!(wire.len() <= max && wire.len() >= max - 1, "{}", wire.len());
+        assert!(wire.chars().all(|c| c == 'é'));
+        let short = Device::load_or_create(&home, Some("laptop")).unwrap();
+        assert_eq!(short.wire_name(), "laptop");
+    }
+}

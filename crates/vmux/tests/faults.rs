@@ -432,7 +432,7 @@ fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
         "{said}"
     );
 
-    // The request log keeps the signer's words; `vmux log` the outcome.
+    // The request log keeps the signer's words, and `vmux log` shows them.
     let log = rig.request_log();
     let expired: Vec<&str> = log
         .lines()
@@ -442,6 +442,7 @@ fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
     assert!(expired.iter().all(|l| l.contains("clock skew")), "{log}");
     let shown = text(&rig.vmux(&["log"]));
     assert_eq!(shown.matches("requestExpired").count(), 2, "{shown}");
+    assert_eq!(shown.matches("clock skew").count(), 2, "{shown}");
     assert_eq!(shown.matches("approved").count(), 2, "{shown}");
     // And so does the signer's own log.
     let signer_log = Command::new(VMUX)

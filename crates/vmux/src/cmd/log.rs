@@ -53,8 +53,14 @@ pub fn run(args: Args) -> Result {
         // Comments and users come from elsewhere: no control characters
         // reach the terminal.
         let clean = |s: &str| s.chars().filter(|ch| !ch.is_control()).collect::<String>();
+        // The signer's reason for a refusal, when it gave one.
+        let why = e
+            .message
+            .as_deref()
+            .map(|m| format!(": {}", clean(m)))
+            .unwrap_or_default();
         println!(
-            "{}  {:<14} {} ({})  {}{}  {} ms",
+            "{}  {:<14} {} ({})  {}{}  {} ms{why}",
             format_utc(e.time_milliseconds),
             e.outcome,
             clean(&e.key_comment),
