@@ -105,7 +105,7 @@ impl Status {
         out
     }
 
-    fn from_contents(contents: &[u8]) -> Option<Self> {
+    pub fn from_contents(contents: &[u8]) -> Option<Self> {
         let (len, json) = contents.split_at_checked(4)?;
         let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
         if len != json.len() {

@@ -4,7 +4,7 @@
 //! again, so tokens plugged in after start are seen. A process-wide lock
 //! serializes operations, since C_Initialize/C_Finalize are per process.
 
-mod wire;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};

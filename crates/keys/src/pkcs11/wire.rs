@@ -16,7 +16,7 @@ const P256_SCALAR_LEN: usize = 32;
 ///
 /// The standard wraps it in a DER OCTET STRING; some tokens return it bare, so
 /// both are accepted.
-pub(crate) fn ec_point(attr: &[u8]) -> Result<&[u8]> {
+pub fn ec_point(attr: &[u8]) -> Result<&[u8]> {
     let point = match attr {
         // Bare first: a wrapped point is never 65 bytes, a bare one always is.
         bare if bare.len() == P256_POINT_LEN => bare,
@@ -65,7 +65,7 @@ fn put_positive_mpint(out: &mut Vec<u8>, magnitude: &[u8]) -> Result<()> {
 
 /// Turns a raw CKM_ECDSA P-256 signature (r || s) into the SSH signature
 /// blob: string "ecdsa-sha2-nistp256", string(mpint r, mpint s).
-pub(crate) fn p256_signature_blob(raw: &[u8]) -> Result<Vec<u8>> {
+pub fn p256_signature_blob(raw: &[u8]) -> Result<Vec<u8>> {
     let (r, s) = raw
         .split_at_checked(P256_SCALAR_LEN)
         .filter(|(_, s)| s.len() == P256_SCALAR_LEN)

@@ -1,0 +1,123 @@
+//! Arbitrary bytes as sign-request data, read as an RFC 4252 public-key
+//! `SSH_MSG_USERAUTH_REQUEST` (the plain and the OpenSSH host-bound method).
+//! `classify` must agree with a plain reference reader, a recognised login
+//! must re-encode to exactly the input, and the context the agent sends and
+//! the destination the signer shows must say what was parsed.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vmux_agent::context::sign_context;
+use vmux_agent::session_bind::Bindings;
+use vmux_proto::agent::userauth::{
+    METHOD_PUBLICKEY, METHOD_PUBLICKEY_HOSTBOUND, SSH_MSG_USERAUTH_REQUEST, SSHSIG_MAGIC,
+};
+use vmux_proto::agent::{MAX_SESSION_ID_LEN, SignedData, Userauth, classify};
+use vmux_proto::envelope::{ContextQuality, Purpose, SignContext};
+use vmux_signer::identities::destination;
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let (len, rest) = self.0.split_first_chunk::<4>()?;
+        let (s, rest) = rest.split_at_checked(u32::from_be_bytes(*len) as usize)?;
+        self.0 = rest;
+        Some(s)
+    }
+    fn text(&mut self, max: usize) -> Option<&'a str> {
+        std::str::from_utf8(self.string()?)
+            .ok()
+            .filter(|s| s.len() <= max)
+    }
+}
+
+/// RFC 4252 §7 with RFC 4251 §6's 64-character names; user names up to
+/// 1024 bytes; nothing may follow.
+fn reference(data: &[u8]) -> Option<Userauth> {
+    let mut r = Reader(data);
+    let session_id = r.string()?;
+    if session_id.is_empty() || session_id.len() > MAX_SESSION_ID_LEN {
+        return None;
+    }
+    if r.u8()? != SSH_MSG_USERAUTH_REQUEST {
+        return None;
+    }
+    let user = r.text(1024)?;
+    let service = r.text(64)?;
+    let method = r.text(64)?;
+    if r.u8()? != 1 {
+        return None;
+    }
+    let algorithm = r.text(64)?;
+    let key_blob = r.string()?;
+    let host_key = match method {
+        METHOD_PUBLICKEY => None,
+        METHOD_PUBLICKEY_HOSTBOUND => Some(r.string()?.to_vec()),
+        _ => return None,
+    };
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(Userauth {
+        session_id: session_id.to_vec(),
+        user: user.to_owned(),
+        service: service.to_owned(),
+        method: method.to_owned(),
+        algorithm: algorithm.to_owned(),
+        key_blob: key_blob.to_vec(),
+        host_key,
+    })
+}
+
+fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&u32::try_from(s.len()).expect("short").to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+fn encode(u: &Userauth) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_string(&mut out, &u.session_id);
+    out.push(SSH_MSG_USERAUTH_REQUEST);
+    put_string(&mut out, u.user.as_bytes());
+    put_string(&mut out, u.service.as_bytes());
+    put_string(&mut out, u.method.as_bytes());
+    out.push(1);
+    put_string(&mut out, u.algorithm.as_bytes());
+    put_string(&mut out, &u.key_blob);
+    if let Some(host_key) = &u.host_key {
+        put_string(&mut out, host_key);
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.starts_with(SSHSIG_MAGIC) {
+        // The sshsig target's business.
+        return;
+    }
+    let classified = classify(data);
+    let expected = reference(data);
+    match (&classified, &expected) {
+        (SignedData::Userauth(got), Some(want)) => assert_eq!(got, want),
+        (SignedData::Unknown, None) => {}
+        _ => panic!("classify says {classified:?}, the reference {expected:?}"),
+    }
+    let ctx = sign_context(data, &Bindings::default());
+    let Some(login) = expected else {
+        assert_eq!(ctx, SignContext::default());
+        return;
+    };
+    assert_eq!(encode(&login), data, "a login re-encodes to its input");
+    assert_eq!(ctx.purpose, Some(Purpose::SshUserauth));
+    assert_eq!(ctx.user.as_deref(), Some(login.user.as_str()));
+    assert_eq!(ctx.context_quality, ContextQuality::Claimed);
+    assert_eq!(ctx.host, None);
+    let shown = destination(&ctx);
+    assert_eq!(shown.user.as_deref(), Some(login.user.as_str()));
+    assert_eq!(shown.purpose.as_deref(), Some("SSH login"));
+});
