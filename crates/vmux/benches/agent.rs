@@ -1,17 +1,21 @@
-//! `vmux agent` against OpenSSH's `ssh-agent`, side by side in one run, on
-//! the same machine and the same key type (ECDSA P-256), over their Unix
-//! sockets: list identities with 1 and with 100 keys, and sign with the
-//! session-certificate key (local signing, no signer round trip) on one
-//! and on 8 concurrent connections.
+//! vmux against OpenSSH's `ssh-agent`, side by side in one run on the same
+//! machine, with the same key type (ECDSA P-256): the table in
+//! docs/performance.md.
 //!
-//! Run: `cargo bench -p vmux --bench agent` (`VMUX_BENCH_N` changes the
-//! sequential sample count, default 2000; the concurrent case uses N/4 per
-//! connection). Sets up in temporary directories a `vmux signer` (this
-//! process answers its plain UI), a paired `vmux agent` holding an approved
-//! session certificate, and an `ssh-agent -D`; all are killed at the end.
+//! Run: `cargo bench -p vmux --bench agent`. Environment:
+//! `VMUX_BENCH_N` (default 2000) sets the sample count of the agent-socket
+//! cases, `VMUX_BENCH_FORWARD_N` (100) of the forwarded sign, whose
+//! passphrase decryption takes most of its time, `VMUX_BENCH_RECONNECT_N`
+//! (20) of each reconnect case, `VMUX_BENCH_DISCOVERY_N` (3) of each
+//! discovery case. Filters are not supported.
 //!
-//! A forwarded sign over the link is not measured here: it needs a person's
-//! approval on the signer (the link round trip alone is in the link bench).
+//! One run sets up, in temporary directories: the signer in this process
+//! with a test approver (benches/agent/signer.rs), a real `vmux agent`
+//! paired with it and holding an approved session certificate, and
+//! `ssh-agent -D`; then measures list, sign (session-certificate key,
+//! 1/8/64 connections), the forwarded sign, the link handshakes, reconnect
+//! after a signer restart, cold discovery in a private network namespace,
+//! resident memory and the binary's size.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,36 +24,52 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{Read, Write};
+#[path = "../tests/support/process.rs"]
+mod process;
+
+// The link bench's cases and statistics, shared rather than copied.
+#[path = "../../link/benches/link/cases.rs"]
+mod cases;
+#[path = "../../link/benches/link/stats.rs"]
+mod stats;
+
+#[path = "agent/client.rs"]
+mod client;
+#[path = "agent/compare.rs"]
+mod compare;
+#[path = "agent/discovery.rs"]
+mod discovery;
+#[path = "agent/forward.rs"]
+mod forward;
+#[path = "agent/memory.rs"]
+mod memory;
+#[path = "agent/reconnect.rs"]
+mod reconnect;
+#[path = "agent/signer.rs"]
+mod signer;
+
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use client::{CERT_COMMENT, is_list, is_p256_signature, list_frame, sign_frame, wait_identities};
+use compare::{Row, compare, concurrent, sequential};
+use memory::{Sampler, mib, rss_kib};
+use process::{Proc, VMUX};
+use stats::Stats;
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
-use vmux_proto::agent::{Identity, Request, Response, SignFlags, SignRequest, frame_len};
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(30);
 const PASS: &str = "correct horse battery";
-const CERT_COMMENT: &str = "vmux-session-cert";
-/// Chunks each side's samples are taken in, alternating between the two
-/// agents, so drift in a shared VM hits both alike.
-const ROUNDS: usize = 4;
 
-// ---------------------------------------------------------------- processes
-
-#[path = "../tests/support/process.rs"]
-mod process;
-
-use process::{Proc, VMUX};
-
-/// Resident memory of `pid` in KiB, from `/proc/PID/status`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+fn env_n(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn run(command: &mut Command) {
@@ -62,210 +82,6 @@ fn run(command: &mut Command) {
     );
 }
 
-// ------------------------------------------------------------------- client
-
-/// A blocking agent-protocol client on one connection.
-struct Client {
-    stream: UnixStream,
-    body: Vec<u8>,
-}
-
-impl Client {
-    fn connect(sock: &Path) -> Client {
-        Client {
-            stream: UnixStream::connect(sock).unwrap(),
-            body: Vec::with_capacity(64 * 1024),
-        }
-    }
-
-    /// Writes `frame` and reads the whole answer's body into `self.body`;
-    /// this is the timed part.
-    fn round_trip(&mut self, frame: &[u8]) {
-        self.stream.write_all(frame).unwrap();
-        let mut header = [0u8; 4];
-        self.stream.read_exact(&mut header).unwrap();
-        let len = frame_len(header).unwrap();
-        self.body.resize(len, 0);
-        self.stream.read_exact(&mut self.body).unwrap();
-    }
-
-    fn call(&mut self, request: &Request) -> Response {
-        self.round_trip(&request.to_frame().unwrap());
-        Response::decode(&self.body).unwrap()
-    }
-
-    fn identities(&mut self) -> Vec<Identity> {
-        match self.call(&Request::RequestIdentities) {
-            Response::IdentitiesAnswer(ids) => ids,
-            other => panic!("list answered {other:?}"),
-        }
-    }
-}
-
-// ------------------------------------------------------------------ samples
-
-/// One run's per-request latencies and its wall time.
-type Run = (Vec<Duration>, Duration);
-
-struct Stats {
-    n: usize,
-    p50: Duration,
-    p99: Duration,
-    /// Requests per second over the wall time of the run.
-    throughput: f64,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<Duration>, wall: Duration) -> Stats {
-        samples.sort();
-        let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            n: samples.len(),
-            p50: pick(0.50),
-            p99: pick(0.99),
-            throughput: samples.len() as f64 / wall.as_secs_f64(),
-        }
-    }
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
-
-struct Row {
-    case: String,
-    vmux: Stats,
-    ssh: Stats,
-}
-
-impl Row {
-    fn print(&self) {
-        let p50_ratio = self.vmux.p50.as_secs_f64() / self.ssh.p50.as_secs_f64();
-        let tput_ratio = self.vmux.throughput / self.ssh.throughput;
-        println!(
-            "| {} | {} | {} / {} | {} / {} | {:.0}/s / {:.0}/s | {p50_ratio:.2} | {tput_ratio:.2} |",
-            self.case,
-            self.vmux.n,
-            us(self.vmux.p50),
-            us(self.ssh.p50),
-            us(self.vmux.p99),
-            us(self.ssh.p99),
-            self.vmux.throughput,
-            self.ssh.throughput,
-        );
-    }
-}
-
-/// Runs `frame` `n` times on one connection to `sock`, checking the first
-/// answer with `check`; returns the samples and the wall time.
-fn sequential(sock: &Path, frame: &[u8], n: usize, check: &dyn Fn(Response)) -> Run {
-    let mut client = Client::connect(sock);
-    client.round_trip(frame);
-    check(Response::decode(&client.body).unwrap());
-    let mut samples = Vec::with_capacity(n);
-    let wall = Instant::now();
-    for _ in 0..n {
-        let t = Instant::now();
-        client.round_trip(frame);
-        samples.push(t.elapsed());
-    }
-    let wall = wall.elapsed();
-    check(Response::decode(&client.body).unwrap());
-    (samples, wall)
-}
-
-/// `threads` connections at once, `n` requests each.
-fn concurrent(
-    sock: &Path,
-    frame: &[u8],
-    threads: usize,
-    n: usize,
-    check: &(dyn Fn(Response) + Sync),
-) -> Run {
-    let barrier = std::sync::Barrier::new(threads + 1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let barrier = &barrier;
-                scope.spawn(move || {
-                    let mut client = Client::connect(sock);
-                    client.round_trip(frame);
-                    check(Response::decode(&client.body).unwrap());
-                    let mut samples = Vec::with_capacity(n);
-                    barrier.wait();
-                    for _ in 0..n {
-                        let t = Instant::now();
-                        client.round_trip(frame);
-                        samples.push(t.elapsed());
-                    }
-                    check(Response::decode(&client.body).unwrap());
-                    samples
-                })
-            })
-            .collect();
-        barrier.wait();
-        let wall = Instant::now();
-        let samples: Vec<Duration> = handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
-        (samples, wall.elapsed())
-    })
-}
-
-/// Both agents, alternating in [`ROUNDS`] chunks; `measure(sock, n)` is
-/// one chunk.
-fn compare(
-    case: &str,
-    vmux: &Path,
-    ssh: &Path,
-    n: usize,
-    measure: &dyn Fn(&Path, usize) -> Run,
-) -> Row {
-    // Warm-up: connection set-up, caches, CPU frequency.
-    measure(vmux, (n / 10).max(1));
-    measure(ssh, (n / 10).max(1));
-    let (mut vs, mut vw, mut ss, mut sw) = (Vec::new(), Duration::ZERO, Vec::new(), Duration::ZERO);
-    for _ in 0..ROUNDS {
-        let (s, w) = measure(vmux, n / ROUNDS);
-        vs.extend(s);
-        vw += w;
-        let (s, w) = measure(ssh, n / ROUNDS);
-        ss.extend(s);
-        sw += w;
-    }
-    let row = Row {
-        case: case.to_owned(),
-        vmux: Stats::of(vs, vw),
-        ssh: Stats::of(ss, sw),
-    };
-    row.print();
-    row
-}
-
-// -------------------------------------------------------------------- setup
-
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&u32::try_from(s.len()).unwrap().to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-/// What ssh asks an agent to sign for a public-key login (RFC 4252 §7):
-/// a 32-byte session id, user, service, method, algorithm and the
-/// 104-byte P-256 key blob; 211 bytes for user "bench".
-fn userauth_blob(key_blob: &[u8]) -> Vec<u8> {
-    let mut data = Vec::new();
-    put_string(&mut data, &[0x5a; 32]);
-    data.push(50);
-    put_string(&mut data, b"bench");
-    put_string(&mut data, b"ssh-connection");
-    put_string(&mut data, b"publickey");
-    data.push(1);
-    put_string(&mut data, b"ecdsa-sha2-nistp256");
-    put_string(&mut data, key_blob);
-    data
-}
-
 /// Creates `names` as encrypted ECDSA identities on the signer.
 fn create_identities(signer_home: &Path, names: impl Iterator<Item = String>) {
     let mut keyring = Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
@@ -274,25 +90,6 @@ fn create_identities(signer_home: &Path, names: impl Iterator<Item = String>) {
         keyring
             .create_software(&name, KeyType::Ecdsa, &pass)
             .unwrap();
-    }
-}
-
-/// Polls the agent at `sock` until its identities satisfy `done`.
-fn wait_identities(sock: &Path, what: &str, done: impl Fn(&[Identity]) -> bool) -> Vec<Identity> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(stream) = UnixStream::connect(sock) {
-            let mut client = Client {
-                stream,
-                body: Vec::new(),
-            };
-            let ids = client.identities();
-            if done(&ids) {
-                return ids;
-            }
-        }
-        assert!(Instant::now() < deadline, "the agent never listed {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -315,11 +112,14 @@ fn ssh_keys(dir: &Path, sock: &Path, range: std::ops::Range<usize>) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; filters are not supported.
-    let n: usize = std::env::var("VMUX_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    if let Ok(n) = std::env::var(discovery::IN_NETNS) {
+        discovery::child(n.parse().unwrap());
+        return;
+    }
+    let n = env_n("VMUX_BENCH_N", 2000);
+    let forward_n = env_n("VMUX_BENCH_FORWARD_N", 100);
+    let reconnect_n = env_n("VMUX_BENCH_RECONNECT_N", 20);
+    let discovery_n = env_n("VMUX_BENCH_DISCOVERY_N", 3);
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let signer_home = dir.path().join("signer");
@@ -327,29 +127,14 @@ fn main() {
     let ssh_dir = dir.path().join("ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
 
-    // The signer, with one identity, answered by us on its plain UI.
+    // The signer in this process, with one identity.
     create_identities(&signer_home, std::iter::once("bench-0".to_owned()));
-    let mut signer = Proc::spawn(
-        &signer_home,
-        &[
-            "signer",
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "bench",
-            "--ui",
-            "plain",
-            "--no-advertise",
-        ],
-    );
-    let line = signer.expect("listening on", WAIT);
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let mut signer = signer::BenchSigner::start(&signer_home, PASS);
+    let addr = signer.addr.to_string();
     let mut pair = Proc::spawn(
         &agent_home,
         &["pair", "--signer", &addr, "--name", "bench-agent"],
     );
-    signer.expect("wants to pair", WAIT);
-    signer.type_line("a");
     pair.expect("Paired with bench", WAIT);
     assert!(pair.wait_exit(WAIT).success());
     drop(pair);
@@ -363,18 +148,22 @@ fn main() {
             .and_then(|rest| rest.split(';').next())
             .unwrap(),
     );
-    signer.expect("Session certificate for", WAIT);
-    signer.type_line("a");
-    let ids = wait_identities(&vmux_sock, "its session certificate", |ids| {
+    let ids = wait_identities(&vmux_sock, "its session certificate", WAIT, |ids| {
         ids.iter().any(|i| i.comment == CERT_COMMENT)
     });
-    let cert_blob = ids
-        .iter()
-        .find(|i| i.comment == CERT_COMMENT)
-        .unwrap()
-        .key_blob
-        .clone();
-    assert_eq!(ids.len(), 2, "expected the phone key and the certificate");
+    assert_eq!(
+        ids.len(),
+        2,
+        "expected the signer's key and the certificate"
+    );
+    let blob_of = |comment: &str| {
+        ids.iter()
+            .find(|i| i.comment == comment)
+            .unwrap()
+            .key_blob
+            .clone()
+    };
+    let (cert_blob, phone_blob) = (blob_of(CERT_COMMENT), blob_of("bench-0"));
 
     // OpenSSH's agent with one P-256 key.
     let ssh_sock = ssh_dir.join("agent.sock");
@@ -392,76 +181,124 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     ssh_keys(&ssh_dir, &ssh_sock, 0..1);
-    let ssh_ids = wait_identities(&ssh_sock, "its key", |ids| ids.len() == 1);
+    let ssh_ids = wait_identities(&ssh_sock, "its key", WAIT, |ids| ids.len() == 1);
     let ssh_blob = ssh_ids[0].key_blob.clone();
 
+    // Idle: nothing has touched either agent for half a second.
     std::thread::sleep(Duration::from_millis(500));
     let vmux_idle = rss_kib(agent.pid());
     let ssh_idle = rss_kib(ssh_agent.pid());
-    let setup = started.elapsed();
+    eprintln!("set-up took {:.1?}; measuring", started.elapsed());
 
-    println!(
-        "\nvmux agent vs OpenSSH ssh-agent ({}), ECDSA P-256, N={n} (+10% warm-up), \
-         {ROUNDS} alternating rounds; set-up took {setup:.1?}\n",
-        ssh_version()
-    );
-    println!(
-        "| case | n per agent | p50 vmux / ssh-agent | p99 vmux / ssh-agent | throughput vmux / ssh-agent | p50 ratio vmux/ssh-agent | throughput ratio vmux/ssh-agent |"
-    );
-    println!("|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    let list = list_frame();
+    let vmux_sign = sign_frame(&cert_blob, &ssh_blob);
+    let ssh_sign = sign_frame(&ssh_blob, &ssh_blob);
+    let sock = |vmux: bool| -> &Path { if vmux { &vmux_sock } else { &ssh_sock } };
+    let sign = |vmux: bool| -> &[u8] { if vmux { &vmux_sign } else { &ssh_sign } };
+    let signed = &|r: &_| is_p256_signature(r);
+    let one_key = &|r: &_| is_list(r, 1);
 
-    let list = Request::RequestIdentities.to_frame().unwrap();
-    let list_check = |want: usize| {
-        move |r: Response| match r {
-            Response::IdentitiesAnswer(ids) => assert!(ids.len() >= want, "{} keys", ids.len()),
-            other => panic!("list answered {other:?}"),
-        }
-    };
-    let sign_check = |r: Response| match r {
-        Response::SignResponse { signature } => assert!(signature.len() > 64),
-        other => panic!("sign answered {other:?}"),
-    };
-    let sign_frame = |blob: &[u8]| {
-        Request::SignRequest(SignRequest {
-            key_blob: blob.to_vec(),
-            data: userauth_blob(&ssh_blob),
-            flags: SignFlags::NONE,
-        })
-        .to_frame()
-        .unwrap()
-    };
-    let vmux_sign = sign_frame(&cert_blob);
-    let ssh_sign = sign_frame(&ssh_blob);
-    let frame_for = |sock: &Path| -> &[u8] {
-        if sock == vmux_sock {
-            &vmux_sign
-        } else {
-            &ssh_sign
-        }
-    };
-
-    compare(
+    rows.push(compare(
         "list identities, 1 key (vmux: 1 signer key + the certificate)",
-        &vmux_sock,
-        &ssh_sock,
         n,
-        &|sock, n| sequential(sock, &list, n, &list_check(1)),
-    );
-    compare(
-        "sign 211 B, session-cert key (vmux) vs P-256 key (ssh-agent), 1 connection",
-        &vmux_sock,
-        &ssh_sock,
+        &|v, n| sequential(sock(v), &list, n, one_key),
+    ));
+    rows.push(compare(
+        "sign 211 B, session-cert key (vmux, signed in the agent) vs P-256 key (ssh-agent), 1 connection",
         n,
-        &|sock, n| sequential(sock, frame_for(sock), n, &sign_check),
+        &|v, n| sequential(sock(v), sign(v), n, signed),
+    ));
+    let per_8 = n / 4;
+    rows.push(compare(
+        &format!("sign, 8 concurrent connections × {per_8}"),
+        per_8,
+        &|v, n| concurrent(sock(v), sign(v), 8, n, signed),
+    ));
+    // Memory under load: sampled every 10 ms through this case.
+    let per_64 = (n / 32).max(MIN_PER_64) / compare::ROUNDS * compare::ROUNDS;
+    let sampler = Sampler::start(
+        vec![agent.pid(), ssh_agent.pid()],
+        Duration::from_millis(10),
     );
-    let per_thread = n / 4;
-    compare(
-        &format!("sign, 8 concurrent connections × {per_thread}"),
+    rows.push(compare(
+        &format!("sign, 64 concurrent connections × {per_64}"),
+        per_64,
+        &|v, n| concurrent(sock(v), sign(v), 64, n, signed),
+    ));
+    let samples = sampler.finish();
+    let peak = |i: usize| samples.iter().map(|(_, s)| s[i]).max().unwrap();
+    let (vmux_loaded, ssh_loaded) = (peak(0), peak(1));
+
+    // Signing on an idle agent, the forwarded sign (whose agents sit idle
+    // through each approval), then the link cases it is made of.
+    rows.push(forward::after_idle(
         &vmux_sock,
+        &vmux_sign,
         &ssh_sock,
-        per_thread,
-        &|sock, n| concurrent(sock, frame_for(sock), 8, n, &sign_check),
-    );
+        &ssh_sign,
+        forward_n,
+        Duration::from_millis(100),
+    ));
+    rows.extend(forward::forwarded(
+        &signer,
+        &vmux_sock,
+        &sign_frame(&phone_blob, &ssh_blob),
+        &ssh_sock,
+        &ssh_sign,
+        forward_n,
+    ));
+    let link_n = (n / 4).max(10);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let rig = cases::LinkRig::new().await;
+        let (s, w) = rig.first_contact(link_n).await;
+        rows.push(Row::new(
+            "link: first-contact handshake, Noise XX + hellos + pairing commit/reveal, to both sides holding the code",
+            Stats::of(s, w),
+            None,
+        ));
+        rig.pair().await;
+        let (s, w) = rig.pinned(link_n).await;
+        rows.push(Row::new(
+            "link: pinned handshake, Noise XX + key check + hellos (what a reconnect does)",
+            Stats::of(s, w),
+            None,
+        ));
+        let (s, w) = rig.round_trips(n).await;
+        rows.push(Row::new(
+            "link: envelope round trip on a session, signRequest out, signResponse back",
+            Stats::of(s, w),
+            None,
+        ));
+    });
+    drop(runtime);
+    let (s, w) = cases::codec(n);
+    rows.push(Row::new(
+        "link: signRequest CBOR encode + decode, no I/O",
+        Stats::of(s, w),
+        None,
+    ));
+
+    rows.extend(reconnect::reconnect(&mut signer, &vmux_sock, reconnect_n));
+    // Still usable after all those restarts.
+    let mut check = client::Client::connect(&vmux_sock).unwrap();
+    check
+        .round_trip(&sign_frame(&phone_blob, &ssh_blob))
+        .unwrap();
+    assert!(is_p256_signature(&check.response()));
+    signer.next_window(WAIT);
+
+    let no_discovery = match discovery::rows(discovery_n) {
+        Ok(found) => {
+            rows.extend(found);
+            None
+        }
+        Err(why) => Some(why),
+    };
 
     // 100 keys on each side: 99 more on the signer (read fresh by it on the
     // next key-list request), pulled by `vmux refresh`.
@@ -473,39 +310,97 @@ fn main() {
         .env("VMUX_HOME", &agent_home)
         .env("SSH_AUTH_SOCK", &vmux_sock)
         .env("VMUX_LOG", "warn"));
-    wait_identities(&vmux_sock, "100 keys", |ids| ids.len() == 101);
+    wait_identities(&vmux_sock, "100 keys", WAIT, |ids| ids.len() == 101);
     ssh_keys(&ssh_dir, &ssh_sock, 1..100);
-    wait_identities(&ssh_sock, "100 keys", |ids| ids.len() == 100);
-    compare(
+    wait_identities(&ssh_sock, "100 keys", WAIT, |ids| ids.len() == 100);
+    let hundred = &|r: &_| is_list(r, 100);
+    rows.push(compare(
         "list identities, 100 keys (vmux: 100 signer keys + the certificate)",
-        &vmux_sock,
-        &ssh_sock,
         n,
-        &|sock, n| sequential(sock, &list, n, &list_check(100)),
-    );
+        &|v, n| sequential(sock(v), &list, n, hundred),
+    ));
+    let vmux_after = rss_kib(agent.pid());
+    let ssh_after = rss_kib(ssh_agent.pid());
 
-    let vmux_loaded = rss_kib(agent.pid());
-    let ssh_loaded = rss_kib(ssh_agent.pid());
     println!(
-        "\nresident memory (VmRSS): vmux agent {vmux_idle} KiB idle, {vmux_loaded} KiB after the load; \
-         ssh-agent {ssh_idle} KiB idle, {ssh_loaded} KiB after the load"
+        "\nvmux vs OpenSSH ssh-agent ({}), ECDSA P-256, N={n}, {} alternating rounds after a 10 % warm-up, {} cores\n",
+        ssh_version(),
+        compare::ROUNDS,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/vmux");
-    match std::fs::metadata(&release) {
-        Ok(meta) => println!(
-            "target/release/vmux: {:.1} MiB ({} bytes; the release profile strips symbols)",
-            meta.len() as f64 / (1024.0 * 1024.0),
-            meta.len()
-        ),
-        Err(_) => println!("target/release/vmux: not built"),
+    Row::header();
+    for row in &rows {
+        row.print();
     }
+    if let Some(why) = &no_discovery {
+        println!("\ncold discovery not measured: no network namespace ({why})");
+    }
+
+    println!("\n| memory and size | vmux | ssh-agent | ratio vmux/ssh-agent |");
+    println!("|---|---|---|---|");
+    let ratio = |a: u64, b: u64| a as f64 / b as f64;
     println!(
-        "(creating 99 encrypted signer identities took {created:.1?}; whole run {:.1?})",
+        "| agent VmRSS, idle | {} | {} | {:.2} |",
+        mib(vmux_idle),
+        mib(ssh_idle),
+        ratio(vmux_idle, ssh_idle)
+    );
+    println!(
+        "| agent VmRSS, peak under 64 connections (sampled every 10 ms) | {} | {} | {:.2} |",
+        mib(vmux_loaded),
+        mib(ssh_loaded),
+        ratio(vmux_loaded, ssh_loaded)
+    );
+    println!(
+        "| agent VmRSS at the end of the run | {} | {} | {:.2} |",
+        mib(vmux_after),
+        mib(ssh_after),
+        ratio(vmux_after, ssh_after)
+    );
+    let (vmux_size, stripped) = binary_size(Path::new(VMUX));
+    let ssh_path = which("ssh-agent");
+    let ssh_size = std::fs::metadata(&ssh_path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "| binary size ({}; ssh-agent: {}, dynamically linked against libcrypto) | {:.1} MiB{} | {:.1} MiB | — |",
+        VMUX,
+        ssh_path.display(),
+        vmux_size as f64 / (1024.0 * 1024.0),
+        if stripped {
+            ", stripped"
+        } else {
+            ", NOT stripped"
+        },
+        ssh_size as f64 / (1024.0 * 1024.0),
+    );
+    println!(
+        "\n(creating 99 encrypted signer identities took {created:.1?}; whole run {:.1?})",
         started.elapsed()
     );
     drop(ssh_agent);
     drop(agent);
     drop(signer);
+}
+
+/// Fewest requests per connection in the 64-connection case.
+const MIN_PER_64: usize = 4 * compare::ROUNDS;
+
+/// The file's size and whether it has no symbol table left.
+fn binary_size(path: &Path) -> (u64, bool) {
+    let bytes = std::fs::read(path).unwrap();
+    // `strip` removes .symtab and renames nothing else into it: its name
+    // left in the section-name table means symbols are still there.
+    let stripped = !bytes.windows(8).any(|w| w == b".symtab\0");
+    (bytes.len() as u64, stripped)
+}
+
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(program))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(program))
 }
 
 fn ssh_version() -> String {
