@@ -59,7 +59,8 @@ impl Target {
                 .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
             None => 22,
         };
-        if !is_name(host) {
+        // Brackets and `@` are syntax here, never part of a host name.
+        if !is_name(host) || host.contains(['[', ']', '@']) {
             return Err(bad("bad host name"));
         }
         if user.is_some_and(|u| !is_name(u)) {
@@ -251,6 +252,8 @@ mod tests {
             "host:x",
             "[::1",
             "[::1]x",
+            "[a]]",
+            "a]:b:c",
             "-oProxyCommand=x",
             "a b",
             "me@",
