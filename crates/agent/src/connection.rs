@@ -44,8 +44,10 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream) {
     let (mut reader, mut writer) = stream.into_split();
     let mut frames = FrameDecoder::new();
     let mut bindings = Bindings::default();
-    // May hold a lock passphrase in transit: wiped on drop.
-    let mut buf = Zeroizing::new(vec![0u8; 16 * 1024]);
+    // May hold a lock passphrase in transit: wiped on drop. 4 KiB holds a
+    // whole sign request; larger frames arrive over several reads (the
+    // decoder joins them), and 64 idle connections stay cheap.
+    let mut buf = Zeroizing::new(vec![0u8; 4 * 1024]);
     loop {
         let n = match reader.read(buf.as_mut_slice()).await {
             Ok(0) | Err(_) => return,

@@ -17,24 +17,15 @@ use vmux_keys::ca::{Ca, CertRequest};
 #[derive(Debug)]
 pub struct Identities {
     keyring: vmux_keys::Keyring,
-    ca_public_key: Option<Vec<u8>>,
+    home: Home,
 }
 
 impl Identities {
-    /// Reads the registry and the CA's public key from `home`.
+    /// Reads the registry from `home`.
     pub fn load(home: &Home) -> vmux_keys::Result<Self> {
-        let keyring = vmux_keys::Keyring::load(home)?;
-        // Agents learn the CA key from the key list, for TrustedUserCAKeys.
-        let ca_public_key = match Ca::open(home) {
-            Ok(ca) => ca.public_key().to_bytes().ok(),
-            Err(e) => {
-                tracing::warn!("no CA public key in the key list: {e}");
-                None
-            }
-        };
         Ok(Self {
-            keyring,
-            ca_public_key,
+            keyring: vmux_keys::Keyring::load(home)?,
+            home: home.clone(),
         })
     }
 
@@ -60,9 +51,17 @@ impl Identities {
             .collect()
     }
 
-    /// The CA's public-key blob, when a CA exists.
+    /// The CA's public-key blob, when a CA exists. Read only for the key
+    /// list (agents learn the CA key from it, for TrustedUserCAKeys), not
+    /// on the sign path.
     pub fn ca_public_key_blob(&self) -> Option<Vec<u8>> {
-        self.ca_public_key.clone()
+        match Ca::open(&self.home) {
+            Ok(ca) => ca.public_key().to_bytes().ok(),
+            Err(e) => {
+                tracing::warn!("no CA public key in the key list: {e}");
+                None
+            }
+        }
     }
 
     /// The identity whose public-key blob is `blob`, enabled or not.
