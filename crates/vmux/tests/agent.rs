@@ -9,113 +9,69 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/clients.rs"]
+mod clients;
+#[path = "support/paired.rs"]
+mod paired;
 #[path = "support/process.rs"]
 mod process;
 #[path = "support/sshd.rs"]
 mod sshd;
 
 use std::io::{Read, Write};
+use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use clients::{openssh, text, wait_child};
+use paired::{PASS, Paired, Setup, WAIT};
 use process::{Proc, VMUX};
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
 use zeroize::Zeroizing;
 
-const WAIT: Duration = Duration::from_secs(20);
-const PASS: &str = "correct horse battery";
-
-/// A signer in a pty with one identity, paired with an agent home.
+/// A signer paired with an agent home, and the agent running there.
 struct Rig {
-    dir: tempfile::TempDir,
-    agent_home: PathBuf,
-    signer: Option<Proc>,
+    // First, so that it is stopped before the signer and the homes go.
     agent: Option<Proc>,
-    /// The signer key's `authorized_keys` line, in `work.pub`.
-    pubkey: PathBuf,
+    paired: Paired,
+}
+
+// The tests call the paired signer's helpers on the rig itself.
+impl Deref for Rig {
+    type Target = Paired;
+    fn deref(&self) -> &Paired {
+        &self.paired
+    }
+}
+
+impl DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut Paired {
+        &mut self.paired
+    }
 }
 
 impl Rig {
-    /// One software identity, "work" (ecdsa), passphrase PASS.
-    fn start() -> Rig {
-        Rig::start_with(&[], |signer_home| {
-            let mut keyring = Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
-            keyring
-                .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
-                .unwrap();
-        })
-    }
-
-    /// A signer whose identities `make_keys` creates in its home, run with
-    /// `env`; `pubkey` holds every identity's line. The session
+    /// One software identity, "work" (ecdsa), passphrase PASS. The session
     /// certificate the agent asks for on connecting is denied.
-    fn start_with(env: &[(&str, &str)], make_keys: impl FnOnce(&Path)) -> Rig {
-        Rig::start_full(env, make_keys, false)
+    fn start() -> Rig {
+        Rig::with(Paired::setup(), false)
     }
 
     /// [`Rig::start`], the session certificate approved.
     fn start_with_certificate() -> Rig {
-        Rig::start_full(
-            &[],
-            |signer_home| {
-                let mut keyring =
-                    Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
-                keyring
-                    .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
-                    .unwrap();
-            },
-            true,
-        )
+        Rig::with(Paired::setup(), true)
     }
 
-    fn start_full(env: &[(&str, &str)], make_keys: impl FnOnce(&Path), approve_cert: bool) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let signer_home = dir.path().join("signer");
-        let agent_home = dir.path().join("agent");
-        make_keys(&signer_home);
-        let keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
-        let lines: String = keyring
-            .list()
-            .iter()
-            .map(|id| format!("{}\n", id.public().unwrap().to_openssh().unwrap()))
-            .collect();
-        let pubkey = dir.path().join("work.pub");
-        std::fs::write(&pubkey, lines).unwrap();
-
-        let mut signer = Proc::spawn_in_pty_env(
-            &signer_home,
-            &[
-                "signer",
-                "--listen",
-                "127.0.0.1:0",
-                "--name",
-                "phone",
-                "--ui",
-                "plain",
-            ],
-            env,
-        );
-        let line = signer.expect("listening on", WAIT);
-        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
-        let mut pair = Proc::spawn(
-            &agent_home,
-            &["pair", "--signer", &addr, "--name", "laptop"],
-        );
-        signer.expect("wants to pair", WAIT);
-        signer.type_line("a");
-        pair.expect("Paired with phone", WAIT);
-        assert!(pair.wait_exit(WAIT).success());
-
+    /// `setup` started, and an agent connected to its signer, the session
+    /// certificate it asks for approved or denied.
+    fn with(setup: Setup, approve_cert: bool) -> Rig {
         let mut rig = Rig {
-            dir,
-            agent_home,
-            signer: Some(signer),
             agent: None,
-            pubkey,
+            paired: setup.start(),
         };
         rig.start_agent(&[]);
         rig.wait_status("Connected to phone");
@@ -132,10 +88,6 @@ impl Rig {
         rig
     }
 
-    fn signer_home(&self) -> PathBuf {
-        self.dir.path().join("signer")
-    }
-
     /// True if the signer shows a new sheet within `within`.
     fn new_sheet(&mut self, within: Duration) -> bool {
         self.signer()
@@ -143,136 +95,14 @@ impl Rig {
             .is_some()
     }
 
-    fn sock(&self) -> PathBuf {
-        self.agent_home.join("agent.sock")
-    }
-
+    /// `vmux agent` on its default socket, [`Paired::sock`].
     fn start_agent(&mut self, extra: &[&str]) -> &mut Proc {
         let mut args = vec!["agent", "--sign-timeout", "4"];
         args.extend_from_slice(extra);
-        let mut agent = Proc::spawn(&self.agent_home, &args);
+        let mut agent = Proc::spawn(&self.device_home, &args);
         agent.expect("export SSH_AUTH_SOCK;", WAIT);
-        self.agent = Some(agent);
-        self.agent.as_mut().unwrap()
+        self.agent.insert(agent)
     }
-
-    fn signer(&mut self) -> &mut Proc {
-        self.signer.as_mut().unwrap()
-    }
-
-    fn vmux(&self, args: &[&str]) -> Output {
-        Command::new(VMUX)
-            .args(args)
-            .env("VMUX_HOME", &self.agent_home)
-            .env("SSH_AUTH_SOCK", self.sock())
-            .env("VMUX_LOG", "warn")
-            .output()
-            .unwrap()
-    }
-
-    /// Polls `vmux status` until its output contains `needle`.
-    fn wait_status(&self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self.vmux(&["status"]);
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if text.contains(needle) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "status never showed {needle:?}; last:\n{text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn ssh_add(&self, args: &[&str]) -> Output {
-        openssh("ssh-add", &self.sock(), args, &[])
-            .output()
-            .unwrap()
-    }
-
-    /// Starts `ssh-keygen -Y sign` of `msg` with the signer's key, through the agent.
-    fn start_sign(&self, msg: &[u8]) -> (Child, PathBuf) {
-        let file = self.dir.path().join("msg");
-        std::fs::write(&file, msg).unwrap();
-        let _ = std::fs::remove_file(self.dir.path().join("msg.sig"));
-        let child = openssh(
-            "ssh-keygen",
-            &self.sock(),
-            &["-Y", "sign", "-n", "file", "-f"],
-            &[],
-        )
-        .arg(&self.pubkey)
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-        (child, file)
-    }
-
-    fn verifies(&self, file: &Path) -> bool {
-        let allowed = self.dir.path().join("allowed");
-        let line = std::fs::read_to_string(&self.pubkey).unwrap();
-        std::fs::write(&allowed, format!("me {line}")).unwrap();
-        Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-I", "me", "-n", "file", "-f"])
-            .arg(&allowed)
-            .arg("-s")
-            .arg(file.with_extension("sig"))
-            .stdin(std::fs::File::open(file).unwrap())
-            .output()
-            .unwrap()
-            .status
-            .success()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.agent_home.join("agent-log.jsonl")).unwrap_or_default()
-    }
-}
-
-fn openssh(program: &str, sock: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(program);
-    c.args(args)
-        .env("SSH_AUTH_SOCK", sock)
-        .env_remove("DISPLAY")
-        .env_remove("SSH_ASKPASS")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null());
-    c
-}
-
-fn wait_child(child: &mut Child, within: Duration) -> (bool, String) {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.success(), err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("child still running after {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn askpass(dir: &Path, name: &str, pass: &str) -> PathBuf {
@@ -324,7 +154,7 @@ fn openssh_clients_list_sign_lock_and_are_refused_keys() {
     assert!(!rig.ssh_add(&["-D"]).status.success());
 
     // A signature, approved in the signer's pty, that ssh-keygen verifies.
-    let (mut child, file) = rig.start_sign(b"signed through the agent\n");
+    let (mut child, file) = rig.start_sign("msg", b"signed through the agent\n");
     rig.signer().expect("SSH Sign Request", WAIT);
     // A pending approval on one connection holds up no other.
     assert!(text(&rig.ssh_add(&["-l"])).contains(fp));
@@ -338,12 +168,12 @@ fn openssh_clients_list_sign_lock_and_are_refused_keys() {
     assert!(screen.contains("laptop"), "{screen}");
 
     // Denied: ssh-keygen fails.
-    let (mut child, _) = rig.start_sign(b"deny me\n");
+    let (mut child, _) = rig.start_sign("msg", b"deny me\n");
     rig.signer().expect("SSH Sign Request", WAIT);
     rig.signer().type_line("d");
     let (ok, _) = wait_child(&mut child, WAIT);
     assert!(!ok);
-    let log = rig.log();
+    let log = rig.request_log();
     // The forwarded requests only, not the certificate denied at start.
     let forwarded: String = log
         .lines()
@@ -468,7 +298,7 @@ fn offline_signer_cache_restart_and_corrupt_cache() {
 
     // Signing fails within the bound (4 s) instead of hanging.
     let started = Instant::now();
-    let (mut child, _) = rig.start_sign(b"nobody will approve\n");
+    let (mut child, _) = rig.start_sign("msg", b"nobody will approve\n");
     let (ok, _) = wait_child(&mut child, WAIT);
     assert!(!ok);
     assert!(
@@ -477,9 +307,9 @@ fn offline_signer_cache_restart_and_corrupt_cache() {
         started.elapsed()
     );
     assert!(
-        rig.log().contains("\"outcome\":\"unreachable\""),
+        rig.request_log().contains("\"outcome\":\"unreachable\""),
         "{}",
-        rig.log()
+        rig.request_log()
     );
     assert!(!rig.vmux(&["refresh"]).status.success());
 
@@ -492,12 +322,12 @@ fn offline_signer_cache_restart_and_corrupt_cache() {
     // A corrupt cache is a warning and an empty list, not a crash.
     drop(rig.agent.take());
     std::fs::write(
-        rig.agent_home.join("keys-cache.json"),
+        rig.device_home.join("keys-cache.json"),
         b"{\"version\": 1, \"keys\": [tru",
     )
     .unwrap();
     // The warning comes before the export line, on another stream.
-    let mut agent = Proc::spawn(&rig.agent_home, &["agent"]);
+    let mut agent = Proc::spawn(&rig.device_home, &["agent"]);
     agent.expect("ignoring the key cache", WAIT);
     rig.agent = Some(agent);
     assert!(text(&rig.ssh_add(&["-l"])).contains("The agent has no identities"));
@@ -704,7 +534,7 @@ fn ssh_login_is_forwarded_with_the_verified_session_binding() {
     assert!(text(&out).contains("logged-in"), "{}", text(&out));
     // ssh bound the connection to the server's host key, which we verified;
     // the login's user and host reached the signer as claims.
-    let log = rig.log();
+    let log = rig.request_log();
     assert!(log.contains("\"purpose\":\"sshUserauth\""), "{log}");
     assert!(
         log.contains(&format!("\"user\":\"{}\"", sshd::whoami())),
@@ -746,17 +576,8 @@ fn every_key_type_logs_in_to_sshd() {
     let conf = conf.to_str().unwrap().to_owned();
     let env = [("SOFTHSM2_CONF", conf.as_str())];
 
-    let mut rig = Rig::start_with(&env, |signer_home| {
-        let mut keyring = Keyring::load(&Home::at(signer_home.to_owned()).unwrap()).unwrap();
-        for (name, kind) in [
-            ("ec", KeyType::Ecdsa),
-            ("ed", KeyType::Ed25519),
-            ("rsa", KeyType::Rsa),
-        ] {
-            keyring
-                .create_software(name, kind, &Zeroizing::new(PASS.to_owned()))
-                .unwrap();
-        }
+    // And a P-256 key on a new SoftHSM2 token, where there is SoftHSM2.
+    let token = |signer_home: &Path| {
         let Some(module) = &softhsm else { return };
         let init = Command::new("softhsm2-util")
             .args([
@@ -791,7 +612,16 @@ fn every_key_type_logs_in_to_sshd() {
             .output()
             .unwrap();
         assert!(made.status.success(), "{}", text(&made));
-    });
+    };
+    let setup = Paired::setup()
+        .identities(&[
+            ("ec", KeyType::Ecdsa),
+            ("ed", KeyType::Ed25519),
+            ("rsa", KeyType::Rsa),
+        ])
+        .signer_env("SOFTHSM2_CONF", &conf)
+        .more_identities(token);
+    let mut rig = Rig::with(setup, false);
     let lines = std::fs::read_to_string(&rig.pubkey).unwrap();
     let line_of = |i: usize| format!("{}\n", lines.lines().nth(i).unwrap());
     let server = std::sync::Arc::new(sshd::Sshd::start(&rig.dir.path().join("sshd"), "", None));
@@ -858,7 +688,7 @@ fn session_certificate_logs_in_without_sheets_and_renews_on_request() {
 
     let ca = Command::new(VMUX)
         .args(["ca", "show"])
-        .env("VMUX_HOME", rig.signer_home())
+        .env("VMUX_HOME", &rig.signer_home)
         .output()
         .unwrap();
     assert!(ca.status.success(), "{}", text(&ca));
@@ -878,7 +708,7 @@ fn session_certificate_logs_in_without_sheets_and_renews_on_request() {
         "{}",
         rig.signer.as_ref().unwrap().transcript
     );
-    let log = rig.log();
+    let log = rig.request_log();
     assert!(
         log.matches("\"path\":\"session-cert\"").count() >= 10
             && !log.contains("\"path\":\"forwarded\""),
@@ -888,7 +718,7 @@ fn session_certificate_logs_in_without_sheets_and_renews_on_request() {
     // Renew now: a new sheet, and once approved a later validity.
     std::thread::sleep(Duration::from_millis(1100));
     let sock = rig.sock();
-    let home = rig.agent_home.clone();
+    let home = rig.device_home.clone();
     let request = std::thread::spawn(move || {
         Command::new(VMUX)
             .args(["cert", "request"])
@@ -925,15 +755,15 @@ fn denied_certificate_is_not_offered_nor_asked_again() {
     assert!(!listed.contains("cert-v01"), "{listed}");
     assert!(!rig.new_sheet(Duration::from_secs(2)));
     assert!(
-        rig.log().contains("\"path\":\"certificate\"")
-            && rig.log().contains("\"outcome\":\"userDenied\""),
+        rig.request_log().contains("\"path\":\"certificate\"")
+            && rig.request_log().contains("\"outcome\":\"userDenied\""),
         "{}",
-        rig.log()
+        rig.request_log()
     );
 
     // Asked by hand, and denied again: the command says so.
     let sock = rig.sock();
-    let home = rig.agent_home.clone();
+    let home = rig.device_home.clone();
     let request = std::thread::spawn(move || {
         Command::new(VMUX)
             .args(["cert", "request"])
@@ -956,7 +786,7 @@ fn denied_certificate_is_not_offered_nor_asked_again() {
 #[test]
 fn a_signer_killed_mid_request_fails_that_client_and_others_are_served() {
     let mut rig = Rig::start();
-    let (mut child, _) = rig.start_sign(b"pending when the signer dies\n");
+    let (mut child, _) = rig.start_sign("msg", b"pending when the signer dies\n");
     rig.signer().expect("SSH Sign Request", WAIT);
     // Another connection is served while the sign waits on the person.
     assert!(text(&rig.ssh_add(&["-l"])).contains("SHA256:"));
@@ -975,9 +805,9 @@ fn a_signer_killed_mid_request_fails_that_client_and_others_are_served() {
         "the agent stopped serving"
     );
     assert!(
-        rig.log().contains("\"path\":\"forwarded\""),
+        rig.request_log().contains("\"path\":\"forwarded\""),
         "{}",
-        rig.log()
+        rig.request_log()
     );
 }
 
@@ -999,7 +829,7 @@ fn refresh_replaces_the_key_list_and_the_cache() {
         listed.contains(&added) && listed.matches("SHA256:").count() == 1,
         "{listed}"
     );
-    let cache = std::fs::read_to_string(rig.agent_home.join("keys-cache.json")).unwrap();
+    let cache = std::fs::read_to_string(rig.device_home.join("keys-cache.json")).unwrap();
     assert!(
         cache.contains("second") && !cache.contains("\"work\""),
         "{cache}"

@@ -13,6 +13,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/clients.rs"]
+mod clients;
 #[path = "support/paired.rs"]
 mod paired;
 #[path = "support/process.rs"]
@@ -22,29 +24,44 @@ mod relay;
 #[path = "support/sshd.rs"]
 mod sshd;
 
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use paired::{Paired, WAIT, text, wait_child};
-use process::VMUX;
+use clients::{text, wait_child};
+use paired::{Paired, WAIT};
+use process::{Proc, VMUX};
 use relay::Relay;
 
 /// Long enough that a failure before it is the fault being noticed, not
 /// the agent giving up on the request.
 const SIGN_TIMEOUT: &str = "40";
 
-#[test]
-fn a_cut_link_fails_the_pending_request_at_once_and_the_agent_reconnects_by_itself() {
-    let mut rig = Paired::start();
+/// The signer on a fixed port, so that a restarted one is where the agent
+/// last found it; the agent's socket outside its home, so that an agent
+/// in a mount namespace of its own is still reachable.
+fn paired() -> Paired {
+    Paired::setup().fixed_port().socket_outside_home().start()
+}
+
+/// An agent connected to the signer through a relay, and a signature of
+/// `msg` (in the file `name`) through it, its sheet showing on the signer.
+fn pending_behind_relay(name: &str, msg: &[u8]) -> (Paired, Relay, Proc, Child) {
+    let mut rig = paired();
     let relay = Relay::start(&rig.addr);
-    let mut agent = rig.spawn_agent(
+    let agent = rig.spawn_agent(
         &[],
         &["--signer", &relay.addr, "--sign-timeout", SIGN_TIMEOUT],
     );
     rig.wait_connected();
-
-    let (mut child, _) = rig.start_sign("cut", b"pending when the link is cut\n");
+    let (child, _) = rig.start_sign(name, msg);
     rig.signer().expect("SSH Sign Request", WAIT);
+    (rig, relay, agent, child)
+}
+
+#[test]
+fn a_cut_link_fails_the_pending_request_at_once_and_the_agent_reconnects_by_itself() {
+    let (mut rig, relay, mut agent, mut child) =
+        pending_behind_relay("cut", b"pending when the link is cut\n");
     let cut = Instant::now();
     relay.cut();
     let (ok, err) = wait_child(&mut child, WAIT);
@@ -82,16 +99,8 @@ fn a_cut_link_fails_the_pending_request_at_once_and_the_agent_reconnects_by_itse
 
 #[test]
 fn a_silent_link_is_declared_dead_by_keepalive_before_the_sign_timeout() {
-    let mut rig = Paired::start();
-    let relay = Relay::start(&rig.addr);
-    let mut agent = rig.spawn_agent(
-        &[],
-        &["--signer", &relay.addr, "--sign-timeout", SIGN_TIMEOUT],
-    );
-    rig.wait_connected();
-
-    let (mut child, _) = rig.start_sign("silent", b"pending when the link goes silent\n");
-    rig.signer().expect("SSH Sign Request", WAIT);
+    let (mut rig, relay, mut agent, mut child) =
+        pending_behind_relay("silent", b"pending when the link goes silent\n");
     // Bytes vanish and nothing closes, as when a route dies.
     let silenced = Instant::now();
     relay.silence();
@@ -116,7 +125,7 @@ fn a_silent_link_is_declared_dead_by_keepalive_before_the_sign_timeout() {
 
 #[test]
 fn a_restarted_signer_is_reconnected_without_pairing() {
-    let mut rig = Paired::start();
+    let mut rig = paired();
     // At info, the agent says when it is connected: the moment to time.
     let mut agent = rig.spawn_agent(&["env", "VMUX_LOG=warn,vmux_agent=info"], &[]);
     agent.expect("connected to signer phone", WAIT);
@@ -172,11 +181,11 @@ fn a_read_only_then_full_state_directory_is_served_from_memory() {
         eprintln!("skipped: needs root to mount a tmpfs in a mount namespace");
         return;
     }
-    let mut rig = Paired::start();
+    let mut rig = paired();
     let mnt = rig.dir.path().join("state");
     std::fs::create_dir(&mnt).unwrap();
     let mnt_s = mnt.to_str().unwrap().to_owned();
-    let agent_home = rig.agent_home.to_str().unwrap().to_owned();
+    let agent_home = rig.device_home.to_str().unwrap().to_owned();
     // The same signer under another name for its address: reaching it
     // there means recording the new address in trust.json, which fails.
     let port = rig.addr.rsplit(':').next().unwrap().to_owned();
@@ -353,7 +362,7 @@ fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
     let Some(lib) = libfaketime() else {
         panic!("libfaketime is not installed: apt-get install faketime (.ci/run installs it)");
     };
-    let mut rig = Paired::start();
+    let mut rig = paired();
     let line = std::fs::read_to_string(&rig.pubkey).unwrap();
     let server = sshd::Sshd::start(&rig.dir.path().join("sshd"), &line, None);
     let preload = format!("LD_PRELOAD={lib}");

@@ -22,6 +22,10 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/clients.rs"]
+mod clients;
+#[path = "support/paired.rs"]
+mod paired;
 #[path = "support/process.rs"]
 mod process;
 
@@ -33,20 +37,16 @@ mod memory;
 mod stats;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use client::{CERT_COMMENT, Client, is_list, is_p256_signature, list_frame, sign_frame};
+use clients::openssh;
 use memory::{Sampler, mib};
+use paired::{Paired, WAIT};
 use process::Proc;
 use stats::{Stats, human, rate};
-use vmux_keys::{KeyType, Keyring};
-use vmux_link::home::Home;
-use zeroize::Zeroizing;
 
-const WAIT: Duration = Duration::from_secs(20);
-const PASS: &str = "correct horse battery";
 /// How far above the first post-warm-up sample RSS may go.
 const FLAT: f64 = 1.10;
 /// Requests per connection before a client reconnects: clients come and
@@ -63,38 +63,9 @@ fn env(name: &str, default: u64) -> u64 {
 
 /// A signer (plain UI in a pty) with one identity, a paired agent, and its
 /// session certificate approved.
-fn start() -> (tempfile::TempDir, Proc, Proc, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let signer_home = dir.path().join("signer");
-    let agent_home = dir.path().join("agent");
-    Keyring::load(&Home::at(signer_home.clone()).unwrap())
-        .unwrap()
-        .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
-        .unwrap();
-    let mut signer = Proc::spawn_in_pty(
-        &signer_home,
-        &[
-            "signer",
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "phone",
-            "--ui",
-            "plain",
-        ],
-    );
-    let line = signer.expect("listening on", WAIT);
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
-    let mut pair = Proc::spawn(
-        &agent_home,
-        &["pair", "--signer", &addr, "--name", "laptop"],
-    );
-    signer.expect("wants to pair", WAIT);
-    signer.type_line("a");
-    pair.expect("Paired with phone", WAIT);
-    assert!(pair.wait_exit(WAIT).success());
-
-    let mut agent = Proc::spawn(&agent_home, &["agent"]);
+fn start() -> (Paired, Proc, PathBuf) {
+    let mut paired = Paired::setup().start();
+    let mut agent = Proc::spawn(&paired.device_home, &["agent"]);
     let line = agent.expect("export SSH_AUTH_SOCK;", WAIT);
     let sock = PathBuf::from(
         line.split("SSH_AUTH_SOCK=")
@@ -102,12 +73,14 @@ fn start() -> (tempfile::TempDir, Proc, Proc, PathBuf) {
             .and_then(|rest| rest.split(';').next())
             .unwrap(),
     );
-    signer.expect("Session certificate for laptop", WAIT);
-    signer.type_line("a");
+    paired
+        .signer()
+        .expect("Session certificate for laptop", WAIT);
+    paired.signer().type_line("a");
     client::wait_identities(&sock, "its session certificate", WAIT, |ids| {
         ids.iter().any(|i| i.comment == CERT_COMMENT)
     });
-    (dir, signer, agent, sock)
+    (paired, agent, sock)
 }
 
 /// What one client did.
@@ -166,7 +139,7 @@ fn many_clients_list_and_sign_without_errors_and_with_flat_memory() {
     let clients = env("VMUX_LOAD_CLIENTS", 64) as usize;
     let secs = env("VMUX_LOAD_SECS", 5);
     let period = Duration::from_millis(env("VMUX_LOAD_SAMPLE_MS", 250));
-    let (_dir, _signer, agent, sock) = start();
+    let (_paired, agent, sock) = start();
 
     let ids = Client::connect(&sock).unwrap().identities();
     let cert = ids.iter().find(|i| i.comment == CERT_COMMENT).unwrap();
@@ -261,12 +234,7 @@ fn many_clients_list_and_sign_without_errors_and_with_flat_memory() {
     );
 
     // And a real client still finds the agent well afterwards.
-    let out = Command::new("ssh-add")
-        .arg("-l")
-        .env("SSH_AUTH_SOCK", &sock)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = openssh("ssh-add", &sock, &["-l"], &[]).output().unwrap();
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && listed.contains(CERT_COMMENT),

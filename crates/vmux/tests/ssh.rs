@@ -9,8 +9,12 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/clients.rs"]
+mod clients;
 #[path = "support/netns.rs"]
 mod netns;
+#[path = "support/paired.rs"]
+mod paired;
 #[path = "support/process.rs"]
 mod process;
 #[path = "support/sshd.rs"]
@@ -20,85 +24,36 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use paired::{PASS, Paired, Setup, WAIT};
 use process::{Proc, VMUX};
 use sshd::{Sshd, whoami};
-use vmux_keys::{KeyType, Keyring};
+use vmux_keys::KeyType;
 use vmux_link::home::Home;
 use vmux_link::trust::TrustStore;
-use zeroize::Zeroizing;
 
-const WAIT: Duration = Duration::from_secs(20);
-const PASS: &str = "correct horse battery";
-
-/// A signer in a pty holding `keys` (the ones named in `authorized` are in
-/// sshd's authorized_keys), a client home paired with it, and sshd.
+/// sshd taking the identities in [`Paired::pubkey`], and a signer in a pty
+/// paired with a client home as "headset".
 struct Rig {
-    dir: tempfile::TempDir,
-    client_home: PathBuf,
-    signer: Option<Proc>,
     sshd: Sshd,
+    paired: Paired,
 }
 
 impl Rig {
+    /// One identity, "work", authorized.
     fn start() -> Rig {
-        Rig::with_keys(&["work"], &["work"])
+        Rig::with(Paired::setup())
     }
 
-    fn with_keys(keys: &[&str], authorized: &[&str]) -> Rig {
-        Rig::listening(keys, authorized, "127.0.0.1:0")
-    }
-
-    /// The signer listening on `listen` (a loopback one is not advertised).
-    fn listening(keys: &[&str], authorized: &[&str], listen: &str) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let signer_home = dir.path().join("signer");
-        let client_home = dir.path().join("client");
-        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
-        for name in keys {
-            keyring
-                .create_software(name, KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
-                .unwrap();
-        }
-        let lines: String = keyring
-            .list()
-            .iter()
-            .filter(|id| authorized.contains(&id.name.as_str()))
-            .map(|id| format!("{}\n", id.public().unwrap().to_openssh().unwrap()))
-            .collect();
-        let sshd = Sshd::start(&dir.path().join("sshd"), &lines, None);
-
-        let mut signer = Proc::spawn_in_pty(
-            &signer_home,
-            &[
-                "signer", "--listen", listen, "--name", "phone", "--ui", "plain",
-            ],
-        );
-        let line = signer.expect("listening on", WAIT);
-        let port = line.trim().rsplit(':').next().unwrap().to_owned();
-        let addr = format!("127.0.0.1:{port}");
-        let mut pair = Proc::spawn(
-            &client_home,
-            &["pair", "--signer", &addr, "--name", "headset"],
-        );
-        signer.expect("wants to pair", WAIT);
-        signer.type_line("a");
-        pair.expect("Paired with phone", WAIT);
-        assert!(pair.wait_exit(WAIT).success());
-        std::fs::create_dir_all(dir.path().join("home/.ssh")).unwrap();
-        Rig {
-            dir,
-            client_home,
-            signer: Some(signer),
-            sshd,
-        }
-    }
-
-    fn signer(&mut self) -> &mut Proc {
-        self.signer.as_mut().unwrap()
+    fn with(setup: Setup) -> Rig {
+        let paired = setup.device("headset").start();
+        let lines = std::fs::read_to_string(&paired.pubkey).unwrap();
+        let sshd = Sshd::start(&paired.dir.path().join("sshd"), &lines, None);
+        std::fs::create_dir_all(paired.dir.path().join("home/.ssh")).unwrap();
+        Rig { sshd, paired }
     }
 
     fn known_hosts(&self) -> PathBuf {
-        self.dir.path().join("home/.ssh/known_hosts")
+        self.paired.dir.path().join("home/.ssh/known_hosts")
     }
 
     /// Trusts the server's key as OpenSSH would have recorded it.
@@ -112,22 +67,23 @@ impl Rig {
 
     /// `vmux ssh ARGS` in a pty, `HOME` pointing at the test's.
     fn ssh(&self, args: &[&str]) -> Proc {
-        let home = self.dir.path().join("home");
+        let home = self.paired.dir.path().join("home");
         let home = home.to_str().unwrap();
         let mut all = vec!["ssh"];
         all.extend_from_slice(args);
-        Proc::spawn_in_pty_env(&self.client_home, &all, &[("HOME", home)])
+        Proc::spawn_in_pty_env(&self.paired.device_home, &all, &[("HOME", home)])
     }
 
     /// Approves the next sign request: sheet, then passphrase.
     fn approve(&mut self) -> String {
-        self.signer().expect("SSH Sign Request", WAIT);
-        let sheet = self.signer().expect("Destination", WAIT);
-        self.signer().expect("[a] approve", WAIT);
-        self.signer().type_line("a");
-        self.signer().expect("Passphrase for", WAIT);
-        self.signer().type_line(PASS);
-        self.signer().expect("Approved remote sign request", WAIT);
+        let signer = self.paired.signer();
+        signer.expect("SSH Sign Request", WAIT);
+        let sheet = signer.expect("Destination", WAIT);
+        signer.expect("[a] approve", WAIT);
+        signer.type_line("a");
+        signer.expect("Passphrase for", WAIT);
+        signer.type_line(PASS);
+        signer.expect("Approved remote sign request", WAIT);
         sheet
     }
 }
@@ -162,9 +118,13 @@ fn commands_print_their_output_and_exit_with_their_status() {
 #[test]
 fn saved_hosts_and_the_identity_that_worked_is_offered_first() {
     // "old" comes first on the signer but the server only takes "work".
-    let mut rig = Rig::with_keys(&["old", "work"], &["work"]);
+    let mut rig = Rig::with(
+        Paired::setup()
+            .identities(&[("old", KeyType::Ecdsa), ("work", KeyType::Ecdsa)])
+            .authorized(&["work"]),
+    );
     rig.trust_host();
-    let client_home = rig.client_home.clone();
+    let client_home = rig.paired.device_home.clone();
     let vmux = |args: &[&str]| {
         let out = Command::new(VMUX)
             .args(args)
@@ -282,7 +242,7 @@ fn an_unknown_host_is_asked_about_and_a_changed_key_refused() {
     );
 
     // Changed: OpenSSH's warning, refused before any signature.
-    let other = rig.dir.path().join("other_host_key");
+    let other = rig.paired.dir.path().join("other_host_key");
     assert!(
         Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -308,11 +268,12 @@ fn an_unknown_host_is_asked_about_and_a_changed_key_refused() {
     assert_eq!(ssh.wait_exit(WAIT).code(), Some(255));
     // vmux ssh has exited, so no request can still be on its way.
     assert!(
-        rig.signer()
+        rig.paired
+            .signer()
             .wait_any(&["SSH Sign Request"], Duration::from_millis(300))
             .is_none(),
         "{}",
-        rig.signer().transcript
+        rig.paired.signer().transcript
     );
 }
 
@@ -323,9 +284,9 @@ fn no_signer_gives_up_after_10_s_and_a_denial_fails_authentication() {
     let dest = rig.destination();
 
     let mut ssh = rig.ssh(&[&dest, "--", "true"]);
-    rig.signer().expect("SSH Sign Request", WAIT);
-    rig.signer().expect("[a] approve", WAIT);
-    rig.signer().type_line("d");
+    rig.paired.signer().expect("SSH Sign Request", WAIT);
+    rig.paired.signer().expect("[a] approve", WAIT);
+    rig.paired.signer().type_line("d");
     ssh.expect(
         "Authentication failed: the request was denied on the signer (userDenied",
         WAIT,
@@ -333,7 +294,7 @@ fn no_signer_gives_up_after_10_s_and_a_denial_fails_authentication() {
     assert_eq!(ssh.wait_exit(WAIT).code(), Some(255), "{}", ssh.transcript);
 
     // The signer goes away; its pinned address answers no more.
-    drop(rig.signer.take());
+    drop(rig.paired.signer.take());
     let started = Instant::now();
     let mut ssh = rig.ssh(&[&dest, "--", "true"]);
     ssh.expect("Waiting for signer…", WAIT);
@@ -351,7 +312,7 @@ fn no_signer_gives_up_after_10_s_and_a_denial_fails_authentication() {
 fn an_interactive_session_runs_on_a_pty_and_gives_the_terminal_back() {
     let mut rig = Rig::start();
     rig.trust_host();
-    let home = rig.dir.path().join("home");
+    let home = rig.paired.dir.path().join("home");
     // A shell in the pty runs vmux ssh twice, showing the terminal's mode
     // after each.
     let script = format!(
@@ -364,7 +325,7 @@ fn an_interactive_session_runs_on_a_pty_and_gives_the_terminal_back() {
     command
         .args(["-qfec", &script, "/dev/null"])
         .env("HOME", &home);
-    let mut ssh = Proc::start(command, &rig.client_home);
+    let mut ssh = Proc::start(command, &rig.paired.device_home);
     let local = ssh.expect("local=/dev/", WAIT);
     let local = local.trim().trim_start_matches("local=").to_owned();
     rig.approve();
@@ -422,9 +383,10 @@ fn a_signer_that_moved_is_found_on_the_local_network() {
     if !netns::enter("a_signer_that_moved_is_found_on_the_local_network") {
         return;
     }
-    let mut rig = Rig::listening(&["work"], &["work"], "0.0.0.0:0");
+    // On every interface: a signer on loopback only is not advertised.
+    let mut rig = Rig::with(Paired::setup().listen("0.0.0.0:0"));
     rig.trust_host();
-    let home = Home::at(rig.client_home.clone()).unwrap();
+    let home = Home::at(rig.paired.device_home.clone()).unwrap();
     let mut trust = TrustStore::load(&home).unwrap();
     let mut signer = trust.signers()[0].clone();
     let reached_at = signer.address.clone().unwrap();

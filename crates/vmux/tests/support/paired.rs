@@ -1,11 +1,10 @@
-//! A `vmux signer` in a pseudo-terminal with one software identity, paired
-//! with an agent home; agents started however a test needs (through a
-//! relay, under faketime, inside a mount namespace), and OpenSSH's clients
-//! talking to them.
+//! A `vmux signer` "phone" in a pseudo-terminal (plain UI) holding
+//! software identities, and a device home paired with it: where the
+//! end-to-end tests whose person approves on the signer start. Each test
+//! runs its agent (or `vmux ssh`) as it needs; OpenSSH's clients talk to it.
 
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -16,59 +15,134 @@ use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
 use zeroize::Zeroizing;
 
+use super::clients::{openssh, text, wait_child};
 use super::process::{Proc, VMUX};
 
 pub const WAIT: Duration = Duration::from_secs(20);
+/// Every software identity's passphrase.
 pub const PASS: &str = "correct horse battery";
 
-pub struct Paired {
-    pub dir: tempfile::TempDir,
-    pub signer_home: PathBuf,
-    pub agent_home: PathBuf,
-    /// Where the signer listens; a restarted signer listens there again.
-    pub addr: String,
-    pub signer: Option<Proc>,
-    /// The identity's `authorized_keys` line, in `work.pub`.
-    pub pubkey: PathBuf,
+/// Makes identities in the signer home it is given.
+type MakeIdentities<'a> = Box<dyn FnOnce(&Path) + 'a>;
+
+/// What [`Setup::start`] sets up; [`Paired::setup`] has the defaults.
+pub struct Setup<'a> {
+    identities: Vec<(&'a str, KeyType)>,
+    authorized: Option<&'a [&'a str]>,
+    more: Option<MakeIdentities<'a>>,
+    listen: String,
+    device: &'a str,
+    signer_env: Vec<(String, String)>,
+    socket_outside_home: bool,
 }
 
-impl Paired {
-    /// A signer "phone" holding "work" (ecdsa, passphrase [`PASS`]),
-    /// paired with the agent home as "laptop" at `127.0.0.1:PORT`. No
-    /// agent runs yet.
-    pub fn start() -> Paired {
-        let dir = tempfile::tempdir().unwrap();
-        let signer_home = dir.path().join("signer");
-        let agent_home = dir.path().join("agent");
-        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
-        let id = keyring
-            .create_software("work", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
-            .unwrap();
-        let pubkey = dir.path().join("work.pub");
-        std::fs::write(
-            &pubkey,
-            format!("{}\n", id.public().unwrap().to_openssh().unwrap()),
-        )
-        .unwrap();
-        // A fixed port, so that a restarted signer is where the agent
-        // last found it.
+impl<'a> Setup<'a> {
+    /// The software identities to create, in order, passphrase [`PASS`]
+    /// (instead of the one "work", ecdsa).
+    pub fn identities(mut self, identities: &[(&'a str, KeyType)]) -> Self {
+        self.identities = identities.to_vec();
+        self
+    }
+
+    /// Only these identities go in [`Paired::pubkey`] (default: all).
+    pub fn authorized(mut self, names: &'a [&'a str]) -> Self {
+        self.authorized = Some(names);
+        self
+    }
+
+    /// Runs `make` on the signer's home after the software identities are
+    /// made: for identities of other kinds.
+    pub fn more_identities(mut self, make: impl FnOnce(&Path) + 'a) -> Self {
+        self.more = Some(Box::new(make));
+        self
+    }
+
+    /// The signer's `--listen` (default `127.0.0.1:0`); the device pairs
+    /// with 127.0.0.1 at the port it listens on.
+    pub fn listen(mut self, addr: &str) -> Self {
+        addr.clone_into(&mut self.listen);
+        self
+    }
+
+    /// Listens on a free port picked now, so that a restarted signer is
+    /// where the device last found it.
+    pub fn fixed_port(self) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        self.listen(&format!("127.0.0.1:{port}"))
+    }
+
+    /// The paired device's name (default "laptop").
+    pub fn device(mut self, name: &'a str) -> Self {
+        self.device = name;
+        self
+    }
+
+    /// An environment variable for the signer (and its restarts).
+    pub fn signer_env(mut self, key: &str, value: &str) -> Self {
+        self.signer_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The agent's socket outside the device home, so that an agent whose
+    /// home is a mount of its own is still reachable (default: the
+    /// agent's default, `agent.sock` in its home).
+    pub fn socket_outside_home(mut self) -> Self {
+        self.socket_outside_home = true;
+        self
+    }
+
+    /// Makes the identities, starts the signer and pairs the device home
+    /// with it. No agent runs yet.
+    pub fn start(self) -> Paired {
+        let dir = tempfile::tempdir().unwrap();
+        let signer_home = dir.path().join("signer");
+        let device_home = dir.path().join("device");
+        let mut keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        for (name, kind) in &self.identities {
+            keyring
+                .create_software(name, *kind, &Zeroizing::new(PASS.to_owned()))
+                .unwrap();
+        }
+        if let Some(more) = self.more {
+            more(&signer_home);
+        }
+        let keyring = Keyring::load(&Home::at(signer_home.clone()).unwrap()).unwrap();
+        let lines: String = keyring
+            .list()
+            .iter()
+            .filter(|id| {
+                self.authorized
+                    .is_none_or(|names| names.contains(&id.name.as_str()))
+            })
+            .map(|id| format!("{}\n", id.public().unwrap().to_openssh().unwrap()))
+            .collect();
+        let pubkey = dir.path().join("authorized.pub");
+        std::fs::write(&pubkey, lines).unwrap();
+        let sock = if self.socket_outside_home {
+            dir.path().join("run").join("agent.sock")
+        } else {
+            device_home.join("agent.sock")
+        };
+
         let mut paired = Paired {
-            dir,
-            signer_home,
-            agent_home,
-            addr: format!("127.0.0.1:{port}"),
             signer: None,
+            signer_home,
+            device_home,
+            listen: self.listen,
+            addr: String::new(),
+            signer_env: self.signer_env,
             pubkey,
+            sock,
+            dir,
         };
         paired.start_signer();
         let mut pair = Proc::spawn(
-            &paired.agent_home,
-            &["pair", "--signer", &paired.addr, "--name", "laptop"],
+            &paired.device_home,
+            &["pair", "--signer", &paired.addr, "--name", self.device],
         );
         paired.signer().expect("wants to pair", WAIT);
         paired.signer().type_line("a");
@@ -76,17 +150,64 @@ impl Paired {
         assert!(pair.wait_exit(WAIT).success());
         paired
     }
+}
 
-    /// Starts the signer on [`Paired::addr`] (plain UI in a pty); returns
-    /// once it listens.
+pub struct Paired {
+    // First, so that it is stopped before its home goes.
+    pub signer: Option<Proc>,
+    pub signer_home: PathBuf,
+    pub device_home: PathBuf,
+    /// The signer's `--listen`, again on a restart.
+    listen: String,
+    /// Where the device reaches the signer.
+    pub addr: String,
+    signer_env: Vec<(String, String)>,
+    /// The `authorized_keys` lines of the identities (of those named in
+    /// [`Setup::authorized`]), in the signer's order.
+    pub pubkey: PathBuf,
+    sock: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Paired {
+    /// One identity, "work" (ecdsa), on a signer listening at
+    /// `127.0.0.1:0`, paired as "laptop".
+    pub fn setup<'a>() -> Setup<'a> {
+        Setup {
+            identities: vec![("work", KeyType::Ecdsa)],
+            authorized: None,
+            more: None,
+            listen: "127.0.0.1:0".to_owned(),
+            device: "laptop",
+            signer_env: Vec::new(),
+            socket_outside_home: false,
+        }
+    }
+
+    /// Starts the signer (plain UI in a pty) on its home and listen
+    /// address; returns once it listens.
     pub fn start_signer(&mut self) {
-        let mut signer = Proc::spawn_in_pty(
+        let env: Vec<(&str, &str)> = self
+            .signer_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut signer = Proc::spawn_in_pty_env(
             &self.signer_home,
             &[
-                "signer", "--listen", &self.addr, "--name", "phone", "--ui", "plain",
+                "signer",
+                "--listen",
+                &self.listen,
+                "--name",
+                "phone",
+                "--ui",
+                "plain",
             ],
+            &env,
         );
-        signer.expect("listening on", WAIT);
+        let line = signer.expect("listening on", WAIT);
+        let port = line.trim().rsplit(':').next().unwrap();
+        self.addr = format!("127.0.0.1:{port}");
         self.signer = Some(signer);
     }
 
@@ -104,15 +225,14 @@ impl Paired {
         self.signer.as_mut().unwrap()
     }
 
-    /// The agent's socket: outside its home, so an agent whose home is a
-    /// mount of its own is still reachable.
+    /// The agent's socket.
     pub fn sock(&self) -> PathBuf {
-        self.dir.path().join("run").join("agent.sock")
+        self.sock.clone()
     }
 
     /// Starts `wrapper… vmux agent --socket SOCK --cert-validity 0 extra…`
-    /// (no session certificate: these tests are about forwarded signing)
-    /// and waits until its socket answers.
+    /// (no session certificate: for tests about forwarded signing) and
+    /// waits until its socket answers.
     pub fn spawn_agent(&self, wrapper: &[&str], extra: &[&str]) -> Proc {
         let sock = self.sock();
         let mut args: Vec<&str> = wrapper.to_vec();
@@ -127,7 +247,7 @@ impl Paired {
         args.extend_from_slice(extra);
         let mut command = Command::new(args[0]);
         command.args(&args[1..]);
-        let mut agent = Proc::start(command, &self.agent_home);
+        let mut agent = Proc::start(command, &self.device_home);
         // Not by expecting the export line: stdout and stderr reach the
         // transcript by separate threads, and a log line that overtook the
         // export line would then sit before the cursor, unseen by `expect`.
@@ -146,14 +266,14 @@ impl Paired {
     pub fn vmux(&self, args: &[&str]) -> Output {
         Command::new(VMUX)
             .args(args)
-            .env("VMUX_HOME", &self.agent_home)
+            .env("VMUX_HOME", &self.device_home)
             .env("SSH_AUTH_SOCK", self.sock())
             .env("VMUX_LOG", "warn")
             .output()
             .unwrap()
     }
 
-    /// Waits until the agent is connected to the signer and offers its key.
+    /// Waits until the agent is connected to the signer and offers "work".
     pub fn wait_connected(&self) -> String {
         self.wait_status("Connected to phone");
         self.wait_status("work  SHA256:")
@@ -164,44 +284,44 @@ impl Paired {
         let deadline = Instant::now() + WAIT;
         loop {
             let out = self.vmux(&["status"]);
-            let text = text(&out);
-            if text.contains(needle) {
-                return text;
+            let status = String::from_utf8_lossy(&out.stdout).into_owned();
+            if status.contains(needle) {
+                return status;
             }
             assert!(
                 Instant::now() < deadline,
-                "status never showed {needle:?}; last:\n{text}"
+                "status never showed {needle:?}; last:\n{}",
+                text(&out)
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     pub fn ssh_add(&self, args: &[&str]) -> Output {
-        Command::new("ssh-add")
-            .args(args)
-            .env("SSH_AUTH_SOCK", self.sock())
-            .stdin(Stdio::null())
+        openssh("ssh-add", &self.sock(), args, &[])
             .output()
             .unwrap()
     }
 
     /// Starts `ssh-keygen -Y sign` of `msg` (written to the file `name`)
-    /// with the identity, through the agent.
+    /// with the first identity in [`Paired::pubkey`], through the agent.
     pub fn start_sign(&self, name: &str, msg: &[u8]) -> (Child, PathBuf) {
         let file = self.dir.path().join(name);
         std::fs::write(&file, msg).unwrap();
-        let child = Command::new("ssh-keygen")
-            .args(["-Y", "sign", "-n", "file", "-f"])
-            .arg(&self.pubkey)
-            .arg(&file)
-            .env("SSH_AUTH_SOCK", self.sock())
-            .env_remove("DISPLAY")
-            .env_remove("SSH_ASKPASS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        // ssh-keygen asks before overwriting a signature; nobody would answer.
+        let _ = std::fs::remove_file(file.with_extension("sig"));
+        let child = openssh(
+            "ssh-keygen",
+            &self.sock(),
+            &["-Y", "sign", "-n", "file", "-f"],
+            &[],
+        )
+        .arg(&self.pubkey)
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
         (child, file)
     }
 
@@ -226,6 +346,8 @@ impl Paired {
         );
     }
 
+    /// Whether `ssh-keygen -Y verify` accepts `file`'s signature (in
+    /// `file.sig`) by the first identity in [`Paired::pubkey`].
     pub fn verifies(&self, file: &Path) -> bool {
         let allowed = self.dir.path().join("allowed");
         let line = std::fs::read_to_string(&self.pubkey).unwrap();
@@ -244,37 +366,6 @@ impl Paired {
 
     /// The agent's request log as it is on disk here.
     pub fn request_log(&self) -> String {
-        std::fs::read_to_string(self.agent_home.join("agent-log.jsonl")).unwrap_or_default()
+        std::fs::read_to_string(self.device_home.join("agent-log.jsonl")).unwrap_or_default()
     }
-}
-
-/// Waits for `child` to exit; whether it succeeded, and its stderr.
-pub fn wait_child(child: &mut Child, within: Duration) -> (bool, String) {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.success(), err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("child still running after {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// stdout then stderr.
-pub fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
