@@ -122,9 +122,11 @@ pub async fn connect(known: KnownHosts, host: &str, port: u16, name: &str) -> Re
 /// Signs for russh with the signer, and says what it asks for.
 struct ViaSigner<'a> {
     signer: &'a mut RemoteSigner,
-    context: SignContext,
+    /// The identity offered: russh asks for a signature only with it.
+    blob: Vec<u8>,
     algorithm: String,
     flags: u32,
+    context: SignContext,
 }
 
 impl russh::Signer for ViaSigner<'_> {
@@ -132,27 +134,21 @@ impl russh::Signer for ViaSigner<'_> {
 
     async fn auth_sign(
         &mut self,
-        key: &AgentIdentity,
+        _offered: &AgentIdentity,
         _hash_alg: Option<HashAlg>,
         mut to_sign: Vec<u8>,
     ) -> std::result::Result<Vec<u8>, Error> {
-        let AgentIdentity::PublicKey { key, .. } = key else {
-            return Err(Error::PermissionDenied { tried: 0 });
-        };
-        let blob = key
-            .to_bytes()
-            .map_err(|e| Error::Ssh(russh::Error::from(e)))?;
         eprintln!(
             "Waiting for signer… approve on \"{}\" ({})",
             self.signer.name,
-            Fingerprint::of(&blob)
+            Fingerprint::of(&self.blob)
         );
         // The data is russh's userauth request, so it is only good for this
         // session; the signer checks and shows the context with it.
         let signature = self
             .signer
             .sign(
-                &blob,
+                &self.blob,
                 &self.algorithm,
                 to_sign.clone(),
                 self.flags,
@@ -184,17 +180,17 @@ pub async fn authenticate(
     host: &str,
     first: Option<&str>,
 ) -> Result<String> {
-    let mut keys: Vec<(PublicKey, String)> = signer
+    let mut keys: Vec<(PublicKey, Vec<u8>)> = signer
         .keys
         .iter()
         .filter_map(|r| {
             let key = PublicKey::from_bytes(&r.public_key_blob).ok()?;
-            Some((key, Fingerprint::of(&r.public_key_blob).to_string()))
+            Some((key, r.public_key_blob.clone()))
         })
         .collect();
     if let Some(first) = first {
         // Stable: the rest keep the signer's order.
-        keys.sort_by_key(|(_, fp)| fp != first);
+        keys.sort_by_key(|(_, blob)| Fingerprint::of(blob).to_string() != first);
     }
     let rsa_hash = match conn.best_supported_rsa_hash().await {
         Ok(Some(Some(h))) => h,
@@ -211,7 +207,8 @@ pub async fn authenticate(
         forwarded: false,
     };
     let tried = keys.len();
-    for (key, fingerprint) in keys {
+    for (key, blob) in keys {
+        let fingerprint = Fingerprint::of(&blob).to_string();
         let is_rsa = matches!(key.algorithm(), Algorithm::Rsa { .. });
         let (hash_alg, flags) = match (is_rsa, rsa_hash) {
             (false, _) => (None, 0),
@@ -220,9 +217,10 @@ pub async fn authenticate(
         };
         let mut via = ViaSigner {
             signer: &mut *signer,
-            context: context.clone(),
+            blob,
             algorithm: key.algorithm().as_str().to_owned(),
             flags,
+            context: context.clone(),
         };
         let result = conn
             .authenticate_publickey_with(user, key, hash_alg, &mut via)

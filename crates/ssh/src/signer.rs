@@ -1,5 +1,5 @@
-//! The paired signer as `vmux ssh` uses it: found like everywhere else
-//! (named, else pinned), one session, one request at a time.
+//! The paired signer as `vmux ssh` uses it: named, pinned, or found on the
+//! local network; one session, one request at a time.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
