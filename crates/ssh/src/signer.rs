@@ -23,7 +23,7 @@ use crate::{Error, Result};
 /// The signer's request window (docs/protocol.md §9.2).
 const REQUEST_WINDOW_MS: u64 = 60_000;
 /// How long a sign request may wait for its answer: the window plus travel.
-pub const SIGN_WAIT: Duration = Duration::from_secs(70);
+const SIGN_WAIT: Duration = Duration::from_secs(70);
 
 /// How long one look for the signer on the local network lasts.
 const DISCOVERY_WAIT: Duration = Duration::from_secs(3);
