@@ -31,8 +31,10 @@ pub const SIGNER_WAIT: Duration = Duration::from_secs(10);
 /// What to connect to and how.
 #[derive(Debug)]
 pub struct Options {
-    /// The vmux state directory (device identity, trust store, saved hosts).
+    /// The vmux state directory (device identity, trust store).
     pub home: Home,
+    /// Saved hosts, where the identity that worked is remembered.
+    pub saved: SavedHosts,
     /// Where to log in; `user` defaults to `local_user`.
     pub target: Target,
     /// The local login name.
@@ -48,6 +50,7 @@ pub struct Options {
 pub async fn run(options: Options) -> Result<u8> {
     let Options {
         home,
+        mut saved,
         target,
         local_user,
         signer,
@@ -91,7 +94,6 @@ pub async fn run(options: Options) -> Result<u8> {
 
     let address = target.address();
     let destination = format!("{user}@{address}");
-    let mut saved = SavedHosts::load(&home)?;
     let first = saved.last_identity(&destination).map(str::to_owned);
     let used =
         client::authenticate(&mut conn, &mut remote, &user, &address, first.as_deref()).await?;

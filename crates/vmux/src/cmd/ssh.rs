@@ -37,7 +37,8 @@ pub async fn run(args: Args) -> ExitCode {
 
 async fn session(args: Args) -> super::Result<u8> {
     let home = Home::from_env()?;
-    let mut target = match SavedHosts::load(&home)?.get(&args.destination) {
+    let saved = SavedHosts::load(&home)?;
+    let mut target = match saved.get(&args.destination) {
         Some(saved) => saved.clone(),
         None => Target::parse(&args.destination)?,
     };
@@ -56,6 +57,7 @@ async fn session(args: Args) -> super::Result<u8> {
     };
     let status = vmux_ssh::run(Options {
         home,
+        saved,
         target,
         local_user,
         signer: args.signer,
