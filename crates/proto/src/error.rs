@@ -35,6 +35,9 @@ pub enum Error {
         max: usize,
         unit: &'static str,
     },
+    /// A text field that a person may read holds a control or format
+    /// character (see [`crate::text`]).
+    ForbiddenCharacter { field: &'static str, found: char },
 }
 
 impl fmt::Display for Error {
@@ -54,6 +57,11 @@ impl fmt::Display for Error {
                 "peer speaks vmux protocol version {got}, this build speaks {supported}; update vmux on the older side"
             ),
             Error::UnknownEnvelope(name) => write!(f, "unknown envelope type {name:?}"),
+            Error::ForbiddenCharacter { field, found } => write!(
+                f,
+                "{field} contains the control or format character {}; text a person reads may not",
+                crate::text::describe(*found)
+            ),
             Error::FieldSize {
                 field,
                 len,

@@ -1,4 +1,6 @@
-//! The signer's accept loop and per-session request handling.
+//! The signer's accept loop and per-session request handling. Each kind
+//! of request reads one way through its own file: [`pairing`], [`sign`]
+//! and [`certificate`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,23 +9,25 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::Instant;
 use vmux_link::clock::Clock;
 use vmux_link::device::Device;
 use vmux_link::home::Home;
-use vmux_link::session::{self, Accepted, Invitation, Peer, Session, SessionSender};
+use vmux_link::session::{self, Accepted, Peer, Session, SessionSender};
 use vmux_link::trust::{PeerRole, TrustStore};
-use vmux_link::{Error, Fingerprint, Result};
+use vmux_link::{Error, Result};
 use vmux_proto::envelope::{
-    CertificateRequest, CertificateResponse, Envelope, ErrorCode, KeyList, SignRequest,
-    SignResponse, limits::MAX_PENDING_REQUESTS,
+    CertificateRequest, Envelope, ErrorCode, KeyList, SignRequest, limits::MAX_PENDING_REQUESTS,
 };
 
-use crate::approval::{Approvals, Decision, Sheet};
+use crate::approval::Approvals;
 use crate::checks::{self, Refusal, ReplayCache};
-use crate::identities::{self, Identities};
-use crate::log::{Entry, Log};
-use crate::notify;
+use crate::identities::Identities;
+use crate::log::Log;
+
+mod certificate;
+mod pairing;
+mod sign;
 
 /// Handshakes (including pairing code exchanges) in progress at once.
 const MAX_CONCURRENT_HANDSHAKES: usize = 64;
@@ -149,56 +153,6 @@ impl Signer {
         }
     }
 
-    async fn pair(self: Arc<Self>, invitation: Invitation) -> Result<()> {
-        // Anyone on the network can ask to pair; don't let them bury the
-        // person under invitations.
-        let Ok(_slot) = self.invitations.try_acquire() else {
-            invitation
-                .reject("the signer has too many pairing requests waiting; try again later")
-                .await;
-            return Ok(());
-        };
-        let peer = invitation.peer().clone();
-        let sheet = Sheet::Pairing {
-            device: peer.name.clone(),
-            fingerprint: peer.fingerprint(),
-            code: invitation.code(),
-        };
-        let decision = timeout(self.config.pairing_timeout, async {
-            let mut turn = self.approvals.turn().await;
-            let decision = turn.ask(sheet).await;
-            (turn, decision)
-        })
-        .await;
-        match decision {
-            Ok((turn, Ok(Decision::Approve))) => {
-                let session = {
-                    let mut trust = self.trust.lock().await;
-                    invitation.accept(&mut trust, self.clock.now_ms()).await?
-                };
-                turn.banner(format!("Paired with \"{}\"", peer.name));
-                drop(turn);
-                tracing::info!("paired with \"{}\" ({})", peer.name, peer.fingerprint());
-                Arc::clone(&self).run_session(session).await
-            }
-            Ok((turn, _)) => {
-                turn.banner(format!("Rejected pairing with \"{}\"", peer.name));
-                invitation
-                    .reject("pairing was rejected on the signer")
-                    .await;
-                Ok(())
-            }
-            Err(_) => {
-                self.approvals
-                    .banner(format!("Pairing request from \"{}\" timed out", peer.name));
-                invitation
-                    .reject("pairing timed out: nobody accepted it on the signer")
-                    .await;
-                Ok(())
-            }
-        }
-    }
-
     /// Answers requests until the peer leaves. Each request runs in its own
     /// task, so a sheet waiting for the person never holds up a key list.
     async fn run_session(self: Arc<Self>, mut session: Session) -> Result<()> {
@@ -309,258 +263,6 @@ impl Signer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         replays.admit(peer.public_key, nonce, expires, now)
-    }
-
-    async fn sign(&self, peer: &Peer, r: SignRequest, busy: bool) -> SignResponse {
-        let arrived = self.clock.now_ms();
-        let destination = identities::destination(&r.context);
-        let fingerprint = Fingerprint::of(&r.public_key_blob).to_string();
-        let result = self.sign_checked(peer, &r, busy, &destination).await;
-        self.log.append(&Entry {
-            time: arrived,
-            request_id: r.request_id.clone(),
-            kind: "sign".into(),
-            device: peer.name.clone(),
-            key_fingerprint: Some(fingerprint),
-            destination: Some(crate::ui::text::destination_line(&destination)),
-            outcome: outcome(&result),
-            decision_ms: self.clock.now_ms().saturating_sub(arrived),
-        });
-        match result {
-            Ok(signature) => SignResponse {
-                request_id: r.request_id,
-                approved: true,
-                signature: Some(signature),
-                error_code: None,
-                error_message: None,
-            },
-            Err((code, message)) => SignResponse {
-                request_id: r.request_id,
-                approved: false,
-                signature: None,
-                error_code: Some(code),
-                error_message: Some(message),
-            },
-        }
-    }
-
-    async fn sign_checked(
-        &self,
-        peer: &Peer,
-        r: &SignRequest,
-        busy: bool,
-        destination: &crate::approval::Destination,
-    ) -> Result<Vec<u8>, Refusal> {
-        if identities::blob_algorithm(&r.public_key_blob).as_deref()
-            != Some(r.key_algorithm.as_str())
-        {
-            return Err((
-                ErrorCode::MalformedRequest,
-                "keyAlgorithm does not match publicKeyBlob".into(),
-            ));
-        }
-        self.admit(
-            peer,
-            busy,
-            &r.source_device_id,
-            &r.nonce,
-            r.issued_at_milliseconds,
-            r.expires_at_milliseconds,
-        )?;
-        let ids = Identities::load(&self.home).map_err(internal)?;
-        let identity = ids.find(&r.public_key_blob).ok_or_else(|| {
-            (
-                ErrorCode::UnknownKey,
-                "no identity on this signer has this key; run `vmux refresh` on the requester"
-                    .to_owned(),
-            )
-        })?;
-        if !identity.enabled {
-            return Err((
-                ErrorCode::KeyDisabled,
-                format!("identity \"{}\" is disabled on the signer", identity.name),
-            ));
-        }
-        let key = ids.open(&identity).map_err(internal)?;
-        let deadline = self.deadline(r.expires_at_milliseconds);
-        let sheet = Sheet::Sign {
-            device: peer.name.clone(),
-            destination: destination.clone(),
-            key: identity.name.clone(),
-        };
-        let host = destination
-            .host
-            .clone()
-            .unwrap_or_else(|| "unknown host".into());
-        notify::desktop("SSH Sign Request", &format!("From {} → {host}", peer.name));
-        let rsa_hash = identities::rsa_hash(r.flags);
-        let data = r.data_to_sign.clone();
-        let approved = timeout_at(deadline, async {
-            let mut turn = self.approvals.turn().await;
-            if turn.ask(sheet).await != Ok(Decision::Approve) {
-                turn.banner("Denied remote sign request");
-                return Err((
-                    ErrorCode::UserDenied,
-                    "the request was denied on the signer".to_owned(),
-                ));
-            }
-            let mut key = key;
-            for attempt in 1..=VERIFICATION_TRIES {
-                let prompt = identities::verification_prompt(&identity);
-                let Ok(secret) = turn.secret(prompt).await else {
-                    return Err((
-                        ErrorCode::UserDenied,
-                        "the signer stopped before verification".to_owned(),
-                    ));
-                };
-                let data = data.clone();
-                let (back, signed) = tokio::task::spawn_blocking(move || {
-                    let signed = key.sign(&secret, &data, rsa_hash);
-                    (key, signed)
-                })
-                .await
-                .map_err(|e| internal(e.to_string()))?;
-                key = back;
-                match signed {
-                    Ok(signature) => {
-                        turn.banner("Approved remote sign request");
-                        return Ok(signature);
-                    }
-                    Err(vmux_keys::Error::WrongSecret) => {
-                        turn.banner(format!(
-                            "Wrong {} ({attempt} of {VERIFICATION_TRIES})",
-                            identities::secret_word(&identity)
-                        ));
-                    }
-                    Err(e) => return Err(internal(e)),
-                }
-            }
-            turn.banner("Verification failed; request refused");
-            Err((
-                ErrorCode::VerificationFailed,
-                "user verification failed three times on the signer".to_owned(),
-            ))
-        })
-        .await;
-        approved.unwrap_or_else(|_| {
-            self.approvals.banner(format!(
-                "Request from \"{}\" expired before it was answered; nothing was signed or delivered",
-                peer.name
-            ));
-            Err((ErrorCode::RequestExpired, "the request expired before it was approved on the signer".into()))
-        })
-    }
-
-    async fn certificate(
-        &self,
-        peer: &Peer,
-        r: CertificateRequest,
-        busy: bool,
-    ) -> CertificateResponse {
-        let arrived = self.clock.now_ms();
-        let result = self.certificate_checked(peer, &r, busy).await;
-        self.log.append(&Entry {
-            time: arrived,
-            request_id: r.request_id.clone(),
-            kind: "certificate".into(),
-            device: peer.name.clone(),
-            key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
-            destination: None,
-            outcome: outcome(&result),
-            decision_ms: self.clock.now_ms().saturating_sub(arrived),
-        });
-        match result {
-            Ok(issued) => CertificateResponse {
-                request_id: r.request_id,
-                approved: true,
-                certificate_blob: Some(issued.certificate_blob),
-                ca_public_key: Some(issued.ca_public_key),
-                valid_after: Some(issued.valid_after),
-                valid_before: Some(issued.valid_before),
-                error_code: None,
-                error_message: None,
-            },
-            Err((code, message)) => CertificateResponse {
-                request_id: r.request_id,
-                approved: false,
-                certificate_blob: None,
-                ca_public_key: None,
-                valid_after: None,
-                valid_before: None,
-                error_code: Some(code),
-                error_message: Some(message),
-            },
-        }
-    }
-
-    async fn certificate_checked(
-        &self,
-        peer: &Peer,
-        r: &CertificateRequest,
-        busy: bool,
-    ) -> Result<identities::Issued, Refusal> {
-        if identities::blob_algorithm(&r.public_key_blob).as_deref() != Some("ecdsa-sha2-nistp256")
-        {
-            return Err((
-                ErrorCode::MalformedRequest,
-                "the certificate key must be ecdsa-sha2-nistp256".into(),
-            ));
-        }
-        self.admit(
-            peer,
-            busy,
-            &r.source_device_id,
-            &r.nonce,
-            r.issued_at_milliseconds,
-            r.expires_at_milliseconds,
-        )?;
-        let ca = identities::Authority::load(&self.home).map_err(internal)?;
-        let validity = ca
-            .grantable(r.requested_validity_seconds)
-            .map_err(|m| (ErrorCode::PolicyDenied, m))?;
-        let deadline = self.deadline(r.expires_at_milliseconds);
-        let sheet = Sheet::Certificate {
-            device: peer.name.clone(),
-            validity_seconds: validity,
-        };
-        let decided = timeout_at(deadline, async {
-            let mut turn = self.approvals.turn().await;
-            let decision = turn.ask(sheet).await;
-            let banner = if decision == Ok(Decision::Approve) {
-                "Approved session certificate"
-            } else {
-                "Denied session certificate"
-            };
-            turn.banner(banner);
-            decision
-        })
-        .await;
-        match decided {
-            Ok(Ok(Decision::Approve)) => {}
-            Ok(_) => {
-                return Err((
-                    ErrorCode::UserDenied,
-                    "the certificate was denied on the signer".into(),
-                ));
-            }
-            Err(_) => {
-                self.approvals.banner(format!(
-                    "Certificate request from \"{}\" expired before it was answered",
-                    peer.name
-                ));
-                return Err((
-                    ErrorCode::RequestExpired,
-                    "the request expired before it was approved on the signer".into(),
-                ));
-            }
-        }
-        ca.issue(
-            &r.public_key_blob,
-            &peer.name,
-            validity,
-            self.clock.now_ms() / 1000,
-        )
-        .map_err(internal)
     }
 
     /// The tokio instant at which a request's window closes.

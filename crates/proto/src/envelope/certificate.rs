@@ -93,7 +93,7 @@ impl Check for CertificateResponse {
             "certificateResponse.caPublicKey",
             self.ca_public_key.as_deref(),
         )?;
-        check::opt_text(
+        check::opt_message(
             "certificateResponse.errorMessage",
             self.error_message.as_deref(),
         )

@@ -39,9 +39,11 @@ pub(crate) fn opt_blob(field: &'static str, value: Option<&[u8]>) -> Result<()> 
     value.map_or(Ok(()), |v| blob(field, v))
 }
 
-/// A text field of at most `max` UTF-8 bytes.
+/// A text field of at most `max` UTF-8 bytes that a person may read: no
+/// control or format characters ([`crate::text`]).
 pub(crate) fn text_max(field: &'static str, value: &str, max: usize) -> Result<()> {
-    size(field, value.len(), 0, max, "bytes")
+    size(field, value.len(), 0, max, "bytes")?;
+    crate::text::check(value).map_err(|found| Error::ForbiddenCharacter { field, found })
 }
 
 /// A text field under the general text limit.
@@ -52,6 +54,18 @@ pub(crate) fn text(field: &'static str, value: &str) -> Result<()> {
 /// An optional text field under the general text limit.
 pub(crate) fn opt_text(field: &'static str, value: Option<&str>) -> Result<()> {
     value.map_or(Ok(()), |v| text(field, v))
+}
+
+/// A free-form message (an error's explanation): only its size is
+/// checked, so that a refusal is never lost to its wording. Whoever prints
+/// one escapes it with [`crate::text::escape`].
+pub(crate) fn message(field: &'static str, value: &str) -> Result<()> {
+    size(field, value.len(), 0, MAX_TEXT_LEN, "bytes")
+}
+
+/// An optional [`message`].
+pub(crate) fn opt_message(field: &'static str, value: Option<&str>) -> Result<()> {
+    value.map_or(Ok(()), |v| message(field, v))
 }
 
 /// A list of at most `max` entries.

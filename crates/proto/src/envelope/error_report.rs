@@ -21,7 +21,7 @@ pub struct ErrorReport {
 
 impl Check for ErrorReport {
     fn check(&self) -> Result<()> {
-        check::text("error.message", &self.message)?;
+        check::message("error.message", &self.message)?;
         check::opt_text("error.requestID", self.request_id.as_deref())
     }
 }

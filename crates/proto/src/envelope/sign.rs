@@ -176,6 +176,6 @@ impl Check for SignResponse {
     fn check(&self) -> Result<()> {
         check::text("signResponse.requestID", &self.request_id)?;
         check::opt_blob("signResponse.signature", self.signature.as_deref())?;
-        check::opt_text("signResponse.errorMessage", self.error_message.as_deref())
+        check::opt_message("signResponse.errorMessage", self.error_message.as_deref())
     }
 }

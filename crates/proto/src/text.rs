@@ -1,0 +1,138 @@
+//! Text that a person will read: what may cross the wire, and how stored
+//! text is printed.
+//!
+//! A peer chooses its device name, a key comment, a host or user name. If
+//! such a string reached a terminal raw, an escape sequence in it could
+//! redraw the screen (a pairing code, a sheet) or hide what follows; a bidi
+//! override could reorder what the person reads. So:
+//! - [`check`] refuses, at decode, any string holding a control or format
+//!   character: Unicode `Cc` (C0, DEL, C1), `Cf` (bidi controls, zero-width
+//!   characters, soft hyphen, tags, …) and the line and paragraph
+//!   separators `Zl`/`Zp`.
+//! - [`escape`] is for text that did not come through [`check`] (files
+//!   written by an older build, a signer's error message): it prints every
+//!   such character, and the backslash, as a visible escape, so the output
+//!   is unambiguous and inert.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// Whether `c` may not appear in text shown to a person.
+pub fn is_forbidden(c: char) -> bool {
+    c.is_control() || is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// The first forbidden character of `s`, if any.
+pub fn first_forbidden(s: &str) -> Option<char> {
+    s.chars().find(|&c| is_forbidden(c))
+}
+
+/// `Ok` when `s` holds no forbidden character; else the first one.
+pub fn check(s: &str) -> Result<(), char> {
+    first_forbidden(s).map_or(Ok(()), Err)
+}
+
+/// `s` with every forbidden character, and `\`, written as an escape
+/// (`\e`, `\n`, `\t`, `\\`, `\u{202e}`); borrowed when nothing changes.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c == '\\' || is_forbidden(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_forbidden(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// How a refused character is named in an error: `U+001B`.
+pub fn describe(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
+/// Unicode general category `Cf` (format), Unicode 15.1. A short table:
+/// these are what the standard assigns, and new ones are rare.
+fn is_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_controls_formats_and_separators() {
+        for bad in [
+            "evil\u{1b}[2J",
+            "a\nb",
+            "a\rb",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{9b}2J",
+            "nel\u{85}",
+            "rlo\u{202e}gnp.exe",
+            "lri\u{2066}x",
+            "zw\u{200b}sp",
+            "bom\u{feff}",
+            "soft\u{ad}hyphen",
+            "tag\u{e0041}",
+            "ls\u{2028}",
+            "ps\u{2029}",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?} passed");
+        }
+        for good in ["laptop", "Jörg's Mac", "電話", "a b-c_d.e", "emoji 📱", ""] {
+            assert_eq!(check(good), Ok(()), "{good:?} refused");
+        }
+        assert_eq!(first_forbidden("ok\u{1b}x\n"), Some('\u{1b}'));
+        assert_eq!(describe('\u{1b}'), "U+001B");
+        assert_eq!(describe('\u{202e}'), "U+202E");
+    }
+
+    #[test]
+    fn escape_is_visible_inert_and_unambiguous() {
+        assert!(matches!(escape("laptop"), Cow::Borrowed("laptop")));
+        assert_eq!(escape("evil\u{1b}[2J\u{1b}[H"), "evil\\e[2J\\e[H");
+        assert_eq!(escape("a\nb\r\t"), "a\\nb\\r\\t");
+        assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(escape("c1\u{9b}"), "c1\\u{9b}");
+        // A literal backslash cannot pose as an escape.
+        assert_eq!(escape("\\e"), "\\\\e");
+        for s in ["\u{1b}]0;title\u{7}", "\u{2028}\u{85}\u{feff}"] {
+            assert_eq!(first_forbidden(&escape(s)), None);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! First contact: an unknown device asks to pair; the person decides.
+
+use std::sync::Arc;
+
+use tokio::time::timeout;
+use vmux_link::Result;
+use vmux_link::session::Invitation;
+
+use super::Signer;
+use crate::approval::{Decision, Sheet};
+
+impl Signer {
+    pub(super) async fn pair(self: Arc<Self>, invitation: Invitation) -> Result<()> {
+        // Anyone on the network can ask to pair; don't let them bury the
+        // person under invitations.
+        let Ok(_slot) = self.invitations.try_acquire() else {
+            invitation
+                .reject("the signer has too many pairing requests waiting; try again later")
+                .await;
+            return Ok(());
+        };
+        let peer = invitation.peer().clone();
+        let sheet = Sheet::Pairing {
+            device: peer.name.clone(),
+            fingerprint: peer.fingerprint(),
+            code: invitation.code(),
+        };
+        let decision = timeout(self.config.pairing_timeout, async {
+            let mut turn = self.approvals.turn().await;
+            let decision = turn.ask(sheet).await;
+            (turn, decision)
+        })
+        .await;
+        match decision {
+            Ok((turn, Ok(Decision::Approve))) => {
+                let session = {
+                    let mut trust = self.trust.lock().await;
+                    invitation.accept(&mut trust, self.clock.now_ms()).await?
+                };
+                turn.banner(format!("Paired with \"{}\"", peer.name));
+                drop(turn);
+                tracing::info!("paired with \"{}\" ({})", peer.name, peer.fingerprint());
+                Arc::clone(&self).run_session(session).await
+            }
+            Ok((turn, _)) => {
+                turn.banner(format!("Rejected pairing with \"{}\"", peer.name));
+                invitation
+                    .reject("pairing was rejected on the signer")
+                    .await;
+                Ok(())
+            }
+            Err(_) => {
+                self.approvals
+                    .banner(format!("Pairing request from \"{}\" timed out", peer.name));
+                invitation
+                    .reject("pairing timed out: nobody accepted it on the signer")
+                    .await;
+                Ok(())
+            }
+        }
+    }
+}
