@@ -9,6 +9,8 @@
 //! bytes received and returns the bytes to send; nothing here touches a socket.
 
 mod cipher;
+#[cfg(feature = "test-vectors")]
+pub mod fixed;
 mod handshake;
 mod symmetric;
 

@@ -2,7 +2,9 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use zeroize::Zeroizing;
 
+use super::KEY_LEN;
 use crate::{Error, Result};
 
 /// Poly1305 tag length.
@@ -15,35 +17,47 @@ pub const MAX_MESSAGE_LEN: usize = 65535;
 /// The counter is the nonce and is never sent, so a replayed, dropped,
 /// reordered or altered message fails to decrypt.
 pub struct CipherState {
-    cipher: Option<ChaCha20Poly1305>,
+    // The key, not a keyed cipher: the cipher made for each message is
+    // wiped when dropped, and known-answer tests can read the key.
+    key: Option<Zeroizing<[u8; KEY_LEN]>>,
     n: u64,
 }
 
 impl CipherState {
     pub(crate) fn empty() -> Self {
-        Self { cipher: None, n: 0 }
+        Self { key: None, n: 0 }
     }
 
-    pub(crate) fn new(key: &[u8; 32]) -> Self {
+    pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
         Self {
-            cipher: Some(ChaCha20Poly1305::new(key.into())),
+            key: Some(Zeroizing::new(*key)),
             n: 0,
         }
     }
 
     pub(crate) fn has_key(&self) -> bool {
-        self.cipher.is_some()
+        self.key.is_some()
     }
 
-    fn next_nonce(&mut self) -> Result<Nonce> {
+    #[cfg(feature = "test-vectors")]
+    pub(crate) fn key(&self) -> Option<&[u8; KEY_LEN]> {
+        self.key.as_deref()
+    }
+
+    /// The cipher and nonce for message `n`. The counter moves on only once
+    /// the message has been sealed or opened: a forged message must not
+    /// cost the real one its nonce (Noise §5.1).
+    fn for_next(&self) -> Result<Option<(ChaCha20Poly1305, Nonce)>> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
         // 2^64-1 is reserved by the spec; a session never gets near it.
         if self.n == u64::MAX {
             return Err(Error::NonceExhausted);
         }
         let mut nonce = [0u8; 12];
         nonce[4..].copy_from_slice(&self.n.to_le_bytes());
-        self.n += 1;
-        Ok(nonce.into())
+        Ok(Some((ChaCha20Poly1305::new((&**key).into()), nonce.into())))
     }
 
     /// Encrypts `plaintext` with associated data `ad`; plaintext passes
@@ -52,12 +66,10 @@ impl CipherState {
         if plaintext.len() + TAG_LEN > MAX_MESSAGE_LEN {
             return Err(Error::MessageTooLong(plaintext.len()));
         }
-        let nonce = match self.cipher {
-            Some(_) => self.next_nonce()?,
-            None => return Ok(plaintext.to_vec()),
+        let Some((cipher, nonce)) = self.for_next()? else {
+            return Ok(plaintext.to_vec());
         };
-        let cipher = self.cipher.as_ref().ok_or(Error::Decrypt)?;
-        cipher
+        let ciphertext = cipher
             .encrypt(
                 &nonce,
                 Payload {
@@ -65,17 +77,18 @@ impl CipherState {
                     aad: ad,
                 },
             )
-            .map_err(|_| Error::MessageTooLong(plaintext.len()))
+            .map_err(|_| Error::MessageTooLong(plaintext.len()))?;
+        self.n += 1;
+        Ok(ciphertext)
     }
 
-    /// Decrypts and authenticates; any failure ends the session.
+    /// Decrypts and authenticates; any failure ends the session, and leaves
+    /// the counter where it was.
     pub fn decrypt_with_ad(&mut self, ad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
-        let nonce = match self.cipher {
-            Some(_) => self.next_nonce()?,
-            None => return Ok(ciphertext.to_vec()),
+        let Some((cipher, nonce)) = self.for_next()? else {
+            return Ok(ciphertext.to_vec());
         };
-        let cipher = self.cipher.as_ref().ok_or(Error::Decrypt)?;
-        cipher
+        let plaintext = cipher
             .decrypt(
                 &nonce,
                 Payload {
@@ -83,7 +96,9 @@ impl CipherState {
                     aad: ad,
                 },
             )
-            .map_err(|_| Error::Decrypt)
+            .map_err(|_| Error::Decrypt)?;
+        self.n += 1;
+        Ok(plaintext)
     }
 
     /// Transport-phase encryption (no associated data).

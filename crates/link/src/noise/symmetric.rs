@@ -1,11 +1,12 @@
 //! Noise SymmetricState: the chaining key, the handshake hash and HKDF.
 
 use blake2::{Blake2s256, Digest};
+use hmac::digest::FixedOutput;
 use hmac::{KeyInit, Mac, SimpleHmac};
 use zeroize::Zeroizing;
 
 use super::cipher::CipherState;
-use super::{KEY_LEN, PROLOGUE, PROTOCOL_NAME};
+use super::{KEY_LEN, PROTOCOL_NAME};
 use crate::Result;
 
 type HmacBlake2s = SimpleHmac<Blake2s256>;
@@ -18,7 +19,7 @@ pub(crate) struct SymmetricState {
 
 impl SymmetricState {
     /// InitializeSymmetric(protocol_name) followed by MixHash(prologue).
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(prologue: &[u8]) -> Self {
         // The name is longer than HASHLEN, so h = HASH(name).
         let h: [u8; KEY_LEN] = Blake2s256::digest(PROTOCOL_NAME).into();
         let mut state = Self {
@@ -26,7 +27,7 @@ impl SymmetricState {
             h,
             cipher: CipherState::empty(),
         };
-        state.mix_hash(PROLOGUE);
+        state.mix_hash(prologue);
         state
     }
 
@@ -77,14 +78,19 @@ fn hkdf2(
     (out1, out2)
 }
 
+/// HMAC-BLAKE2s, written straight into wiped memory. The BLAKE2s states
+/// inside are wiped on drop (the crates' `zeroize` features); the outer pad
+/// `SimpleHmac` keeps is not, which its crate offers no way to change.
 fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
     // HMAC zero-pads its key to the 64-byte block, so padding it here gives
     // the same MAC through the infallible fixed-size constructor.
     let mut block = Zeroizing::new([0u8; 64]);
     block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
-    let mut mac = <HmacBlake2s as KeyInit>::new(&(*block).into());
+    let mut mac = <HmacBlake2s as KeyInit>::new((&*block).into());
     for part in parts {
         mac.update(part);
     }
-    Zeroizing::new(mac.finalize().into_bytes().into())
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    mac.finalize_into((&mut *out).into());
+    out
 }
