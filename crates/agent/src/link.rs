@@ -15,8 +15,8 @@ use vmux_link::home::Home;
 use vmux_link::session::{self, Session, SessionSender};
 use vmux_link::trust::TrustStore;
 use vmux_proto::envelope::{
-    CertificateRequest, CertificateResponse, Envelope, ErrorCode, KeyListRequest, Origin, Role,
-    SignContext, SignRequest, SignResponse,
+    CertificateRequest, CertificateResponse, Envelope, ErrorCode, ErrorReport, KeyListRequest,
+    Origin, Role, SignContext, SignRequest, SignResponse,
 };
 
 use crate::cert::{Issuer, Reply};
@@ -71,6 +71,9 @@ impl Outcome {
 enum Answer {
     Sign(SignResponse),
     Certificate(CertificateResponse),
+    /// An `error` envelope naming the request (one the signer could not
+    /// decode, say): it ends the request as a refusal.
+    Error(ErrorReport),
 }
 
 type Waiters = Mutex<HashMap<String, oneshot::Sender<Answer>>>;
@@ -179,6 +182,7 @@ impl Link {
                 (false, _) => Reply::Refused(known(r.error_code)),
             },
             Ok(Ok(Answer::Sign(_))) => Reply::Refused(ErrorCode::Internal),
+            Ok(Ok(Answer::Error(e))) => Reply::Refused(known(Some(e.code))),
             Ok(Err(_)) => Reply::Unreachable,
             // The signer's window has passed with no answer.
             Err(_) => Reply::Refused(ErrorCode::RequestExpired),
@@ -269,6 +273,7 @@ impl Link {
                 ErrorCode::Internal,
                 Some("the signer answered a sign request with a certificate".into()),
             ),
+            Ok(Ok(Answer::Error(e))) => Outcome::Refused(known(Some(e.code)), Some(e.message)),
             // The session ended and took the waiter with it.
             Ok(Err(_)) => Outcome::Unreachable,
             Err(_) => Outcome::TimedOut,
@@ -415,9 +420,14 @@ async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) 
             Ok(Envelope::Error(report)) => {
                 tracing::warn!(
                     "signer {name} reports: {} ({})",
-                    report.message,
+                    vmux_proto::text::escape(&report.message),
                     report.code.as_str()
                 );
+                // Protocol §8.2: an error naming a request in flight ends it
+                // now, instead of leaving it to its timeout.
+                if let Some(id) = report.request_id.clone() {
+                    link.route(&id, Answer::Error(report));
+                }
             }
             // Nothing else is ours to handle.
             Ok(other) => tracing::debug!("ignoring {} from the signer", other.type_name()),
