@@ -92,6 +92,41 @@ fn every_envelope_vector_decodes_to_its_meaning_and_encodes_back() {
     assert_eq!(documented, covered, "envelope types of protocol.md §8.2");
 }
 
+/// `value` with the entries of every map, at every depth, in reverse order.
+fn reversed(value: ciborium::Value) -> ciborium::Value {
+    use ciborium::Value;
+    match value {
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .rev()
+                .map(|(k, v)| (k, reversed(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(reversed).collect()),
+        other => other,
+    }
+}
+
+#[test]
+fn envelopes_decode_with_their_keys_in_any_order() {
+    // protocol.md §8.1: Swift and Kotlin dictionaries reorder keys.
+    let file = load("envelopes.json");
+    for v in file["envelopes"].as_array().unwrap() {
+        let cbor = unhex(&v["cbor"]);
+        let value: ciborium::Value = ciborium::from_reader(cbor.as_slice()).unwrap();
+        let mut shuffled = Vec::new();
+        ciborium::into_writer(&reversed(value), &mut shuffled).unwrap();
+        assert_ne!(shuffled, cbor, "{}: nothing reordered", v["type"]);
+        assert_eq!(
+            Envelope::decode(&shuffled).unwrap(),
+            Envelope::decode(&cbor).unwrap(),
+            "{}",
+            v["type"]
+        );
+    }
+}
+
 #[test]
 fn every_signature_vector_verifies_with_ssh_key() {
     let file = load("signatures.json");
