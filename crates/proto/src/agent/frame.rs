@@ -13,6 +13,10 @@ use zeroize::Zeroizing;
 /// A peer sending more is misbehaving and its connection should be closed.
 pub const MAX_MESSAGE_LEN: usize = 256 * 1024;
 
+/// The first buffer for a body: most messages fit, and one small
+/// allocation is cheaper than several doublings.
+const MIN_BODY_CAPACITY: usize = 256;
+
 /// Reads a frame header and returns the body length it announces.
 ///
 /// Refuses a zero length (every message has at least its type byte) and any
@@ -52,10 +56,12 @@ pub fn encode_frame(body: &[u8]) -> Result<Vec<u8>> {
 /// Incremental, I/O-free frame reader for a byte stream.
 ///
 /// Feed whatever the socket produced; complete bodies come out one at a
-/// time. It buffers at most one partial frame, whose buffer is sized from a
-/// length already checked against [`MAX_MESSAGE_LEN`]. After an error the
-/// stream is out of sync, so the decoder keeps failing and the connection
-/// should be closed.
+/// time. It buffers at most one partial frame, and only what has arrived of
+/// it: the announced length (checked against [`MAX_MESSAGE_LEN`]) bounds the
+/// buffer but does not size it, so a peer that announces 256 KiB and sends
+/// one byte costs one byte's worth, not 256 KiB. After an error the stream
+/// is out of sync, so the decoder keeps failing and the connection should be
+/// closed.
 #[derive(Default)]
 pub struct FrameDecoder {
     header: [u8; 4],
@@ -116,10 +122,7 @@ impl FrameDecoder {
                 return Ok(None);
             }
             let (head, tail) = input.split_at_checked(n).ok_or(Error::Truncated)?;
-            if self.body.capacity() == 0 {
-                // One exact allocation per frame, bounded by the checked length.
-                self.body.reserve_exact(body_len);
-            }
+            self.make_room(n, body_len);
             self.body.extend_from_slice(head);
             *input = tail;
             if self.body.len() < body_len {
@@ -129,6 +132,23 @@ impl FrameDecoder {
             self.body_len = None;
             return Ok(Some(core::mem::take(&mut self.body)));
         }
+    }
+
+    /// Room for `n` more body bytes: at least double the capacity, never
+    /// past `body_len`. Grown by hand, not by `Vec`, so the old buffer is
+    /// wiped when it is replaced (a `Vec` would free it as it was).
+    fn make_room(&mut self, n: usize, body_len: usize) {
+        let needed = self.body.len().saturating_add(n);
+        if needed <= self.body.capacity() {
+            return;
+        }
+        let capacity = needed
+            .max(self.body.capacity().saturating_mul(2))
+            .max(MIN_BODY_CAPACITY)
+            .min(body_len);
+        let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+        grown.extend_from_slice(&self.body);
+        self.body = grown;
     }
 
     /// Bytes of an incomplete frame held so far (header included); non-zero
@@ -146,5 +166,38 @@ impl fmt::Debug for FrameDecoder {
             .field("body_len", &self.body_len)
             .field("failed", &self.failed.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn holds_only_what_arrived_of_a_large_frame() {
+        let mut d = FrameDecoder::new();
+        let max = u32::try_from(MAX_MESSAGE_LEN).unwrap().to_be_bytes();
+        let mut input: &[u8] = &[max[0], max[1], max[2], max[3], 13];
+        assert!(d.decode(&mut input).unwrap().is_none());
+        assert_eq!(d.pending(), 5);
+        assert!(d.body.capacity() <= MIN_BODY_CAPACITY);
+
+        // Grows with the bytes, by doubling, up to the announced length.
+        let chunk = vec![7u8; 10_000];
+        let mut fed = 1;
+        while fed + chunk.len() < MAX_MESSAGE_LEN {
+            let mut input = chunk.as_slice();
+            assert!(d.decode(&mut input).unwrap().is_none());
+            fed += chunk.len();
+            assert!(d.body.capacity() <= 2 * fed.max(MIN_BODY_CAPACITY));
+        }
+        let rest = vec![7u8; MAX_MESSAGE_LEN - fed];
+        let mut input = rest.as_slice();
+        let body = d.decode(&mut input).unwrap().unwrap();
+        assert_eq!(body.len(), MAX_MESSAGE_LEN);
+        assert!(body.capacity() <= MAX_MESSAGE_LEN);
+        assert_eq!(body[0], 13);
+        assert_eq!(d.pending(), 0);
     }
 }
