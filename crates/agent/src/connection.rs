@@ -1,17 +1,26 @@
 //! One client connection on the agent socket: requests answered in order,
 //! each connection in its own task so a slow approval on one never holds
 //! up another.
+//!
+//! A connection that a session binding says is forwarded (`ssh -A`: root on
+//! the remote host may be the one talking) gets less than a local one: the
+//! signer's keys and signatures, each on a sheet that says "through a
+//! forwarded agent", and nothing else. Not the session certificate, which
+//! signs without a sheet; not the `…@vmux` control extensions; not lock or
+//! unlock, which belong to the person at this machine.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
 use vmux_proto::agent::{
     Extension, ExtensionResponse, FrameDecoder, Request, Response, SignRequest,
 };
 use vmux_proto::envelope::ErrorCode;
 use vmux_proto::envelope::limits::MAX_DATA_TO_SIGN_LEN;
+use vmux_proto::text::escape;
 use zeroize::Zeroizing;
 
 use crate::Agent;
@@ -22,9 +31,15 @@ use crate::link::Outcome;
 use crate::lock::Refused;
 use crate::request_log::Entry;
 use crate::session_bind::Bindings;
+use crate::slots::Slot;
 
-/// Serves `stream` until the client hangs up or misbehaves.
-pub async fn serve(agent: Arc<Agent>, stream: UnixStream) {
+/// Bytes read from the socket at a time. A sign request fits; larger
+/// frames arrive over several reads, which the decoder joins.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// Serves `stream` until the client hangs up or misbehaves; `slot` is its
+/// place under the connection cap, given back when it ends.
+pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
     // Only our own user (or root) may use our signer. Checked on the
     // connection itself, not on file modes a client could race.
     let uid = match stream.peer_cred() {
@@ -41,135 +56,226 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream) {
         );
         return;
     }
-    let (mut reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = stream.into_split();
+    let mut connection = Connection {
+        agent: &agent,
+        bindings: Bindings::default(),
+        slot,
+        closing: false,
+    };
     let mut frames = FrameDecoder::new();
-    let mut bindings = Bindings::default();
-    // May hold a lock passphrase in transit: wiped on drop. 4 KiB holds a
-    // whole sign request; larger frames arrive over several reads (the
-    // decoder joins them), and 64 idle connections stay cheap.
-    let mut buf = Zeroizing::new(vec![0u8; 4 * 1024]);
     loop {
-        let n = match reader.read(buf.as_mut_slice()).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        // Waiting holds no buffer: an idle connection costs its decoder
+        // and what has arrived of a frame, nothing more.
+        if reader.readable().await.is_err() {
+            return;
+        }
+        let bodies = match read_frames(&reader, &mut frames) {
+            Read::Frames(bodies) => bodies,
+            Read::Again => continue,
+            Read::Closed => return,
         };
-        let mut input = buf.get(..n).unwrap_or_default();
-        loop {
-            let body = match frames.decode(&mut input) {
-                Ok(Some(body)) => body,
-                Ok(None) => break,
-                Err(e) => {
-                    // Over 256 KiB or zero length: the stream can't be
-                    // trusted to be in sync any more.
-                    tracing::debug!("closing an agent connection: {e}");
-                    return;
-                }
-            };
-            let response = handle(&agent, &body, &mut bindings).await;
+        for body in bodies {
+            let response = connection.handle(&body).await;
             let frame = response
                 .to_frame()
                 .or_else(|_| Response::Failure.to_frame())
                 .unwrap_or_default();
-            if writer.write_all(&frame).await.is_err() {
+            if writer.write_all(&frame).await.is_err() || connection.closing {
                 return;
             }
         }
     }
 }
 
-async fn handle(agent: &Agent, body: &[u8], bindings: &mut Bindings) -> Response {
-    let request = match Request::decode(body) {
-        Ok(r) => r,
-        // Unknown type or bad body: refuse this message, keep the connection.
-        Err(e) => {
-            tracing::debug!("refusing an agent request: {e}");
-            return Response::Failure;
-        }
+/// What one read from the socket gave.
+enum Read {
+    /// The frames it completed (maybe none); each wiped on drop.
+    Frames(Vec<Zeroizing<Vec<u8>>>),
+    /// Nothing to read after all.
+    Again,
+    /// End of stream, an error, or a frame the stream cannot recover from.
+    Closed,
+}
+
+/// Reads what is there into `frames`. Not async, so the read buffer lives
+/// on the stack for this call only, never in an idle connection's task.
+fn read_frames(reader: &OwnedReadHalf, frames: &mut FrameDecoder) -> Read {
+    // May hold a lock passphrase in transit: wiped on drop.
+    let mut buf = Zeroizing::new([0u8; READ_CHUNK]);
+    let n = match reader.try_read(buf.as_mut_slice()) {
+        Ok(0) => return Read::Closed,
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Read::Again,
+        Err(_) => return Read::Closed,
     };
-    match request {
-        Request::RequestIdentities => {
-            if agent.is_locked() {
-                return Response::IdentitiesAnswer(Vec::new());
-            }
-            // The certificate first: where a server takes either, it is
-            // the one that needs no approval.
-            let mut identities: Vec<_> = agent.certs.identity().into_iter().collect();
-            identities.extend(agent.keys().identities());
-            Response::IdentitiesAnswer(identities)
-        }
-        Request::SignRequest(s) => sign(agent, s, bindings).await,
-        Request::Lock { passphrase } => match agent.lock().lock(&passphrase) {
-            Ok(()) => Response::Success,
-            Err(_) => Response::Failure,
-        },
-        Request::Unlock { passphrase } => {
-            let result = agent.lock().unlock(&passphrase);
-            drop(passphrase);
-            match result {
-                Ok(()) => Response::Success,
-                Err(Refused::WrongPassphrase(delay)) => {
-                    // Only this connection waits; others carry on.
-                    tokio::time::sleep(delay).await;
-                    Response::Failure
-                }
-                Err(_) => Response::Failure,
+    let mut input = buf.get(..n).unwrap_or_default();
+    let mut bodies = Vec::new();
+    loop {
+        match frames.decode(&mut input) {
+            Ok(Some(body)) => bodies.push(body),
+            Ok(None) => return Read::Frames(bodies),
+            Err(e) => {
+                // Over 256 KiB or zero length: the stream can't be
+                // trusted to be in sync any more.
+                tracing::debug!("closing an agent connection: {e}");
+                return Read::Closed;
             }
         }
-        Request::Extension(ext) => extension(agent, ext, bindings).await,
-        // This agent holds no private keys, ever: every add, remove and
-        // smartcard request is refused. Key material in them is wiped on
-        // drop by the codec's SecretBytes.
-        Request::AddIdentity { .. }
-        | Request::AddIdConstrained { .. }
-        | Request::RemoveIdentity { .. }
-        | Request::RemoveAllIdentities
-        | Request::AddSmartcardKey(_)
-        | Request::RemoveSmartcardKey(_)
-        | Request::AddSmartcardKeyConstrained { .. } => Response::Failure,
     }
 }
 
-async fn extension(agent: &Agent, ext: Extension, bindings: &mut Bindings) -> Response {
-    match ext {
-        Extension::SessionBind(bind) => match bindings.bind(&bind) {
-            Ok(()) => Response::Success,
+/// One connection's state.
+struct Connection<'a> {
+    agent: &'a Agent,
+    bindings: Bindings,
+    slot: Slot,
+    /// Answer the request at hand, then close.
+    closing: bool,
+}
+
+impl Connection<'_> {
+    /// Whether a session binding said this connection is forwarded.
+    fn forwarded(&self) -> bool {
+        self.bindings.forwarded()
+    }
+
+    async fn handle(&mut self, body: &[u8]) -> Response {
+        let agent = self.agent;
+        let request = match Request::decode(body) {
+            Ok(r) => r,
+            // Unknown type or bad body: refuse this message, keep the connection.
             Err(e) => {
-                tracing::debug!("refusing session-bind: {e:?}");
+                tracing::debug!("refusing an agent request: {e}");
+                return Response::Failure;
+            }
+        };
+        match request {
+            Request::RequestIdentities => {
+                if agent.is_locked() {
+                    return Response::IdentitiesAnswer(Vec::new());
+                }
+                // The certificate first: where a server takes either, it
+                // is the one that needs no approval. Never to a forwarded
+                // connection: it would sign for the remote host unasked.
+                let mut identities = Vec::new();
+                if !self.forwarded() {
+                    identities.extend(agent.certs.identity());
+                }
+                identities.extend(agent.keys().identities());
+                Response::IdentitiesAnswer(identities)
+            }
+            Request::SignRequest(s) => sign(agent, s, &self.bindings).await,
+            Request::Lock { .. } | Request::Unlock { .. } if self.forwarded() => {
+                tracing::debug!("refusing lock or unlock on a forwarded agent connection");
                 Response::Failure
             }
-        },
-        Extension::Query => {
-            let mut reply = ExtensionResponse::openssh_query();
-            if let ExtensionResponse::Query { extensions } = &mut reply {
-                extensions.extend([
-                    STATUS.to_owned(),
-                    REFRESH.to_owned(),
-                    CERT_REQUEST.to_owned(),
-                ]);
+            Request::Lock { passphrase } => match agent.lock().lock(&passphrase) {
+                Ok(()) => Response::Success,
+                Err(_) => Response::Failure,
+            },
+            Request::Unlock { passphrase } => unlock(agent, &passphrase).await,
+            Request::Extension(ext) => self.extension(ext).await,
+            // This agent holds no private keys, ever: every add, remove and
+            // smartcard request is refused. Key material in them is wiped on
+            // drop by the codec's SecretBytes.
+            Request::AddIdentity { .. }
+            | Request::AddIdConstrained { .. }
+            | Request::RemoveIdentity { .. }
+            | Request::RemoveAllIdentities
+            | Request::AddSmartcardKey(_)
+            | Request::RemoveSmartcardKey(_)
+            | Request::AddSmartcardKeyConstrained { .. } => Response::Failure,
+        }
+    }
+
+    async fn extension(&mut self, ext: Extension) -> Response {
+        let agent = self.agent;
+        match ext {
+            Extension::SessionBind(bind) => {
+                let bound = self.bindings.bind(&bind);
+                // Forwarded connections have a cap of their own, so a
+                // remote host cannot crowd out local clients.
+                if self.forwarded() && !self.slot.forwarded() {
+                    self.closing = true;
+                    return Response::Failure;
+                }
+                match bound {
+                    Ok(()) => Response::Success,
+                    Err(e) => {
+                        tracing::debug!("refusing session-bind: {e:?}");
+                        Response::Failure
+                    }
+                }
             }
-            Response::ExtensionResponse(reply)
-        }
-        Extension::Other { name, contents } if contents.is_empty() && name == STATUS => {
-            status_response(agent, name)
-        }
-        Extension::Other { name, contents } if contents.is_empty() && name == REFRESH => {
-            if agent.link.refresh().await {
+            Extension::Query => {
+                let mut reply = ExtensionResponse::openssh_query();
+                if let ExtensionResponse::Query { extensions } = &mut reply
+                    && !self.forwarded()
+                {
+                    extensions.extend([
+                        STATUS.to_owned(),
+                        REFRESH.to_owned(),
+                        CERT_REQUEST.to_owned(),
+                    ]);
+                }
+                Response::ExtensionResponse(reply)
+            }
+            // Control is for this machine's user: a forwarded connection
+            // may neither read the agent's state nor act on it.
+            Extension::Other { name, .. } if self.forwarded() => {
+                tracing::debug!(
+                    "refusing {} on a forwarded agent connection",
+                    escape(&name)
+                );
+                Response::Failure
+            }
+            Extension::Other { name, contents } if contents.is_empty() && name == STATUS => {
                 status_response(agent, name)
-            } else {
+            }
+            Extension::Other { name, contents } if contents.is_empty() && name == REFRESH => {
+                if agent.link.refresh().await {
+                    status_response(agent, name)
+                } else {
+                    Response::Failure
+                }
+            }
+            // A locked agent asks for nothing on its user's behalf.
+            Extension::Other { name, contents }
+                if contents.is_empty() && name == CERT_REQUEST && agent.is_locked() =>
+            {
                 Response::Failure
             }
-        }
-        Extension::Other { name, contents } if contents.is_empty() && name == CERT_REQUEST => {
-            // Refused or not, the status tells which; only "no answer at
-            // all" is a failure.
-            if agent.certificates && agent.link.signer_name().is_some() {
-                agent.certs.request(agent.link.as_ref(), true).await;
-                status_response(agent, name)
-            } else {
-                Response::Failure
+            Extension::Other { name, contents } if contents.is_empty() && name == CERT_REQUEST => {
+                // Refused or not, the status tells which; only "no answer at
+                // all" is a failure.
+                if agent.certificates && agent.link.signer_name().is_some() {
+                    agent.certs.request(agent.link.as_ref(), true).await;
+                    status_response(agent, name)
+                } else {
+                    Response::Failure
+                }
             }
+            Extension::Other { .. } => Response::Failure,
         }
-        Extension::Other { .. } => Response::Failure,
+    }
+}
+
+/// Unlocks with `passphrase`, as soon as the agent-wide delay after the
+/// last wrong one allows; a wrong one is answered after its own delay.
+async fn unlock(agent: &Agent, passphrase: &[u8]) -> Response {
+    loop {
+        let result = agent.lock().unlock(passphrase, Instant::now());
+        match result {
+            Ok(()) => return Response::Success,
+            // Another connection's guess failed a moment ago: wait our turn.
+            Err(Refused::TooSoon(wait)) => tokio::time::sleep(wait).await,
+            Err(Refused::WrongPassphrase(delay)) => {
+                tokio::time::sleep(delay).await;
+                return Response::Failure;
+            }
+            Err(Refused::Invalid | Refused::Random) => return Response::Failure,
+        }
     }
 }
 
@@ -181,11 +287,19 @@ fn status_response(agent: &Agent, name: String) -> Response {
 }
 
 async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Response {
-    // A locked agent signs nothing, not even with its own session key; the
-    // request then falls through to the refusal below.
-    if !agent.is_locked()
+    if bindings.forwarded() {
+        // The remote host may know the certificate (it is shown to every
+        // server it logs in to) and ask for it by its blob: refused, and
+        // logged, for that is someone trying.
+        if let Some(fingerprint) = agent.certs.fingerprint_of(&request.key_blob) {
+            log_session_cert(agent, &request, bindings, fingerprint, "refusedForwarded", None);
+            return Response::Failure;
+        }
+    } else if !agent.is_locked()
         && let Some(response) = sign_locally(agent, &request, bindings)
     {
+        // A locked agent signs nothing, not even with its own session
+        // key; the request then falls through to the refusal below.
         return response;
     }
     let Some(key) = agent.keys().find(&request.key_blob).cloned() else {
@@ -227,19 +341,16 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         match outcome {
             Outcome::Signed(signature) => Response::SignResponse { signature },
             Outcome::Refused(code, message) => {
-                // The signer's words reach a terminal and the log: no
-                // control characters.
-                let message = message.map(|m| m.chars().filter(|c| !c.is_control()).collect());
                 // A person saying no is the system working; anything else
-                // (clock skew, a disabled key, …) is something to fix.
+                // (clock skew, a disabled key, …) is something to fix. The
+                // signer's words and the key's comment reach a terminal:
+                // escaped. The log keeps them as they came; its readers
+                // escape.
                 if code != ErrorCode::UserDenied {
                     tracing::warn!(
                         "the signer refused to sign with \"{}\": {} ({})",
-                        key.comment
-                            .chars()
-                            .filter(|c| !c.is_control())
-                            .collect::<String>(),
-                        message.as_deref().unwrap_or("it gave no reason"),
+                        escape(&key.comment),
+                        message.as_deref().map_or("it gave no reason".into(), escape),
                         code.as_str()
                     );
                 }
@@ -268,6 +379,19 @@ fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Op
         ),
         Local::Failed(fingerprint) => (Response::Failure, "internal", fingerprint),
     };
+    log_session_cert(agent, request, bindings, fingerprint, outcome, Some(started));
+    Some(response)
+}
+
+/// Logs a request for the session certificate's key.
+fn log_session_cert(
+    agent: &Agent,
+    request: &SignRequest,
+    bindings: &Bindings,
+    fingerprint: String,
+    outcome: &str,
+    started: Option<Instant>,
+) {
     agent.log.append(&Entry {
         time_milliseconds: agent.clock.now_ms(),
         request_id: None,
@@ -276,8 +400,9 @@ fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Op
         path: "session-cert".to_owned(),
         context: sign_context(&request.data, bindings),
         outcome: outcome.to_owned(),
-        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        latency_ms: started.map_or(0, |s| {
+            u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)
+        }),
         message: None,
     });
-    Some(response)
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use vmux_proto::agent::{Extension, ExtensionResponse, Request, Response, frame_len};
+use vmux_proto::text::escape;
 
 use crate::{Error, Result};
 
@@ -62,17 +63,18 @@ pub struct StatusKey {
 }
 
 impl Status {
-    /// The lines `vmux status` prints.
+    /// The lines `vmux status` prints. Names come from peers (the signer's,
+    /// key comments) and from the system (paths, errors): escaped.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![
             match &self.connected_to {
-                Some(name) => format!("Connected to {name}"),
+                Some(name) => format!("Connected to {}", escape(name)),
                 None => "Disconnected".to_owned(),
             },
-            self.certificate.clone(),
+            escape(&self.certificate).into_owned(),
         ];
         if let Some(code) = &self.certificate_refused {
-            lines.push(format!("Last certificate request refused: {code}"));
+            lines.push(format!("Last certificate request refused: {}", escape(code)));
         }
         if self.locked {
             lines.push("Agent locked (ssh-add -X to unlock)".to_owned());
@@ -87,11 +89,13 @@ impl Status {
         for k in &self.keys {
             lines.push(format!(
                 "  {}  {}  ({})",
-                k.comment, k.fingerprint, k.algorithm
+                escape(&k.comment),
+                escape(&k.fingerprint),
+                escape(&k.algorithm)
             ));
         }
         for what in &self.not_saved {
-            lines.push(format!("Not saved, kept in memory: {what}"));
+            lines.push(format!("Not saved, kept in memory: {}", escape(what)));
         }
         lines
     }
@@ -118,6 +122,39 @@ impl Status {
 /// Sends the control extension `name` to the agent at `path` and returns
 /// its status.
 pub async fn call(path: &Path, name: &str) -> Result<Status> {
+    let err = |why: String| Error::Control {
+        path: path.to_owned(),
+        why,
+    };
+    match exchange(path, name).await? {
+        Response::ExtensionResponse(ExtensionResponse::Other { name: n, contents }) if n == name => {
+            Status::from_contents(&contents)
+                .ok_or_else(|| err("its answer did not parse; is it the same vmux version?".into()))
+        }
+        Response::Failure | Response::ExtensionFailure if name == REFRESH || name == CERT_REQUEST => {
+            // The refusal carries no reason; the status tells it.
+            let locked = matches!(
+                exchange(path, STATUS).await,
+                Ok(Response::ExtensionResponse(ExtensionResponse::Other { contents, .. }))
+                    if Status::from_contents(&contents).is_some_and(|s| s.locked)
+            );
+            Err(err(if locked && name == CERT_REQUEST {
+                "the agent is locked; unlock it (ssh-add -X), then try again".into()
+            } else {
+                "it could not reach its signer; make sure `vmux signer` is running and reachable, then try again"
+                    .into()
+            }))
+        }
+        _ => Err(err(format!(
+            "it does not answer {name}: it is not a vmux agent, or it is one reached through \
+             `ssh -A`, which answers no control requests (run this where the agent runs); \
+             check SSH_AUTH_SOCK or give --socket"
+        ))),
+    }
+}
+
+/// One request for the extension `name`, and the agent's response.
+async fn exchange(path: &Path, name: &str) -> Result<Response> {
     let err = |why: String| Error::Control {
         path: path.to_owned(),
         why,
@@ -156,20 +193,38 @@ pub async fn call(path: &Path, name: &str) -> Result<Status> {
     } else {
         CONTROL_TIMEOUT
     };
-    let response = tokio::time::timeout(bound, exchange)
+    tokio::time::timeout(bound, exchange)
         .await
-        .map_err(|_| err(format!("no answer within {} s", bound.as_secs())))??;
-    match response {
-        Response::ExtensionResponse(ExtensionResponse::Other { name: n, contents }) if n == name => {
-            Status::from_contents(&contents)
-                .ok_or_else(|| err("its answer did not parse; is it the same vmux version?".into()))
-        }
-        Response::Failure | Response::ExtensionFailure if name == REFRESH || name == CERT_REQUEST => Err(err(
-            "it could not reach its signer; make sure `vmux signer` is running and reachable, then try again"
-                .into(),
-        )),
-        _ => Err(err(format!(
-            "it does not answer {name}; it is not a vmux agent (check SSH_AUTH_SOCK or give --socket)"
-        ))),
+        .map_err(|_| err(format!("no answer within {} s", bound.as_secs())))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_escape_what_peers_named() {
+        let status = Status {
+            connected_to: Some("phone\u{1b}[2J".into()),
+            certificate: "No session certificate".into(),
+            certificate_refused: Some("userDenied\n".into()),
+            locked: false,
+            from_cache: false,
+            keys: vec![StatusKey {
+                comment: "work\u{202e}txt.exe".into(),
+                fingerprint: "SHA256:x".into(),
+                algorithm: "ssh-ed25519".into(),
+            }],
+            not_saved: vec!["the key cache at /tmp/a\rb".into()],
+        };
+        let lines = status.lines().join("\n");
+        assert!(
+            !lines.contains(['\u{1b}', '\u{202e}', '\r'])
+                && lines.contains("Connected to phone\\e[2J")
+                && lines.contains("work\\u{202e}txt.exe")
+                && lines.contains("userDenied\\n")
+                && lines.contains("/tmp/a\\rb"),
+            "{lines}"
+        );
     }
 }

@@ -3,7 +3,9 @@
 //! the link, where a person approves it.
 //!
 //! - [`socket`]: where the socket lives and how it is created and removed.
-//! - [`connection`]: one client connection, request by request.
+//! - [`connection`]: one client connection, request by request; what a
+//!   forwarded one may not do.
+//! - [`slots`]: the cap on connections, and on forwarded ones.
 //! - [`link`]: the session with the signer, reconnects, response routing.
 //! - [`keys`], [`cache`]: the identities offered, and their cache on disk.
 //! - [`lock`], [`session_bind`], [`context`]: OpenSSH's lock and session
@@ -27,6 +29,7 @@ pub mod link;
 pub mod lock;
 pub mod request_log;
 pub mod session_bind;
+pub mod slots;
 pub mod socket;
 pub mod unsaved;
 
@@ -45,6 +48,7 @@ use cert::Certs;
 use keys::{Key, Keys, Source};
 use link::{KeyListSink, Link};
 use request_log::RequestLog;
+use slots::Slots;
 use socket::BoundSocket;
 use unsaved::Unsaved;
 
@@ -158,6 +162,7 @@ impl KeyListSink for Agent {
 pub struct Running {
     agent: Arc<Agent>,
     socket: BoundSocket,
+    slots: Arc<Slots>,
     home: Home,
     device: Device,
     signer: Option<String>,
@@ -168,6 +173,7 @@ pub struct Running {
 /// for no session certificate.
 pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
     let device = Device::load_or_create(&config.home, None)?;
+    let slots = Slots::new(slots::fit_open_files(), slots::MAX_FORWARDED);
     let socket = BoundSocket::bind(&config.socket)?;
     let cache_path = config.home.file(cache::CACHE_FILE);
     let (cached, warning) = cache::load(&cache_path);
@@ -197,6 +203,7 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
     Ok(Running {
         agent,
         socket,
+        slots,
         home: config.home,
         device,
         signer: config.signer,
@@ -214,6 +221,7 @@ impl Running {
         let Running {
             agent,
             socket,
+            slots,
             home,
             device,
             signer,
@@ -235,17 +243,23 @@ impl Running {
             let agent = agent.clone();
             tokio::spawn(async move {
                 let sessions = agent.link.sessions();
+                // A locked agent asks the signer for nothing.
+                let paused = || agent.is_locked();
                 agent
                     .certs
-                    .run(agent.link.as_ref(), sessions, cert::renew::TICK)
+                    .run(agent.link.as_ref(), sessions, cert::renew::TICK, paused)
                     .await;
             })
         });
         loop {
             tokio::select! {
                 accepted = socket.listener().accept() => match accepted {
+                    // Past the cap the stream is dropped, closing it: its
+                    // client fails at once rather than waiting.
                     Ok((stream, _)) => {
-                        tokio::spawn(connection::serve(agent.clone(), stream));
+                        if let Some(slot) = slots.take() {
+                            tokio::spawn(connection::serve(agent.clone(), stream, slot));
+                        }
                     }
                     Err(e) => {
                         // Out of descriptors and the like: back off briefly

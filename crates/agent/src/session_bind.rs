@@ -5,6 +5,14 @@
 //! host key and that key's signature over the session id. We verify the
 //! signature before recording anything: an unverified binding would let a
 //! client name any host it likes on the signer's approval sheet.
+//!
+//! The one exception is the forwarding flag. It only ever takes rights
+//! away (a forwarded connection never gets the session certificate nor the
+//! control extensions), so it is believed whenever a bind says it, even
+//! one we refuse: a host key we cannot verify (a host certificate, a key
+//! type we do not know) must not turn a forwarded connection into a local
+//! one. And once set it stays set: later binds, which on a forwarded
+//! connection come from the remote host, cannot clear it.
 
 use signature::Verifier;
 use ssh_key::{PublicKey, Signature};
@@ -50,20 +58,26 @@ pub enum BindError {
 
 /// Bindings of one agent connection.
 #[derive(Debug, Default)]
-pub struct Bindings(Vec<Binding>);
+pub struct Bindings {
+    verified: Vec<Binding>,
+    /// Some bind, verified or not, said the connection is forwarded.
+    forwarded: bool,
+}
 
 impl Bindings {
     /// Verifies and records `bind`. Binding the same session id and key
-    /// again succeeds without a new record, as in OpenSSH.
+    /// again succeeds without a new record, as in OpenSSH. Its forwarding
+    /// flag counts even when it is refused.
     pub fn bind(&mut self, bind: &SessionBind) -> Result<(), BindError> {
+        self.forwarded |= bind.is_forwarding;
         if bind.session_id.is_empty() || bind.session_id.len() > MAX_SESSION_ID_LEN {
             return Err(BindError::BadSessionId);
         }
-        if self.0.len() >= MAX_BINDINGS {
+        if self.verified.len() >= MAX_BINDINGS {
             return Err(BindError::TooMany);
         }
         verify(bind)?;
-        for b in &self.0 {
+        for b in &self.verified {
             if !b.forwarded {
                 return Err(BindError::AfterAuthentication);
             }
@@ -75,7 +89,7 @@ impl Bindings {
                 };
             }
         }
-        self.0.push(Binding {
+        self.verified.push(Binding {
             host_key: bind.host_key.clone(),
             session_id: bind.session_id.clone(),
             forwarded: bind.is_forwarding,
@@ -83,19 +97,19 @@ impl Bindings {
         Ok(())
     }
 
-    /// Whether any binding says this connection was forwarded.
+    /// Whether any bind said this connection was forwarded.
     pub fn forwarded(&self) -> bool {
-        self.0.iter().any(|b| b.forwarded)
+        self.forwarded
     }
 
     /// The binding for `session_id`, if recorded.
     pub fn for_session(&self, session_id: &[u8]) -> Option<&Binding> {
-        self.0.iter().find(|b| b.session_id == session_id)
+        self.verified.iter().find(|b| b.session_id == session_id)
     }
 
     /// The most recent binding: the host the client is talking to now.
     pub fn last(&self) -> Option<&Binding> {
-        self.0.last()
+        self.verified.last()
     }
 }
 
@@ -163,6 +177,25 @@ mod tests {
             bindings.for_session(b"sid2").unwrap().host_key,
             b.public_key().to_bytes().unwrap()
         );
+    }
+
+    #[test]
+    fn forwarding_is_believed_unverified_and_never_cleared() {
+        let a = host();
+        let mut forged = bind(&a, b"sid1", true);
+        forged.signature[20] ^= 1;
+        let mut bindings = Bindings::default();
+        assert_eq!(bindings.bind(&forged), Err(BindError::BadSignature));
+        assert!(bindings.forwarded());
+        assert!(bindings.last().is_none());
+        // The remote host binds its own next hop, for authentication.
+        assert_eq!(bindings.bind(&bind(&a, b"sid2", false)), Ok(()));
+        assert!(bindings.forwarded());
+        let mut oversized = bind(&a, &[1u8; MAX_SESSION_ID_LEN + 1], true);
+        oversized.is_forwarding = true;
+        let mut fresh = Bindings::default();
+        assert_eq!(fresh.bind(&oversized), Err(BindError::BadSessionId));
+        assert!(fresh.forwarded());
     }
 
     #[test]

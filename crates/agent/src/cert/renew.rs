@@ -94,12 +94,8 @@ impl Certs {
 
     /// Signs `data` here if `blob` is the valid certificate or its key.
     pub fn sign(&self, blob: &[u8], data: &[u8]) -> Local {
-        let now = self.clock.now_ms();
         let state = self.state();
-        let Some(held) = state
-            .offered(now)
-            .filter(|h| h.certificate_blob == blob || h.key.public_blob() == blob)
-        else {
+        let Some(held) = self.offered_as(&state, blob) else {
             return Local::NotOurs;
         };
         let fingerprint = Fingerprint::of(held.key.public_blob()).to_string();
@@ -107,6 +103,20 @@ impl Certs {
             Some(sig) => Local::Signed(sig, fingerprint),
             None => Local::Failed(fingerprint),
         }
+    }
+
+    /// The key's fingerprint if `blob` is the valid certificate or its
+    /// key, without signing: for a request that may not use it.
+    pub fn fingerprint_of(&self, blob: &[u8]) -> Option<String> {
+        let state = self.state();
+        self.offered_as(&state, blob)
+            .map(|h| Fingerprint::of(h.key.public_blob()).to_string())
+    }
+
+    fn offered_as<'s>(&self, state: &'s CertState, blob: &[u8]) -> Option<&'s Held> {
+        state
+            .offered(self.clock.now_ms())
+            .filter(|h| h.certificate_blob == blob || h.key.public_blob() == blob)
     }
 
     /// The status line.
@@ -203,13 +213,15 @@ impl Certs {
     }
 
     /// Runs for as long as the agent does: asks on each new session and
-    /// whenever renewal is due while one is up; forgets an expired
-    /// certificate. `sessions` holds `Some` while a session is up.
+    /// whenever renewal is due while one is up and `paused` says no (the
+    /// agent is not locked); forgets an expired certificate. `sessions`
+    /// holds `Some` while a session is up.
     pub async fn run<I: Issuer, C>(
         &self,
         issuer: &I,
         mut sessions: watch::Receiver<Option<C>>,
         tick: Duration,
+        paused: impl Fn() -> bool,
     ) {
         let mut new_session = sessions.borrow_and_update().is_some();
         loop {
@@ -223,7 +235,7 @@ impl Certs {
                 }
                 state.due(now)
             };
-            if up && due == Some(Action::Request) {
+            if up && due == Some(Action::Request) && !paused() {
                 self.request(issuer, false).await;
             }
             tokio::select! {

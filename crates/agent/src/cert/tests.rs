@@ -192,7 +192,7 @@ async fn denied_is_not_asked_again_until_next_session_or_by_hand() {
 
     // The timer, ticking fast with a session up, asks no more.
     let (tx, rx) = watch::channel(Some(()));
-    let run = certs.run(&signer, rx, Duration::from_millis(5));
+    let run = certs.run(&signer, rx, Duration::from_millis(5), || false);
     tokio::select! {
         () = run => panic!("the timer ended"),
         () = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -218,12 +218,19 @@ async fn denied_is_not_asked_again_until_next_session_or_by_hand() {
 async fn the_timer_renews_and_forgets() {
     let (clock, signer, certs) = rig(Mode::Approve);
     let (tx, rx) = watch::channel(None::<()>);
-    let run = certs.run(&signer, rx, Duration::from_millis(5));
+    let locked = std::sync::atomic::AtomicBool::new(true);
+    let paused = || locked.load(std::sync::atomic::Ordering::Relaxed);
+    let run = certs.run(&signer, rx, Duration::from_millis(5), paused);
     let drive = async {
         // No session: nothing asked.
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert_eq!(signer.asked(), 0);
+        // A session, but the agent is locked: still nothing.
         tx.send_replace(Some(()));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(signer.asked(), 0);
+        // Unlocked: asked at the next tick.
+        locked.store(false, std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert_eq!(signer.asked(), 1);
         assert!(certs.identity().is_some());
