@@ -1,14 +1,14 @@
 //! The append-only request log: one JSON line per sign request and what
 //! became of it. No signed data and no signatures, only what a person
-//! needs to audit who asked for what.
+//! needs to audit who asked for what. Rotated at a size
+//! ([`vmux_link::logfile`]).
 
 use std::collections::VecDeque;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
+use vmux_link::logfile::{self, Rotation};
 use vmux_proto::envelope::SignContext;
 
 use crate::unsaved::Unsaved;
@@ -50,6 +50,7 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct RequestLog {
     path: PathBuf,
+    rotation: Rotation,
     /// One writer at a time, so lines never interleave; and the lines not
     /// written yet.
     held: Mutex<Held>,
@@ -67,8 +68,14 @@ struct Held {
 impl RequestLog {
     /// A log at `path` (created on first write, 0600).
     pub fn new(path: PathBuf) -> Self {
+        Self::rotating(path, Rotation::DEFAULT)
+    }
+
+    /// A log at `path`, rotated as `rotation` says.
+    pub fn rotating(path: PathBuf, rotation: Rotation) -> Self {
         Self {
             path,
+            rotation,
             held: Mutex::new(Held::default()),
             unsaved: Unsaved::new(
                 "the request log",
@@ -122,28 +129,14 @@ impl RequestLog {
     }
 
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)?;
-        let before = file.metadata()?.len();
-        file.write_all(bytes).inspect_err(|_| {
-            // A full disk can take part of a line: cut it off, so that the
-            // next write starts a line of its own. Best effort.
-            let _ = file.set_len(before);
-        })
+        logfile::append(&self.path, bytes, self.rotation)
     }
 }
 
-/// Reads the log at `path`: entries, and lines that did not parse are
-/// skipped and counted.
+/// Reads the log at `path`, its rotated files first: entries, and lines
+/// that did not parse are skipped and counted.
 pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e),
-    };
+    let text = logfile::read_to_string(path, Rotation::DEFAULT)?;
     let mut bad = 0;
     let entries = text
         .lines()
@@ -176,6 +169,29 @@ mod tests {
             latency_ms: 0,
             message: None,
         }
+    }
+
+    #[test]
+    fn rotates_and_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let line = serde_json::to_vec(&entry(1_000_000)).unwrap().len() as u64 + 1;
+        // Ten entries a file, the default number kept.
+        let rotation = Rotation {
+            at: 10 * line + 5,
+            ..Rotation::DEFAULT
+        };
+        let log = RequestLog::rotating(path.clone(), rotation);
+        let total = 10 * (Rotation::DEFAULT.keep as u64 + 1) + 3;
+        for n in 0..total {
+            log.append(&entry(1_000_000 + n));
+        }
+        let (entries, bad) = read(&path).unwrap();
+        assert_eq!(bad, 0);
+        let times: Vec<u64> = entries.iter().map(|e| e.time_milliseconds).collect();
+        // The first file of ten went; the rest are read oldest first.
+        let expected: Vec<u64> = (1_000_000 + 10..1_000_000 + total).collect();
+        assert_eq!(times, expected);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`trust`]: the store of pinned peers.
 //! - [`session`]: the tokio transport: framing, hello, pairing, keepalive.
 //! - [`discovery`]: DNS-SD advertisement and browsing.
+//! - [`logfile`]: the request logs, rotated at a size.
 
 pub mod backoff;
 pub mod clock;
@@ -15,6 +16,7 @@ mod fingerprint;
 pub mod frame;
 pub mod home;
 pub mod keepalive;
+pub mod logfile;
 pub mod noise;
 pub mod pairing;
 pub mod session;

@@ -55,6 +55,28 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON text (a log's lines, for `--json`) with every forbidden character
+/// written as a JSON `\uXXXX` escape (a surrogate pair past U+FFFF): the
+/// same JSON to a parser, inert on a terminal. Line breaks between lines
+/// are kept, so `text` may hold many lines.
+pub fn escape_json(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_forbidden(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c != '\n' && is_forbidden(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// How a refused character is named in an error: `U+001B`.
 pub fn describe(c: char) -> String {
     format!("U+{:04X}", u32::from(c))
@@ -134,5 +156,16 @@ mod tests {
         for s in ["\u{1b}]0;title\u{7}", "\u{2028}\u{85}\u{feff}"] {
             assert_eq!(first_forbidden(&escape(s)), None);
         }
+    }
+
+    #[test]
+    fn escape_json_keeps_the_json_and_the_lines() {
+        let text = "{\"d\":\"a\u{202e}b\u{1b}\u{e0041}\"}\n{\"d\":\"ok\"}\n";
+        let escaped = escape_json(text);
+        assert_eq!(
+            escaped,
+            "{\"d\":\"a\\u202eb\\u001b\\udb40\\udc41\"}\n{\"d\":\"ok\"}\n"
+        );
+        assert!(matches!(escape_json("{}\n"), Cow::Borrowed(_)));
     }
 }

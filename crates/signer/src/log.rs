@@ -1,10 +1,15 @@
-//! The signer's request log: one JSON line per request, appended.
+//! The signer's request log: one JSON line per request, appended, rotated
+//! at a size ([`vmux_link::logfile`]).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vmux_link::clock::format_utc;
+use vmux_link::logfile::{self, Rotation};
+use vmux_proto::text::escape;
+
+/// File name in the state directory.
+pub const LOG_FILE: &str = "signer-log.jsonl";
 
 /// One request and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,28 +40,28 @@ pub struct Entry {
 #[derive(Clone, Debug)]
 pub struct Log {
     path: PathBuf,
+    rotation: Rotation,
 }
 
 impl Log {
     /// The log at `path`.
     pub fn at(path: PathBuf) -> Self {
-        Self { path }
+        Self::rotating(path, Rotation::DEFAULT)
+    }
+
+    /// The log at `path`, rotated as `rotation` says.
+    pub fn rotating(path: PathBuf, rotation: Rotation) -> Self {
+        Self { path, rotation }
     }
 
     /// Appends one entry. Failing to log never blocks signing; it is reported.
     pub fn append(&self, entry: &Entry) {
-        let result = (|| -> std::io::Result<()> {
-            let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-            line.push(b'\n');
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            options.open(&self.path)?.write_all(&line)
-        })();
+        let result = serde_json::to_vec(entry)
+            .map_err(std::io::Error::other)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                logfile::append(&self.path, &line, self.rotation)
+            });
         if let Err(e) = result {
             tracing::warn!(
                 "could not write the signer log {}: {e}",
@@ -65,13 +70,15 @@ impl Log {
         }
     }
 
-    /// Every entry; lines that don't parse are skipped with a warning.
+    /// The log's text, its rotated files first (`vmux signer log --json`).
+    pub fn read_text(path: &Path) -> std::io::Result<String> {
+        logfile::read_to_string(path, Rotation::DEFAULT)
+    }
+
+    /// Every entry, oldest first; lines that don't parse are skipped with
+    /// a warning.
     pub fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
+        let text = Self::read_text(path)?;
         Ok(text
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -87,17 +94,68 @@ impl Log {
 }
 
 impl Entry {
-    /// One line for people.
+    /// One line for people. Every field is stored text, some of it a
+    /// peer's words, and a log may be older than today's checks: escaped.
     pub fn human(&self) -> String {
         format!(
             "{}  {:<11} {:<18} {:<20} {:<40} {} ({} ms)",
             format_utc(self.time),
-            self.kind,
-            self.device,
-            self.destination.as_deref().unwrap_or("-"),
-            self.key_fingerprint.as_deref().unwrap_or("-"),
-            self.outcome,
+            escape(&self.kind),
+            escape(&self.device),
+            escape(self.destination.as_deref().unwrap_or("-")),
+            escape(self.key_fingerprint.as_deref().unwrap_or("-")),
+            escape(&self.outcome),
             self.decision_ms
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn entry(n: u64, device: &str) -> Entry {
+        Entry {
+            time: 1_700_000_000_000 + n,
+            request_id: format!("r{n:06}"),
+            kind: "sign".into(),
+            device: device.into(),
+            key_fingerprint: None,
+            destination: Some("git@example.com".into()),
+            outcome: "approved".into(),
+            decision_ms: 5,
+        }
+    }
+
+    #[test]
+    fn rotates_and_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let line = serde_json::to_vec(&entry(0, "laptop")).unwrap().len() as u64 + 1;
+        let rotation = Rotation {
+            at: 5 * line,
+            keep: 2,
+        };
+        let log = Log::rotating(path.clone(), rotation);
+        for n in 0..17 {
+            log.append(&entry(n, "laptop"));
+        }
+        // Files of five, two older ones kept: 0..5 went; `Log::read`
+        // takes 5..10, 10..15, then 15..17.
+        let ids: Vec<String> = Log::read(&path)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.request_id)
+            .collect();
+        let expected: Vec<String> = (5..17).map(|n| format!("r{n:06}")).collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn human_escapes_stored_text() {
+        let line = entry(1, "evil\u{1b}[2J\u{202e}").human();
+        assert!(!line.contains(['\u{1b}', '\u{202e}']), "{line}");
+        assert!(line.contains("evil\\e[2J\\u{202e}"), "{line}");
     }
 }

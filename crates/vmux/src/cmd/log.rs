@@ -1,9 +1,14 @@
-//! `vmux log`: the agent's request log, readably.
+//! `vmux log`: the agent's request log, readably, its rotated files first.
+//! What it holds came partly from peers (comments, users, hosts, the
+//! signer's reasons) and may predate today's checks: every string is
+//! escaped, in `--json` too.
 
 use vmux_agent::request_log;
 use vmux_link::clock::format_utc;
 use vmux_link::home::Home;
+use vmux_link::logfile::{self, Rotation};
 use vmux_proto::envelope::{ContextQuality, Purpose};
+use vmux_proto::text::{escape, escape_json};
 
 use super::Result;
 
@@ -18,11 +23,9 @@ pub fn run(args: Args) -> Result {
     let home = Home::from_env()?;
     let path = home.file(request_log::LOG_FILE);
     if args.json {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => print!("{text}"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", path.display()).into()),
-        }
+        let text = logfile::read_to_string(&path, Rotation::DEFAULT)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        print!("{}", escape_json(&text));
         return Ok(());
     }
     let (entries, bad) =
@@ -33,12 +36,13 @@ pub fn run(args: Args) -> Result {
     for e in &entries {
         let c = &e.context;
         let purpose = match (c.purpose, &c.namespace) {
-            (Some(Purpose::Sshsig), Some(ns)) => format!("sshsig {ns}"),
+            (Some(Purpose::Sshsig), Some(ns)) => format!("sshsig {}", escape(ns)),
             (Some(Purpose::Sshsig), None) => "sshsig".to_owned(),
             (Some(Purpose::SshUserauth), _) => "login".to_owned(),
             _ => "unknown purpose".to_owned(),
         };
-        let mut dest = match (&c.user, &c.host) {
+        let (user, host) = (c.user.as_deref().map(escape), c.host.as_deref().map(escape));
+        let mut dest = match (user, host) {
             (Some(u), Some(h)) => format!(" {u}@{h}"),
             (Some(u), None) => format!(" user {u}"),
             (None, Some(h)) => format!(" host {h}"),
@@ -50,23 +54,20 @@ pub fn run(args: Args) -> Result {
         if c.forwarded {
             dest.push_str(" forwarded");
         }
-        // Comments and users come from elsewhere: no control characters
-        // reach the terminal.
-        let clean = |s: &str| s.chars().filter(|ch| !ch.is_control()).collect::<String>();
         // The signer's reason for a refusal, when it gave one.
         let why = e
             .message
             .as_deref()
-            .map(|m| format!(": {}", clean(m)))
+            .map(|m| format!(": {}", escape(m)))
             .unwrap_or_default();
         println!(
             "{}  {:<14} {} ({})  {}{}  {} ms{why}",
             format_utc(e.time_milliseconds),
-            e.outcome,
-            clean(&e.key_comment),
-            e.key_fingerprint,
+            escape(&e.outcome),
+            escape(&e.key_comment),
+            escape(&e.key_fingerprint),
             purpose,
-            clean(&dest),
+            dest,
             e.latency_ms
         );
     }

@@ -106,11 +106,10 @@ pub async fn run(args: Args) -> Result {
 }
 
 fn log(home: &Home, json: bool) -> Result {
-    let path = home.file("signer-log.jsonl");
+    let path = home.file(vmux_signer::log::LOG_FILE);
     if json {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            print!("{text}");
-        }
+        let text = Log::read_text(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        print!("{}", vmux_proto::text::escape_json(&text));
         return Ok(());
     }
     let entries = Log::read(&path)?;
