@@ -224,10 +224,7 @@ impl Connection<'_> {
             // Control is for this machine's user: a forwarded connection
             // may neither read the agent's state nor act on it.
             Extension::Other { name, .. } if self.forwarded() => {
-                tracing::debug!(
-                    "refusing {} on a forwarded agent connection",
-                    escape(&name)
-                );
+                tracing::debug!("refusing {} on a forwarded agent connection", escape(&name));
                 Response::Failure
             }
             Extension::Other { name, contents } if contents.is_empty() && name == STATUS => {
@@ -292,7 +289,14 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         // server it logs in to) and ask for it by its blob: refused, and
         // logged, for that is someone trying.
         if let Some(fingerprint) = agent.certs.fingerprint_of(&request.key_blob) {
-            log_session_cert(agent, &request, bindings, fingerprint, "refusedForwarded", None);
+            log_session_cert(
+                agent,
+                &request,
+                bindings,
+                fingerprint,
+                "refusedForwarded",
+                None,
+            );
             return Response::Failure;
         }
     } else if !agent.is_locked()
@@ -350,7 +354,9 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
                     tracing::warn!(
                         "the signer refused to sign with \"{}\": {} ({})",
                         escape(&key.comment),
-                        message.as_deref().map_or("it gave no reason".into(), escape),
+                        message
+                            .as_deref()
+                            .map_or("it gave no reason".into(), escape),
                         code.as_str()
                     );
                 }
@@ -379,7 +385,14 @@ fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Op
         ),
         Local::Failed(fingerprint) => (Response::Failure, "internal", fingerprint),
     };
-    log_session_cert(agent, request, bindings, fingerprint, outcome, Some(started));
+    log_session_cert(
+        agent,
+        request,
+        bindings,
+        fingerprint,
+        outcome,
+        Some(started),
+    );
     Some(response)
 }
 

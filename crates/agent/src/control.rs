@@ -74,7 +74,10 @@ impl Status {
             escape(&self.certificate).into_owned(),
         ];
         if let Some(code) = &self.certificate_refused {
-            lines.push(format!("Last certificate request refused: {}", escape(code)));
+            lines.push(format!(
+                "Last certificate request refused: {}",
+                escape(code)
+            ));
         }
         if self.locked {
             lines.push("Agent locked (ssh-add -X to unlock)".to_owned());
@@ -127,11 +130,15 @@ pub async fn call(path: &Path, name: &str) -> Result<Status> {
         why,
     };
     match exchange(path, name).await? {
-        Response::ExtensionResponse(ExtensionResponse::Other { name: n, contents }) if n == name => {
+        Response::ExtensionResponse(ExtensionResponse::Other { name: n, contents })
+            if n == name =>
+        {
             Status::from_contents(&contents)
                 .ok_or_else(|| err("its answer did not parse; is it the same vmux version?".into()))
         }
-        Response::Failure | Response::ExtensionFailure if name == REFRESH || name == CERT_REQUEST => {
+        Response::Failure | Response::ExtensionFailure
+            if name == REFRESH || name == CERT_REQUEST =>
+        {
             // The refusal carries no reason; the status tells it.
             let locked = matches!(
                 exchange(path, STATUS).await,

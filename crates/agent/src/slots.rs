@@ -136,7 +136,9 @@ pub fn fit_open_files() -> usize {
         }
     }
     let allowed = soft.map_or(u64::MAX, |s| s.saturating_sub(RESERVED_FDS));
-    let cap = usize::try_from(allowed).unwrap_or(usize::MAX).clamp(1, MAX_CONNECTIONS);
+    let cap = usize::try_from(allowed)
+        .unwrap_or(usize::MAX)
+        .clamp(1, MAX_CONNECTIONS);
     if cap < MAX_CONNECTIONS {
         tracing::info!(
             "serving at most {cap} agent connections at once (the open-file limit, ulimit -n, is {})",

@@ -166,10 +166,19 @@ mod tests {
         let rotation = Rotation { at: 4, keep: 1 };
         append(&path, b"a long line\n", rotation).unwrap();
         append(&path, b"another\n", rotation).unwrap();
-        assert_eq!(read_to_string(&path, rotation).unwrap(), "a long line\nanother\n");
+        assert_eq!(
+            read_to_string(&path, rotation).unwrap(),
+            "a long line\nanother\n"
+        );
         std::fs::write(numbered(&path, 1), "cut sho").unwrap();
-        assert_eq!(read_to_string(&path, rotation).unwrap(), "cut sho\nanother\n");
-        assert_eq!(read_to_string(&dir.path().join("none"), rotation).unwrap(), "");
+        assert_eq!(
+            read_to_string(&path, rotation).unwrap(),
+            "cut sho\nanother\n"
+        );
+        assert_eq!(
+            read_to_string(&dir.path().join("none"), rotation).unwrap(),
+            ""
+        );
     }
 
     #[cfg(unix)]

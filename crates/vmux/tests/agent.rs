@@ -31,6 +31,9 @@ use paired::{PASS, Paired, Setup, WAIT};
 use process::{Proc, VMUX};
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
+use vmux_proto::agent::{
+    Extension, ExtensionResponse, Request, Response, SessionBind, SignRequest,
+};
 use zeroize::Zeroizing;
 
 /// A signer paired with an agent home, and the agent running there.
@@ -834,4 +837,280 @@ fn refresh_replaces_the_key_list_and_the_cache() {
         cache.contains("second") && !cache.contains("\"work\""),
         "{cache}"
     );
+}
+
+/// The CA line `vmux ca show` prints on the signer.
+fn ca_line(rig: &Rig) -> String {
+    let ca = Command::new(VMUX)
+        .args(["ca", "show"])
+        .env("VMUX_HOME", &rig.signer_home)
+        .output()
+        .unwrap();
+    assert!(ca.status.success(), "{}", text(&ca));
+    String::from_utf8(ca.stdout).unwrap()
+}
+
+/// `ssh -A` to a server that takes the session certificate, running
+/// `remote` there; started now, its output when joined.
+fn ssh_a(server: &sshd::Sshd, sock: &Path, remote: &str) -> std::thread::JoinHandle<String> {
+    let mut ssh = Command::new("ssh");
+    ssh.args(server.client_options())
+        .arg("-A")
+        .arg(format!("{}@127.0.0.1", sshd::whoami()))
+        .arg(remote)
+        .env("SSH_AUTH_SOCK", sock)
+        .stdin(std::process::Stdio::null());
+    std::thread::spawn(move || text(&ssh.output().unwrap()))
+}
+
+/// Over real `ssh -A` (OpenSSH binds each forwarded connection with
+/// `session-bind@openssh.com`, is_forwarding set): the remote host lists
+/// the signer's key but not the session certificate, which logged the first
+/// hop in; `vmux status` and `vmux cert request` there are refused; the
+/// second hop raises a sheet that says it came through a forwarded agent,
+/// and fails when denied.
+#[test]
+fn forwarded_agent_gets_no_certificate_no_control_and_each_hop_a_sheet() {
+    let mut rig = Rig::start_with_certificate();
+    let key_line = std::fs::read_to_string(&rig.pubkey).unwrap();
+    let server = sshd::Sshd::start(
+        &rig.dir.path().join("sshd"),
+        &key_line,
+        Some(&ca_line(&rig)),
+    );
+    let local = text(&rig.ssh_add(&["-L"]));
+    assert!(local.contains("-cert-v01@openssh.com"), "{local}");
+
+    // On the remote host: what it lists, and what control it gets.
+    let remote = format!(
+        "ssh-add -L; echo '== status'; {VMUX} status; echo '== cert'; {VMUX} cert request; echo '== end'"
+    );
+    let out = ssh_a(&server, &rig.sock(), &remote).join().unwrap();
+    let (listed, rest) = out
+        .split_once("== status")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        listed.contains(key_line.split_whitespace().nth(1).unwrap())
+            && !listed.contains("cert-v01"),
+        "the forwarded agent listed:\n{listed}"
+    );
+    assert!(
+        rest.matches("reached through `ssh -A`").count() == 2 && rest.contains("== end"),
+        "{out}"
+    );
+    // The first hop logged in with the certificate: no sheet, and no
+    // certificate sheet for the refused `vmux cert request`.
+    assert!(!rig.new_sheet(Duration::from_millis(500)));
+
+    // The second hop, approved: the sheet says how the request came.
+    let hop = format!(
+        "ssh {} {}@127.0.0.1 echo second-hop-ok",
+        server.client_options().join(" "),
+        sshd::whoami()
+    );
+    let login = ssh_a(&server, &rig.sock(), &hop);
+    rig.signer().expect("SSH Sign Request", WAIT);
+    let destination = rig.signer().expect("through a forwarded agent", WAIT);
+    assert!(destination.contains("SSH login"), "{destination}");
+    rig.signer().type_line("a");
+    rig.signer().expect("Passphrase for", WAIT);
+    rig.signer().type_line(PASS);
+    let out = login.join().unwrap();
+    assert!(out.contains("second-hop-ok"), "{out}\n{}", server.log());
+
+    // Denied: that hop fails.
+    let login = ssh_a(&server, &rig.sock(), &hop);
+    rig.signer().expect("SSH Sign Request", WAIT);
+    rig.signer().expect("through a forwarded agent", WAIT);
+    rig.signer().type_line("d");
+    let out = login.join().unwrap();
+    assert!(
+        !out.contains("second-hop-ok") && out.contains("Permission denied"),
+        "{out}"
+    );
+
+    let log = rig.request_log();
+    let forwarded: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"path\":\"forwarded\""))
+        .collect();
+    assert_eq!(forwarded.len(), 2, "{log}");
+    assert!(
+        forwarded.iter().all(|l| l.contains("\"forwarded\":true"))
+            && forwarded[0].contains("\"outcome\":\"approved\"")
+            && forwarded[1].contains("\"outcome\":\"userDenied\""),
+        "{log}"
+    );
+    // Every hop to the server by the certificate was a local connection.
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("\"path\":\"session-cert\""))
+            .all(|l| !l.contains("\"forwarded\":true")),
+        "{log}"
+    );
+    drop(server);
+}
+
+fn request_frame(request: Request) -> Vec<u8> {
+    request.to_frame().unwrap()
+}
+
+/// The binding games a remote host's root can play on the raw socket: a
+/// forwarded bind it cannot prove (not its own host key, say) still marks
+/// the connection forwarded, and then neither the certificate, asked for by
+/// its blob, nor control, lock or unlock is had there. Local connections
+/// are untouched meanwhile.
+#[test]
+fn a_forwarded_connection_is_refused_certificate_control_and_lock() {
+    let mut rig = Rig::start_with_certificate();
+    let mut c = UnixStream::connect(rig.sock()).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let Response::IdentitiesAnswer(ids) =
+        Response::decode(&exchange(&mut c, &frame(&[11]))).unwrap()
+    else {
+        panic!("no list");
+    };
+    let cert_blob = ids
+        .iter()
+        .find(|i| i.comment == "vmux-session-cert")
+        .map(|i| i.key_blob.clone())
+        .unwrap_or_else(|| panic!("{ids:?}"));
+
+    let mut c = UnixStream::connect(rig.sock()).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let call = |c: &mut UnixStream, request: Request| {
+        Response::decode(&exchange(c, &request_frame(request))).unwrap()
+    };
+    let bind = Request::Extension(Extension::SessionBind(SessionBind {
+        host_key: b"any key".to_vec(),
+        session_id: b"any session".to_vec(),
+        signature: b"no signature".to_vec(),
+        is_forwarding: true,
+    }));
+    assert_eq!(call(&mut c, bind), Response::Failure);
+    let Response::IdentitiesAnswer(ids) = call(&mut c, Request::RequestIdentities) else {
+        panic!("no list");
+    };
+    assert!(
+        ids.len() == 1 && ids[0].comment == "work",
+        "forwarded list: {ids:?}"
+    );
+    let sign = Request::SignRequest(SignRequest {
+        key_blob: cert_blob,
+        data: b"sign me unasked".to_vec(),
+        flags: Default::default(),
+    });
+    assert_eq!(call(&mut c, sign), Response::Failure);
+    for name in ["status@vmux", "refresh@vmux", "cert-request@vmux"] {
+        let ext = Request::Extension(Extension::Other {
+            name: name.to_owned(),
+            contents: Vec::new(),
+        });
+        assert_eq!(call(&mut c, ext), Response::Failure, "{name}");
+    }
+    let Response::ExtensionResponse(ExtensionResponse::Query { extensions }) =
+        call(&mut c, Request::Extension(Extension::Query))
+    else {
+        panic!("no query answer");
+    };
+    assert!(
+        extensions.iter().all(|e| !e.ends_with("@vmux")),
+        "{extensions:?}"
+    );
+    let lock = Request::Lock {
+        passphrase: b"remote".as_slice().into(),
+    };
+    assert_eq!(call(&mut c, lock), Response::Failure);
+    // A later bind cannot make it local again.
+    let unbind = Request::Extension(Extension::SessionBind(SessionBind {
+        host_key: b"any key".to_vec(),
+        session_id: b"another".to_vec(),
+        signature: b"no signature".to_vec(),
+        is_forwarding: false,
+    }));
+    assert_eq!(call(&mut c, unbind), Response::Failure);
+    let Response::IdentitiesAnswer(ids) = call(&mut c, Request::RequestIdentities) else {
+        panic!("no list");
+    };
+    assert_eq!(ids.len(), 1);
+
+    // None of it reached the signer or changed the agent; the attempt on
+    // the certificate is logged.
+    assert!(!rig.new_sheet(Duration::from_millis(300)));
+    let status = rig.wait_status("Certificate valid until");
+    assert!(!status.contains("locked"), "{status}");
+    assert!(text(&rig.ssh_add(&["-L"])).contains("-cert-v01@openssh.com"));
+    let log = rig.request_log();
+    assert!(
+        log.lines().any(|l| l.contains("\"path\":\"session-cert\"")
+            && l.contains("\"outcome\":\"refusedForwarded\"")
+            && l.contains("\"forwarded\":true")),
+        "{log}"
+    );
+    assert!(text(&rig.vmux(&["log"])).contains("refusedForwarded"));
+}
+
+/// `ssh-add -x` with askpass saying `pass`.
+fn ssh_add_askpass(rig: &Rig, name: &str, pass: &str, args: &[&str]) -> std::process::Output {
+    let script = askpass(rig.dir.path(), name, pass);
+    let script = script.to_str().unwrap();
+    openssh(
+        "ssh-add",
+        &rig.sock(),
+        args,
+        &[
+            ("SSH_ASKPASS", script),
+            ("SSH_ASKPASS_REQUIRE", "force"),
+            ("DISPLAY", "x"),
+        ],
+    )
+    .output()
+    .unwrap()
+}
+
+/// A locked agent asks the signer for nothing: `vmux cert request` says
+/// it is locked and raises no sheet, and the raw extension is refused.
+/// Unlocked, the same command reaches the signer.
+#[test]
+fn a_locked_agent_refuses_certificate_requests() {
+    let mut rig = Rig::start();
+    assert!(
+        ssh_add_askpass(&rig, "lock", "lockpass", &["-x"])
+            .status
+            .success()
+    );
+    let out = rig.vmux(&["cert", "request"]);
+    assert!(
+        !out.status.success() && text(&out).contains("the agent is locked; unlock it (ssh-add -X)"),
+        "{}",
+        text(&out)
+    );
+    let mut c = UnixStream::connect(rig.sock()).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let ext = request_frame(Request::Extension(Extension::Other {
+        name: "cert-request@vmux".to_owned(),
+        contents: Vec::new(),
+    }));
+    assert_eq!(exchange(&mut c, &ext), FAILURE);
+    assert!(!rig.new_sheet(Duration::from_millis(500)));
+
+    assert!(
+        ssh_add_askpass(&rig, "unlock", "lockpass", &["-X"])
+            .status
+            .success()
+    );
+    let sock = rig.sock();
+    let home = rig.device_home.clone();
+    let request = std::thread::spawn(move || {
+        Command::new(VMUX)
+            .args(["cert", "request"])
+            .env("VMUX_HOME", home)
+            .env("SSH_AUTH_SOCK", sock)
+            .output()
+            .unwrap()
+    });
+    rig.signer().expect("Session certificate for laptop", WAIT);
+    rig.signer().type_line("d");
+    let out = request.join().unwrap();
+    assert!(text(&out).contains("userDenied"), "{}", text(&out));
 }
