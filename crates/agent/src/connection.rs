@@ -76,7 +76,10 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
             Read::Closed => return,
         };
         for body in bodies {
-            let response = connection.handle(&body).await;
+            // Boxed: a request's state (a sign waiting on the link is a
+            // few KiB) is allocated while it runs, not carried by every
+            // idle connection.
+            let response = Box::pin(connection.handle(&body)).await;
             let frame = response
                 .to_frame()
                 .or_else(|_| Response::Failure.to_frame())
