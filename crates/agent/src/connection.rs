@@ -70,8 +70,8 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
         if reader.readable().await.is_err() {
             return;
         }
-        let bodies = match read_frames(&reader, &mut frames) {
-            Read::Frames(bodies) => bodies,
+        let (bodies, broken) = match read_frames(&reader, &mut frames) {
+            Read::Frames { bodies, broken } => (bodies, broken),
             Read::Again => continue,
             Read::Closed => return,
         };
@@ -88,16 +88,24 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
                 return;
             }
         }
+        if broken {
+            return;
+        }
     }
 }
 
 /// What one read from the socket gave.
 enum Read {
-    /// The frames it completed (maybe none); each wiped on drop.
-    Frames(Vec<Zeroizing<Vec<u8>>>),
+    /// The frames it completed (maybe none), each wiped on drop; `broken`
+    /// when a bad frame followed them, after which the stream cannot be
+    /// trusted to be in sync: answer these, then close.
+    Frames {
+        bodies: Vec<Zeroizing<Vec<u8>>>,
+        broken: bool,
+    },
     /// Nothing to read after all.
     Again,
-    /// End of stream, an error, or a frame the stream cannot recover from.
+    /// End of stream, or an error.
     Closed,
 }
 
@@ -117,12 +125,19 @@ fn read_frames(reader: &OwnedReadHalf, frames: &mut FrameDecoder) -> Read {
     loop {
         match frames.decode(&mut input) {
             Ok(Some(body)) => bodies.push(body),
-            Ok(None) => return Read::Frames(bodies),
+            Ok(None) => {
+                return Read::Frames {
+                    bodies,
+                    broken: false,
+                };
+            }
             Err(e) => {
-                // Over 256 KiB or zero length: the stream can't be
-                // trusted to be in sync any more.
+                // Over 256 KiB or zero length.
                 tracing::debug!("closing an agent connection: {e}");
-                return Read::Closed;
+                return Read::Frames {
+                    bodies,
+                    broken: true,
+                };
             }
         }
     }
