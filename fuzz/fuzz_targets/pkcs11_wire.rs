@@ -2,12 +2,17 @@
 //! attribute and a raw CKM_ECDSA signature. The point must come back only
 //! as an uncompressed P-256 point inside the input; the signature only as
 //! an SSH blob with minimal mpints of the same r and s, which ssh-key
-//! decodes whenever r and s are valid P-256 scalars (1..n-1).
+//! decodes whenever r and s are valid P-256 scalars (1..n-1). The same
+//! bytes as an Ed25519 CKA_EC_POINT and CKM_EDDSA signature: 32 bytes at
+//! the end of the input, and `string "ssh-ed25519", string sig` of exactly
+//! 64 bytes, which ssh-key decodes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ssh_key::{Algorithm, EcdsaCurve, Signature};
-use vmux_keys::pkcs11::wire::{ec_point, p256_signature_blob};
+use vmux_keys::pkcs11::wire::{
+    ec_point, ed25519_point, ed25519_signature_blob, p256_signature_blob,
+};
 
 /// The order of the P-256 group, big-endian.
 const N: [u8; 32] = [
@@ -44,6 +49,21 @@ fn mpint(r: &mut &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(key) = ed25519_point(data) {
+        assert_eq!(key.len(), 32);
+        assert!(data.ends_with(key) && data.len() <= 34);
+    }
+    match ed25519_signature_blob(data) {
+        Ok(blob) => {
+            let mut rest = blob.as_slice();
+            assert_eq!(string(&mut rest), b"ssh-ed25519");
+            assert_eq!(string(&mut rest), data);
+            assert!(rest.is_empty());
+            let sig = Signature::try_from(blob.as_slice()).expect("ssh-key decodes it");
+            assert_eq!(sig.algorithm(), Algorithm::Ed25519);
+        }
+        Err(_) => assert_ne!(data.len(), 64),
+    }
     if let Ok(point) = ec_point(data) {
         assert_eq!(point.len(), 65);
         assert_eq!(point[0], 0x04);

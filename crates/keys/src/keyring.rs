@@ -11,9 +11,10 @@ use ssh_key::PublicKey;
 use vmux_link::home::{Home, create_private_dir, read_optional, write_private};
 use zeroize::Zeroizing;
 
-use crate::pkcs11::{self, Pkcs11Key};
+use crate::pkcs11::{self, Curve, Device, Pkcs11Key};
 use crate::software::{self, KeyType, SoftwareKey};
 use crate::store::SigningKey;
+use crate::tpm;
 use crate::{Error, Result};
 
 mod identity;
@@ -131,7 +132,7 @@ impl Keyring {
         self.add_software(name, &public, &stored)
     }
 
-    /// Generates a P-256 key pair on a PKCS#11 token and adds it.
+    /// Generates a `curve` key pair on a PKCS#11 token and adds it.
     pub fn generate_on_token(
         &mut self,
         name: &str,
@@ -139,22 +140,38 @@ impl Keyring {
         token_label: &str,
         key_label: &str,
         pin: &Zeroizing<String>,
+        curve: Curve,
     ) -> Result<&Identity> {
         self.check_new(name)?;
-        let (token_key, public) = pkcs11::generate(module, token_label, key_label, pin)?;
+        let (token_key, public) = pkcs11::generate(module, token_label, key_label, pin, curve)?;
         self.add(name, &public, Store::Pkcs11(token_key))
     }
 
-    /// Adds a key pair that already exists on a PKCS#11 token.
+    /// Makes a P-256 key in the TPM, behind a token of its own whose PIN
+    /// is `pin` (see [`crate::tpm`]), and adds it.
+    pub fn create_in_tpm(
+        &mut self,
+        name: &str,
+        module: &Path,
+        pin: &Zeroizing<String>,
+    ) -> Result<&Identity> {
+        self.check_new(name)?;
+        let (token_key, public) = tpm::create(module, name, pin)?;
+        self.add(name, &public, Store::Tpm(token_key))
+    }
+
+    /// Adds a key pair that already exists on a PKCS#11 token. `pin` is for
+    /// tokens that show their keys only after login ([`Error::PinNeeded`]).
     pub fn add_from_token(
         &mut self,
         name: &str,
         module: &Path,
         token_label: &str,
         key_label: &str,
+        pin: Option<&Zeroizing<String>>,
     ) -> Result<&Identity> {
         self.check_new(name)?;
-        let (token_key, public) = pkcs11::find(module, token_label, key_label)?;
+        let (token_key, public) = pkcs11::find(module, token_label, key_label, pin)?;
         self.check_unique_key(&public)?;
         self.add(name, &public, Store::Pkcs11(token_key))
     }
@@ -171,7 +188,7 @@ impl Keyring {
     }
 
     /// Removes an identity; a software key's file is deleted too. A token
-    /// key stays on the token.
+    /// key stays on the token, a TPM key in tpm2-pkcs11's store.
     pub fn remove(&mut self, name: &str) -> Result<Identity> {
         let at = self
             .identities
@@ -214,6 +231,7 @@ impl Keyring {
                 Ok(Box::new(SoftwareKey::open(&self.keys_dir().join(file))?))
             }
             Store::Pkcs11(token_key) => Ok(Box::new(Pkcs11Key::new(token_key.clone()))),
+            Store::Tpm(token_key) => Ok(Box::new(Pkcs11Key::on(token_key.clone(), Device::Tpm))),
         }
     }
 
@@ -226,7 +244,7 @@ impl Keyring {
     pub fn key_path(&self, identity: &Identity) -> Option<PathBuf> {
         match &identity.store {
             Store::Software { file } => Some(self.keys_dir().join(file)),
-            Store::Pkcs11(_) => None,
+            Store::Pkcs11(_) | Store::Tpm(_) => None,
         }
     }
 

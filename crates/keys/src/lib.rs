@@ -11,6 +11,7 @@ pub mod pkcs11;
 mod random;
 pub mod software;
 pub mod store;
+pub mod tpm;
 
 pub use error::{Error, Result};
 pub use keyring::{Identity, Keyring};

@@ -27,7 +27,7 @@ use ssh_key::encoding::base64::{Base64, Encoding};
 use ssh_key::sha2::{Digest, Sha512};
 use ssh_key::{Algorithm, EcdsaCurve, HashAlg, PublicKey, SshSig};
 use vmux_keys::Error;
-use vmux_keys::pkcs11::{self, Pkcs11Key, TokenKey};
+use vmux_keys::pkcs11::{self, Curve, Pkcs11Key, TokenKey};
 use vmux_keys::store::{RsaHash, SigningKey, Verification};
 use zeroize::Zeroizing;
 
@@ -195,7 +195,7 @@ fn message(err: Error) -> String {
 #[test]
 fn generate_sign_and_verify() {
     in_softhsm("generate_sign_and_verify", |module| {
-        let (key, public) = pkcs11::generate(module, TOKEN, "ssh-1", &pin()).unwrap();
+        let (key, public) = pkcs11::generate(module, TOKEN, "ssh-1", &pin(), Curve::P256).unwrap();
         assert_eq!(
             key,
             TokenKey {
@@ -334,9 +334,9 @@ fn token_slot(ctx: &Pkcs11) -> Slot {
 #[test]
 fn wrong_pin_is_wrong_secret() {
     in_softhsm("wrong_pin_is_wrong_secret", |module| {
-        let err = pkcs11::generate(module, TOKEN, "k", &wrong_pin()).unwrap_err();
+        let err = pkcs11::generate(module, TOKEN, "k", &wrong_pin(), Curve::P256).unwrap_err();
         assert!(matches!(err, Error::WrongSecret), "{err}");
-        let (key, _) = pkcs11::generate(module, TOKEN, "k", &pin()).unwrap();
+        let (key, _) = pkcs11::generate(module, TOKEN, "k", &pin(), Curve::P256).unwrap();
         let signer = Pkcs11Key::new(key);
         let err = signer
             .sign(&wrong_pin(), b"data", RsaHash::default())
@@ -349,20 +349,26 @@ fn wrong_pin_is_wrong_secret() {
 #[test]
 fn find_by_label_and_lookup_errors() {
     in_softhsm("find_by_label_and_lookup_errors", |module| {
-        let (key, public) = pkcs11::generate(module, TOKEN, "mine", &pin()).unwrap();
+        let (key, public) = pkcs11::generate(module, TOKEN, "mine", &pin(), Curve::P256).unwrap();
         check_private_key(module, "mine");
-        let (found_key, found) = pkcs11::find(module, TOKEN, "mine").unwrap();
+        let (found_key, found) = pkcs11::find(module, TOKEN, "mine", None).unwrap();
         assert_eq!(found_key, key);
         assert_eq!(found, public);
 
-        let err = message(pkcs11::find(module, TOKEN, "nope").unwrap_err());
+        // SoftHSM2 wants a login: a key not seen without the PIN may be
+        // hidden, so the PIN is asked for before saying it is not there.
+        let err = pkcs11::find(module, TOKEN, "nope", None).unwrap_err();
+        assert!(matches!(err, Error::PinNeeded), "{err}");
+        let err = message(pkcs11::find(module, TOKEN, "nope", Some(&pin())).unwrap_err());
         assert!(err.contains("\"nope\""), "{err}");
-        let err = message(pkcs11::find(module, "no-such-token", "mine").unwrap_err());
+        let err = message(pkcs11::find(module, "no-such-token", "mine", None).unwrap_err());
         assert!(
             err.contains("\"no-such-token\"") && err.contains(TOKEN),
             "{err}"
         );
-        let err = message(pkcs11::generate(module, "no-such-token", "x", &pin()).unwrap_err());
+        let err = message(
+            pkcs11::generate(module, "no-such-token", "x", &pin(), Curve::P256).unwrap_err(),
+        );
         assert!(err.contains("\"no-such-token\""), "{err}");
         let err = message(
             Pkcs11Key::new(TokenKey {
@@ -374,14 +380,15 @@ fn find_by_label_and_lookup_errors() {
         );
         assert!(err.contains("\"nope\""), "{err}");
         let err = message(
-            pkcs11::find(Path::new("/nonexistent/libnothing.so"), TOKEN, "mine").unwrap_err(),
+            pkcs11::find(Path::new("/nonexistent/libnothing.so"), TOKEN, "mine", None).unwrap_err(),
         );
         assert!(err.contains("cannot load"), "{err}");
 
         // A duplicate label is refused and the first key is left alone.
-        let err = message(pkcs11::generate(module, TOKEN, "mine", &pin()).unwrap_err());
+        let err =
+            message(pkcs11::generate(module, TOKEN, "mine", &pin(), Curve::P256).unwrap_err());
         assert!(err.contains("already has"), "{err}");
-        assert_eq!(pkcs11::find(module, TOKEN, "mine").unwrap().1, public);
+        assert_eq!(pkcs11::find(module, TOKEN, "mine", None).unwrap().1, public);
     });
 }
 
@@ -419,8 +426,8 @@ fn other_curves_are_refused() {
         drop(session);
         ctx.finalize().unwrap();
 
-        let err = message(pkcs11::find(module, TOKEN, "p384").unwrap_err());
-        assert!(err.contains("P-256"), "{err}");
+        let err = message(pkcs11::find(module, TOKEN, "p384", None).unwrap_err());
+        assert!(err.contains("neither P-256 nor Ed25519"), "{err}");
         let key = TokenKey {
             module: module.to_path_buf(),
             token_label: TOKEN.into(),
@@ -431,6 +438,85 @@ fn other_curves_are_refused() {
                 .sign(&pin(), b"data", RsaHash::default())
                 .unwrap_err(),
         );
-        assert!(err.contains("P-256"), "{err}");
+        assert!(err.contains("neither P-256 nor Ed25519"), "{err}");
+    });
+}
+
+/// Ed25519 on a token that has it (SoftHSM2): made there, signing with
+/// CKM_EDDSA what ssh-key and OpenSSH verify.
+#[test]
+fn ed25519_generate_sign_and_verify() {
+    in_softhsm("ed25519_generate_sign_and_verify", |module| {
+        let (key, public) = pkcs11::generate(module, TOKEN, "ed", &pin(), Curve::Ed25519).unwrap();
+        assert_eq!(public.algorithm(), Algorithm::Ed25519);
+        check_private_key(module, "ed");
+        assert_eq!(pkcs11::find(module, TOKEN, "ed", None).unwrap().1, public);
+        let signer = Pkcs11Key::new(key);
+        let msg = b"ed25519 on a token\n";
+        let data = sshsig_signed_data("file", msg);
+        let blob = signer.sign(&pin(), &data, RsaHash::default()).unwrap();
+        let armored = sshsig_armor(&public, "file", &blob);
+        let parsed = SshSig::from_pem(&armored).unwrap();
+        public.verify("file", msg, &parsed).unwrap();
+        assert!(public.verify("file", b"tampered", &parsed).is_err());
+        if have("ssh-keygen") {
+            let dir = tempfile::tempdir().unwrap();
+            assert!(ssh_keygen_verifies(dir.path(), &public, msg, &armored));
+        }
+    });
+}
+
+/// A token whose public key objects are private shows them only after
+/// login: found without a PIN it asks for one ([`Error::PinNeeded`]), with
+/// it the key is found; a wrong PIN is a wrong secret.
+#[test]
+fn public_keys_shown_only_after_login() {
+    in_softhsm("public_keys_shown_only_after_login", |module| {
+        let ctx = Pkcs11::new(module).unwrap();
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap();
+        let session = ctx.open_rw_session(token_slot(&ctx)).unwrap();
+        session
+            .login(UserType::User, Some(&AuthPin::from("1234")))
+            .unwrap();
+        let label = b"hidden".to_vec();
+        session
+            .generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Verify(true),
+                    Attribute::EcParams(vec![
+                        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+                    ]),
+                    Attribute::Label(label.clone()),
+                ],
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Sign(true),
+                    Attribute::Label(label),
+                ],
+            )
+            .unwrap();
+        session.logout().unwrap();
+        drop(session);
+        ctx.finalize().unwrap();
+
+        let err = pkcs11::find(module, TOKEN, "hidden", None).unwrap_err();
+        assert!(matches!(err, Error::PinNeeded), "{err}");
+        let err = pkcs11::find(module, TOKEN, "hidden", Some(&wrong_pin())).unwrap_err();
+        assert!(matches!(err, Error::WrongSecret), "{err}");
+        let (key, public) = pkcs11::find(module, TOKEN, "hidden", Some(&pin())).unwrap();
+        let blob = Pkcs11Key::new(key)
+            .sign(&pin(), b"data", RsaHash::default())
+            .unwrap();
+        let sig = ssh_key::Signature::try_from(blob.as_slice()).unwrap();
+        assert_eq!(sig.algorithm(), public.algorithm());
+        // Not found even after login: no PIN asked again, the label named.
+        let err = message(pkcs11::find(module, TOKEN, "nope", Some(&pin())).unwrap_err());
+        assert!(err.contains("\"nope\""), "{err}");
     });
 }

@@ -17,6 +17,8 @@ pub enum Store {
     },
     /// A key pair on a PKCS#11 token.
     Pkcs11(TokenKey),
+    /// A P-256 key made by the TPM, on a tpm2-pkcs11 token of its own.
+    Tpm(TokenKey),
 }
 
 /// A signing identity the signer offers.
@@ -66,15 +68,16 @@ impl Identity {
     pub fn provider(&self) -> Provider {
         match self.store {
             Store::Software { .. } => Provider::Software,
-            Store::Pkcs11(_) => Provider::HardwareToken,
+            Store::Pkcs11(_) | Store::Tpm(_) => Provider::HardwareToken,
         }
     }
 
-    /// A short word for the store (`software`, `pkcs11`).
+    /// A short word for the store (`software`, `pkcs11`, `tpm`).
     pub fn store_kind(&self) -> &'static str {
         match self.store {
             Store::Software { .. } => "software",
             Store::Pkcs11(_) => "pkcs11",
+            Store::Tpm(_) => "tpm",
         }
     }
 }

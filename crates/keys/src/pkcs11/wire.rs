@@ -6,6 +6,18 @@ use crate::{Error, Result};
 pub(crate) const P256_EC_PARAMS: [u8; 10] =
     [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
+/// CKA_EC_PARAMS of Ed25519 keys: the DER of OID 1.3.101.112 (RFC 8410),
+/// which current tokens use and vmux writes...
+pub(crate) const ED25519_EC_PARAMS_OID: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// ...or the PrintableString "edwards25519" that PKCS#11 3.0 tokens
+/// (SoftHSM2 among them) also accept and report.
+pub(crate) const ED25519_EC_PARAMS_NAME: &[u8] = b"\x13\x0cedwards25519";
+
+/// Bytes of an Ed25519 public key, and of a signature.
+const ED25519_KEY_LEN: usize = 32;
+const ED25519_SIGNATURE_LEN: usize = 64;
+
 /// SEC1 uncompressed P-256 point: 0x04 || x || y.
 const P256_POINT_LEN: usize = 65;
 
@@ -34,6 +46,37 @@ pub fn ec_point(attr: &[u8]) -> Result<&[u8]> {
             "the token's EC public key is not an uncompressed P-256 point (only P-256 is supported for now)".into(),
         )),
     }
+}
+
+/// Extracts the 32-byte Ed25519 public key from CKA_EC_POINT: a DER OCTET
+/// STRING as PKCS#11 3.0 says, or bare as some tokens return it.
+pub fn ed25519_point(attr: &[u8]) -> Result<&[u8]> {
+    match attr {
+        bare if bare.len() == ED25519_KEY_LEN => Ok(bare),
+        [0x04, len, rest @ ..]
+            if usize::from(*len) == ED25519_KEY_LEN && rest.len() == ED25519_KEY_LEN =>
+        {
+            Ok(rest)
+        }
+        _ => Err(Error::Other(
+            "the token returned a malformed Ed25519 public key (CKA_EC_POINT)".into(),
+        )),
+    }
+}
+
+/// Turns a raw CKM_EDDSA signature (R || S, 64 bytes) into the SSH
+/// signature blob: string "ssh-ed25519", string signature.
+pub fn ed25519_signature_blob(raw: &[u8]) -> Result<Vec<u8>> {
+    if raw.len() != ED25519_SIGNATURE_LEN {
+        return Err(Error::Other(format!(
+            "the token returned a {}-byte signature, not an Ed25519 one",
+            raw.len()
+        )));
+    }
+    let mut blob = Vec::with_capacity(4 + 11 + 4 + ED25519_SIGNATURE_LEN);
+    put_string(&mut blob, b"ssh-ed25519")?;
+    put_string(&mut blob, raw)?;
+    Ok(blob)
 }
 
 /// Appends an SSH `string`.
@@ -129,6 +172,21 @@ mod tests {
         }
         assert!(p256_signature_blob(&[1; 63]).is_err());
         assert!(p256_signature_blob(&[1; 96]).is_err());
+    }
+
+    #[test]
+    fn ed25519_point_and_signature() {
+        let key = [9u8; 32];
+        let mut der = vec![0x04, 0x20];
+        der.extend_from_slice(&key);
+        assert_eq!(ed25519_point(&der).unwrap(), key);
+        assert_eq!(ed25519_point(&key).unwrap(), key);
+        assert!(ed25519_point(&der[..33]).is_err());
+        assert!(ed25519_point(&[0x04, 0x21, 0]).is_err());
+        let blob = ed25519_signature_blob(&[3; 64]).unwrap();
+        let sig = ssh_key::Signature::try_from(blob.as_slice()).unwrap();
+        assert_eq!(sig.algorithm(), ssh_key::Algorithm::Ed25519);
+        assert!(ed25519_signature_blob(&[3; 63]).is_err());
     }
 
     #[test]

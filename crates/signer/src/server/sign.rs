@@ -135,7 +135,12 @@ impl Signer {
                             identities::secret_word(&identity)
                         ));
                     }
-                    Err(e) => return Err(internal(e)),
+                    Err(e) => {
+                        // Said here too: the person at the signer can act on
+                        // it (a TPM in lockout, a token unplugged).
+                        turn.banner(format!("Could not sign: {e}"));
+                        return Err(internal(e));
+                    }
                 }
             }
             turn.banner("Verification failed; request refused");

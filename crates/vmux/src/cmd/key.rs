@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use vmux_keys::keyring::Store;
+use vmux_keys::pkcs11::Curve;
+use vmux_keys::store::Provider;
 use vmux_keys::{Identity, KeyType, Keyring};
 use vmux_link::home::Home;
 
@@ -59,13 +61,14 @@ pub enum Command {
 pub struct NewArgs {
     /// Identity name: letters, digits, '-', '_', '.', '@'.
     name: String,
-    /// Key type (tokens make ecdsa).
+    /// Key type (tokens make ecdsa or, where they can, ed25519; the TPM ecdsa).
     #[arg(long = "type", value_enum, default_value_t)]
     kind: TypeArg,
     /// Where the private key lives.
     #[arg(long, value_enum, default_value_t)]
     store: StoreArg,
-    /// PKCS#11 module (shared library), for --store pkcs11.
+    /// PKCS#11 module (shared library): for --store pkcs11; for --store tpm
+    /// when tpm2-pkcs11 is not where the distribution puts it.
     #[arg(long, required_if_eq("store", "pkcs11"))]
     module: Option<PathBuf>,
     /// Token label, for --store pkcs11.
@@ -97,6 +100,9 @@ enum StoreArg {
     Software,
     /// PKCS#11 token (YubiKey, SoftHSM2, ...).
     Pkcs11,
+    /// This machine's TPM 2.0, through tpm2-pkcs11 (P-256; the PIN is asked
+    /// at each signature and checked by the TPM).
+    Tpm,
 }
 
 pub fn run(command: Command) -> Result {
@@ -143,6 +149,7 @@ pub fn run(command: Command) -> Result {
             println!("Name:        {}", identity.name);
             println!("Type:        {}", identity.algorithm);
             println!("Store:       {}", store_detail(identity));
+            println!("Provider:    {}", provider_kind(identity));
             println!(
                 "Enabled:     {}",
                 if identity.enabled { "yes" } else { "no" }
@@ -166,6 +173,11 @@ pub fn run(command: Command) -> Result {
                 Store::Pkcs11(_) => {
                     println!("Removed \"{name}\"; its key pair is still on the token.")
                 }
+                Store::Tpm(t) => println!(
+                    "Removed \"{name}\"; its TPM token stays in tpm2-pkcs11's store until \
+                     `tpm2_ptool rmtoken --label {}`.",
+                    t.token_label
+                ),
             }
         }
     }
@@ -183,36 +195,74 @@ fn new(ring: &mut Keyring, args: NewArgs) -> Result<Identity> {
         existing,
     } = args;
     vmux_keys::keyring::check_name(&name)?;
-    if store == StoreArg::Software {
-        if existing || module.is_some() || token.is_some() || key_label.is_some() {
-            return Err(
-                "--module, --token, --key-label and --existing go with --store pkcs11".into(),
-            );
+    match store {
+        StoreArg::Software => {
+            if existing || module.is_some() || token.is_some() || key_label.is_some() {
+                return Err(
+                    "--module, --token, --key-label and --existing go with --store pkcs11".into(),
+                );
+            }
+            let kind = match kind {
+                TypeArg::Ecdsa => KeyType::Ecdsa,
+                TypeArg::Ed25519 => KeyType::Ed25519,
+                TypeArg::Rsa => KeyType::Rsa,
+            };
+            let passphrase = prompt::secret(&format!("New passphrase for \"{name}\": "), true)?;
+            Ok(ring.create_software(&name, kind, &passphrase)?.clone())
         }
-        let kind = match kind {
-            TypeArg::Ecdsa => KeyType::Ecdsa,
-            TypeArg::Ed25519 => KeyType::Ed25519,
-            TypeArg::Rsa => KeyType::Rsa,
-        };
-        let passphrase = prompt::secret(&format!("New passphrase for \"{name}\": "), true)?;
-        return Ok(ring.create_software(&name, kind, &passphrase)?.clone());
+        StoreArg::Tpm => {
+            if existing || token.is_some() || key_label.is_some() {
+                return Err(
+                    "--token, --key-label and --existing go with --store pkcs11; \
+                            each TPM identity gets a token of its own"
+                        .into(),
+                );
+            }
+            if kind != TypeArg::Ecdsa {
+                return Err("TPM keys are ecdsa (P-256, what TPM 2.0 signs); drop --type".into());
+            }
+            let module = vmux_keys::tpm::module_or_installed(module.as_deref())?;
+            // Fail on a too-long name before asking for anything.
+            vmux_keys::tpm::token_label(&name)?;
+            let pin = prompt::secret(
+                &format!("New PIN for \"{name}\" (the TPM checks it at each signature): "),
+                true,
+            )?;
+            Ok(ring.create_in_tpm(&name, &module, &pin)?.clone())
+        }
+        StoreArg::Pkcs11 => {
+            let curve = match kind {
+                TypeArg::Ecdsa => Curve::P256,
+                TypeArg::Ed25519 => Curve::Ed25519,
+                TypeArg::Rsa => {
+                    return Err("token keys are ecdsa (P-256) or ed25519; \
+                                use --store software for RSA"
+                        .into());
+                }
+            };
+            let (Some(module), Some(token)) = (module, token) else {
+                return Err("--store pkcs11 needs --module PATH and --token LABEL".into());
+            };
+            let key_label = key_label.unwrap_or_else(|| name.clone());
+            let ask_pin = || prompt::secret(&format!("PIN of token \"{token}\": "), false);
+            if existing {
+                // Most tokens show public keys without a PIN; some only after it.
+                let added = ring.add_from_token(&name, &module, &token, &key_label, None);
+                let identity = match added {
+                    Err(vmux_keys::Error::PinNeeded) => {
+                        let pin = ask_pin()?;
+                        ring.add_from_token(&name, &module, &token, &key_label, Some(&pin))?
+                    }
+                    other => other?,
+                };
+                return Ok(identity.clone());
+            }
+            let pin = ask_pin()?;
+            Ok(ring
+                .generate_on_token(&name, &module, &token, &key_label, &pin, curve)?
+                .clone())
+        }
     }
-    if kind != TypeArg::Ecdsa {
-        return Err("token keys are ecdsa (P-256); drop --type or use --store software".into());
-    }
-    let (Some(module), Some(token)) = (module, token) else {
-        return Err("--store pkcs11 needs --module PATH and --token LABEL".into());
-    };
-    let key_label = key_label.unwrap_or_else(|| name.clone());
-    if existing {
-        return Ok(ring
-            .add_from_token(&name, &module, &token, &key_label)?
-            .clone());
-    }
-    let pin = prompt::secret(&format!("PIN of token \"{token}\": "), false)?;
-    Ok(ring
-        .generate_on_token(&name, &module, &token, &key_label, &pin)?
-        .clone())
 }
 
 fn default_name(path: &std::path::Path) -> Result<String> {
@@ -245,6 +295,19 @@ fn store_detail(identity: &Identity) -> String {
             t.key_label,
             t.module.display()
         ),
+        Store::Tpm(t) => format!(
+            "tpm (tpm2-pkcs11 token \"{}\", module {})",
+            t.token_label,
+            t.module.display()
+        ),
+    }
+}
+
+/// The envelope's `providerKind` of the identity's key.
+fn provider_kind(identity: &Identity) -> &'static str {
+    match identity.provider() {
+        Provider::Software => "software",
+        Provider::HardwareToken => "hardwareToken",
     }
 }
 
@@ -255,7 +318,7 @@ fn list(identities: &[Identity]) {
         );
         return;
     }
-    let rows: Vec<[&str; 5]> = identities
+    let rows: Vec<[&str; 6]> = identities
         .iter()
         .map(|i| {
             [
@@ -263,11 +326,19 @@ fn list(identities: &[Identity]) {
                 i.algorithm.as_str(),
                 i.fingerprint.as_str(),
                 i.store_kind(),
+                provider_kind(i),
                 if i.enabled { "yes" } else { "no" },
             ]
         })
         .collect();
-    let header = ["NAME", "TYPE", "FINGERPRINT", "STORE", "ENABLED"];
+    let header = [
+        "NAME",
+        "TYPE",
+        "FINGERPRINT",
+        "STORE",
+        "PROVIDER",
+        "ENABLED",
+    ];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
