@@ -15,6 +15,8 @@
 
 #[path = "support/clients.rs"]
 mod clients;
+#[path = "support/faketime.rs"]
+mod faketime;
 #[path = "support/paired.rs"]
 mod paired;
 #[path = "support/process.rs"]
@@ -316,19 +318,6 @@ fn a_read_only_then_full_state_directory_is_served_from_memory() {
     assert!(!agent.transcript.contains("panicked"));
 }
 
-/// libfaketime's preload library, if installed (apt package `faketime`).
-fn libfaketime() -> Option<String> {
-    std::fs::read_dir("/usr/lib")
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|d| d.path().join("faketime/libfaketime.so.1"))
-        .chain([std::path::PathBuf::from(
-            "/usr/lib/faketime/libfaketime.so.1",
-        )])
-        .find(|p| p.exists())
-        .map(|p| p.to_str().unwrap().to_owned())
-}
-
 /// The `timeMilliseconds` of the request log's last entry: the agent's clock.
 fn last_logged_time(log: &str) -> i64 {
     let line = log.lines().last().unwrap();
@@ -359,19 +348,16 @@ fn now_ms() -> i64 {
 /// say so, the agent's naming clock skew.
 #[test]
 fn clocks_twenty_seconds_apart_work_and_five_minutes_apart_fail_naming_skew() {
-    let Some(lib) = libfaketime() else {
+    let Some(lib) = faketime::libfaketime() else {
         panic!("libfaketime is not installed: apt-get install faketime (.ci/run installs it)");
     };
     let mut rig = paired();
     let line = std::fs::read_to_string(&rig.pubkey).unwrap();
     let server = sshd::Sshd::start(&rig.dir.path().join("sshd"), &line, None);
-    let preload = format!("LD_PRELOAD={lib}");
     let skewed = |rig: &Paired, offset_s: i64| {
-        let offset = format!("FAKETIME={offset_s:+}s");
-        let agent = rig.spawn_agent(
-            &["env", &preload, &offset, "FAKETIME_DONT_FAKE_MONOTONIC=1"],
-            &["--sign-timeout", SIGN_TIMEOUT],
-        );
+        let wrapper = faketime::wrapper(&lib, offset_s);
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let agent = rig.spawn_agent(&wrapper, &["--sign-timeout", SIGN_TIMEOUT]);
         rig.wait_connected();
         agent
     };

@@ -27,6 +27,9 @@ pub enum Ui {
     Tui,
     /// One line per answer: `a` accept/approve, `d` reject/deny.
     Plain,
+    /// Native dialogs from the person's pinentry (`$PINENTRY_PROGRAM`, else
+    /// `pinentry` on PATH): for a signer with no terminal, e.g. a user service.
+    Pinentry,
 }
 
 impl Ui {
@@ -34,7 +37,7 @@ impl Ui {
     fn full_screen(self) -> bool {
         match self {
             Ui::Tui => true,
-            Ui::Plain => false,
+            Ui::Plain | Ui::Pinentry => false,
             Ui::Auto => {
                 rustix::termios::isatty(std::io::stdin())
                     && rustix::termios::isatty(std::io::stdout())
@@ -46,8 +49,12 @@ impl Ui {
     pub fn spawn(
         self,
         commands: mpsc::UnboundedReceiver<approval::Command>,
-    ) -> JoinHandle<std::io::Result<()>> {
-        if self.full_screen() {
+    ) -> std::io::Result<JoinHandle<std::io::Result<()>>> {
+        Ok(if self == Ui::Pinentry {
+            // Found now, so a missing pinentry stops the start, not a request.
+            let program = ui::pinentry::program()?;
+            tokio::spawn(ui::pinentry::run(commands, program, tokio::io::stdout()))
+        } else if self.full_screen() {
             tokio::spawn(ui::tui::run(commands))
         } else {
             tokio::spawn(ui::plain::run(
@@ -55,7 +62,7 @@ impl Ui {
                 ui::plain::Input::stdin(),
                 tokio::io::stdout(),
             ))
-        }
+        })
     }
 }
 
@@ -153,8 +160,8 @@ async fn serve(home: Home, args: RunArgs) -> Result {
     let config = Config {
         pairing_timeout: Duration::from_secs(args.pairing_timeout),
     };
+    let ui = args.ui.spawn(commands)?;
     let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
-    let ui = args.ui.spawn(commands);
     tokio::select! {
         served = signer.serve(listener) => served?,
         shown = ui => { shown??; println!("Input closed; signer stopped."); }

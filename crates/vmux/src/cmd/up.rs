@@ -101,7 +101,7 @@ pub async fn run(args: Args) -> Result {
         Arc::new(SystemClock),
         config,
     )?;
-    let ui = args.ui.spawn(commands);
+    let ui = args.ui.spawn(commands)?;
     // Whichever stops first stops all; dropping the agent removes its socket.
     tokio::select! {
         served = signer.serve(listener) => served?,

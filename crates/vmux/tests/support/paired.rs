@@ -34,6 +34,7 @@ pub struct Setup<'a> {
     device: &'a str,
     signer_env: Vec<(String, String)>,
     socket_outside_home: bool,
+    ui: &'a str,
 }
 
 impl<'a> Setup<'a> {
@@ -78,6 +79,12 @@ impl<'a> Setup<'a> {
     /// The paired device's name (default "laptop").
     pub fn device(mut self, name: &'a str) -> Self {
         self.device = name;
+        self
+    }
+
+    /// The signer's `--ui` (default `plain`).
+    pub fn ui(mut self, ui: &'a str) -> Self {
+        self.ui = ui;
         self
     }
 
@@ -135,6 +142,7 @@ impl<'a> Setup<'a> {
             listen: self.listen,
             addr: String::new(),
             signer_env: self.signer_env,
+            ui: self.ui.to_owned(),
             pubkey,
             sock,
             dir,
@@ -162,6 +170,7 @@ pub struct Paired {
     /// Where the device reaches the signer.
     pub addr: String,
     signer_env: Vec<(String, String)>,
+    ui: String,
     /// The `authorized_keys` lines of the identities (of those named in
     /// [`Setup::authorized`]), in the signer's order.
     pub pubkey: PathBuf,
@@ -181,10 +190,11 @@ impl Paired {
             device: "laptop",
             signer_env: Vec::new(),
             socket_outside_home: false,
+            ui: "plain",
         }
     }
 
-    /// Starts the signer (plain UI in a pty) on its home and listen
+    /// Starts the signer (in a pty, plain UI unless set) on its home and listen
     /// address; returns once it listens.
     pub fn start_signer(&mut self) {
         let env: Vec<(&str, &str)> = self
@@ -201,7 +211,7 @@ impl Paired {
                 "--name",
                 "phone",
                 "--ui",
-                "plain",
+                &self.ui,
             ],
             &env,
         );

@@ -1,0 +1,336 @@
+//! The native-dialog front end: each sheet is a pinentry CONFIRM and each
+//! passphrase or PIN a GETPIN, in the person's own pinentry
+//! (`$PINENTRY_PROGRAM`, else `pinentry` on `PATH`), so GNOME, KDE, macOS
+//! (pinentry-mac) and the console each get their native dialog.
+//!
+//! One dialog at a time, in the order the requests took their turn (the
+//! approval queue is first in, first out). When a request expires or its
+//! device leaves, its dialog is closed by ending that pinentry. Status lines
+//! go to `out`, one per line.
+//!
+//! Approve is pinentry's OK button and Deny its Cancel, so Escape, closing
+//! the window, a pinentry timeout and a pinentry that fails all deny. The
+//! Assuan protocol cannot choose which button is the default (most
+//! pinentries focus OK); putting Deny on OK would need Approve on the third
+//! button, which pinentry-gnome3 does not have, leaving GNOME users no way
+//! to approve. What guards against a stray Enter instead: a signature
+//! still needs the passphrase or PIN in a second dialog.
+//!
+//! Every value a peer supplied is escaped ([`vmux_proto::text::escape`])
+//! before it goes into a dialog, and everything we send is Assuan-escaped.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use vmux_proto::text::escape;
+
+use crate::approval::{Command, Decision, Sheet};
+use crate::ui::text;
+
+mod assuan;
+
+use assuan::{Pinentry, Reply};
+
+/// The environment variable naming the person's pinentry.
+pub const PROGRAM_ENV: &str = "PINENTRY_PROGRAM";
+
+/// Shown when a request goes away while its dialog is up.
+const WITHDRAWN: &str =
+    "Withdrawn before an answer (it expired or the device left); its dialog was closed";
+
+/// The person's pinentry: `$PINENTRY_PROGRAM` (a path, or a name looked
+/// up on `PATH`), else `pinentry` on `PATH`.
+pub fn program() -> io::Result<PathBuf> {
+    let (name, from_env) = match std::env::var_os(PROGRAM_ENV) {
+        Some(p) if !p.is_empty() => (PathBuf::from(p), true),
+        _ => (PathBuf::from("pinentry"), false),
+    };
+    let found = if name.components().count() > 1 {
+        name.is_file().then(|| name.clone())
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(&name))
+                .find(|p| p.is_file())
+        })
+    };
+    found.ok_or_else(|| {
+        let what = if from_env {
+            format!("{PROGRAM_ENV} names {}, which is not there", name.display())
+        } else {
+            "no `pinentry` on PATH".to_owned()
+        };
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "--ui pinentry needs a pinentry: {what}. Install one (pinentry-gnome3, \
+                 pinentry-qt, pinentry-curses; pinentry-mac on macOS) or set {PROGRAM_ENV} \
+                 to its path"
+            ),
+        )
+    })
+}
+
+/// Where console pinentries (curses, tty) draw: `$GPG_TTY` as for
+/// gpg-agent, else our own terminal. Graphical ones ignore it.
+fn terminal() -> Option<String> {
+    if let Some(tty) = std::env::var_os("GPG_TTY") {
+        return tty.into_string().ok();
+    }
+    if !rustix::termios::isatty(io::stdin()) {
+        return None;
+    }
+    std::fs::read_link("/proc/self/fd/0")
+        .ok()
+        .and_then(|p| p.into_os_string().into_string().ok())
+}
+
+/// Runs the front end until the command queue closes.
+pub async fn run<W>(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    program: PathBuf,
+    mut out: W,
+) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    let tty = terminal();
+    let mut waiting = 0usize;
+    // A status line said after a secret was asked (a wrong PIN), shown on
+    // the next prompt of the same request.
+    let mut after_secret: Option<Option<String>> = None;
+    while let Some(command) = commands.recv().await {
+        match command {
+            Command::Waiting(n) => waiting = n,
+            Command::Banner(line) => {
+                say(&mut out, &line).await?;
+                if let Some(last) = after_secret.as_mut() {
+                    *last = Some(line);
+                }
+            }
+            Command::Sheet { sheet, mut reply } => {
+                after_secret = None;
+                let dialog = Dialog::Confirm(&sheet, waiting);
+                let answer = show(
+                    &program,
+                    tty.as_deref(),
+                    dialog,
+                    &mut reply,
+                    &mut commands,
+                    &mut out,
+                    &mut waiting,
+                )
+                .await?;
+                match answer {
+                    Shown::Answered(Reply::Ok(_)) => {
+                        let _ = reply.send(Decision::Approve);
+                    }
+                    Shown::Answered(Reply::Declined) => {
+                        let _ = reply.send(Decision::Deny);
+                    }
+                    Shown::Failed(e) => {
+                        say(&mut out, &format!("{e}; the request was denied")).await?;
+                        let _ = reply.send(Decision::Deny);
+                    }
+                    Shown::Withdrawn => say(&mut out, WITHDRAWN).await?,
+                    Shown::Stopped => return Ok(()),
+                }
+            }
+            Command::Secret { prompt, mut reply } => {
+                let error = after_secret.take().flatten();
+                after_secret = Some(None);
+                let dialog = Dialog::Secret(&prompt, error.as_deref());
+                let answer = show(
+                    &program,
+                    tty.as_deref(),
+                    dialog,
+                    &mut reply,
+                    &mut commands,
+                    &mut out,
+                    &mut waiting,
+                )
+                .await?;
+                match answer {
+                    Shown::Answered(Reply::Ok(secret)) => {
+                        let _ = reply.send(secret);
+                    }
+                    // Dropping the reply unanswered cancels, as Escape does on the TUI.
+                    Shown::Answered(Reply::Declined) => {}
+                    Shown::Failed(e) => say(&mut out, &e.to_string()).await?,
+                    Shown::Withdrawn => say(&mut out, WITHDRAWN).await?,
+                    Shown::Stopped => return Ok(()),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a dialog asks.
+#[derive(Clone, Copy)]
+enum Dialog<'a> {
+    /// The sheet, with how many requests wait behind it.
+    Confirm(&'a Sheet, usize),
+    /// A passphrase or PIN, with the last failure if any.
+    Secret(&'a str, Option<&'a str>),
+}
+
+/// How a dialog ended.
+enum Shown {
+    Answered(Reply),
+    Failed(io::Error),
+    /// The request went away; the dialog was closed.
+    Withdrawn,
+    /// The command queue closed (the signer is stopping).
+    Stopped,
+}
+
+/// Shows `dialog` until it is answered, its request is withdrawn (`reply`
+/// closed) or the queue closes; status lines keep flowing meanwhile.
+async fn show<T, W: AsyncWrite + Unpin>(
+    program: &Path,
+    tty: Option<&str>,
+    dialog: Dialog<'_>,
+    reply: &mut oneshot::Sender<T>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    out: &mut W,
+    waiting: &mut usize,
+) -> io::Result<Shown> {
+    // The dialog's pinentry lives in this future: dropping it (withdrawn,
+    // stopping) kills the process and so closes the dialog.
+    let asked = ask(program, tty, dialog);
+    tokio::pin!(asked);
+    loop {
+        tokio::select! {
+            biased;
+            () = reply.closed() => return Ok(Shown::Withdrawn),
+            answer = &mut asked => return Ok(match answer {
+                Ok(reply) => Shown::Answered(reply),
+                Err(e) => Shown::Failed(e),
+            }),
+            next = commands.recv() => match next {
+                Some(Command::Waiting(n)) => *waiting = n,
+                Some(Command::Banner(line)) => say(out, &line).await?,
+                // Only the turn's holder sends sheets and secrets, and it is
+                // waiting on this one.
+                Some(_) => {}
+                None => return Ok(Shown::Stopped),
+            },
+        }
+    }
+}
+
+/// Runs one pinentry for `dialog`.
+async fn ask(program: &Path, tty: Option<&str>, dialog: Dialog<'_>) -> io::Result<Reply> {
+    let mut pinentry = Pinentry::start(program).await?;
+    if let Some(tty) = tty {
+        expect_ok(pinentry.send("OPTION", &format!("ttyname={tty}")).await?)?;
+        if let Ok(term) = std::env::var("TERM") {
+            expect_ok(pinentry.send("OPTION", &format!("ttytype={term}")).await?)?;
+        }
+    }
+    let answer = match dialog {
+        Dialog::Confirm(sheet, waiting) => {
+            expect_ok(pinentry.send("SETTITLE", text::title(sheet)).await?)?;
+            expect_ok(
+                pinentry
+                    .send("SETDESC", &description(sheet, waiting))
+                    .await?,
+            )?;
+            expect_ok(pinentry.send("SETOK", &label(text::yes(sheet))).await?)?;
+            expect_ok(pinentry.send("SETCANCEL", &label(text::no(sheet))).await?)?;
+            pinentry.send("CONFIRM", "").await?
+        }
+        Dialog::Secret(prompt, error) => {
+            expect_ok(pinentry.send("SETTITLE", "User verification").await?)?;
+            expect_ok(
+                pinentry
+                    .send("SETDESC", "Approved. Type it to sign; Cancel refuses.")
+                    .await?,
+            )?;
+            expect_ok(pinentry.send("SETPROMPT", &escape(prompt)).await?)?;
+            if let Some(error) = error {
+                expect_ok(pinentry.send("SETERROR", &escape(error)).await?)?;
+            }
+            pinentry.send("GETPIN", "").await?
+        }
+    };
+    pinentry.close().await;
+    Ok(answer)
+}
+
+fn expect_ok(reply: Reply) -> io::Result<()> {
+    match reply {
+        Reply::Ok(_) => Ok(()),
+        Reply::Declined => Err(io::Error::other("the pinentry refused a setting")),
+    }
+}
+
+/// The sheet's fields, one per line as on the TUI, then its note.
+fn description(sheet: &Sheet, waiting: usize) -> String {
+    let mut lines: Vec<String> = text::fields(sheet)
+        .into_iter()
+        .map(|(label, value)| format!("{label}: {}", escape(&value)))
+        .collect();
+    if let Some(note) = text::note(sheet) {
+        lines.push(String::new());
+        lines.push(note.to_owned());
+    }
+    if waiting > 0 {
+        lines.push(format!("({waiting} more waiting)"));
+    }
+    lines.join("\n")
+}
+
+/// `approve` → `_Approve` (an underscore marks the keyboard accelerator).
+fn label(word: &str) -> String {
+    let mut chars = word.chars();
+    let first: String = chars
+        .next()
+        .into_iter()
+        .flat_map(char::to_uppercase)
+        .collect();
+    format!("_{first}{}", chars.as_str())
+}
+
+async fn say<W: AsyncWrite + Unpin>(out: &mut W, line: &str) -> io::Result<()> {
+    out.write_all(format!("{line}\n").as_bytes()).await?;
+    out.flush().await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::approval::Destination;
+
+    #[test]
+    fn description_escapes_what_peers_sent() {
+        let sheet = Sheet::Sign {
+            device: "lap\u{202e}top".into(),
+            destination: Destination {
+                host: Some("evil%0Ahost".into()),
+                user: Some("me".into()),
+                purpose: None,
+                quality: Default::default(),
+            },
+            key: "work".into(),
+        };
+        let desc = description(&sheet, 2);
+        assert!(desc.starts_with("From Device: lap\\u{202e}top\n"), "{desc}");
+        assert!(desc.contains("Key: work"), "{desc}");
+        assert!(desc.ends_with("(2 more waiting)"), "{desc}");
+        // On the wire the newlines are escapes; the peer's %0A is not.
+        let wire = assuan::escape(&desc);
+        assert!(!wire.contains('\n'));
+        assert!(wire.contains("evil%250Ahost"), "{wire}");
+    }
+
+    #[test]
+    fn labels_mark_their_accelerator() {
+        assert_eq!(label("approve"), "_Approve");
+        assert_eq!(label("deny"), "_Deny");
+    }
+}
