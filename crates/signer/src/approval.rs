@@ -17,6 +17,8 @@ use vmux_link::pairing::PairingCode;
 use vmux_proto::envelope::ContextQuality;
 use zeroize::Zeroizing;
 
+use crate::ui::guide::Guide;
+
 /// What the person is asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,6 +89,8 @@ pub enum Command {
     },
     /// Show a status line.
     Banner(String),
+    /// Keep this panel of next steps on the idle screen (replacing any).
+    Guide(Guide),
     /// This many requests are queued behind the current one.
     Waiting(usize),
 }
@@ -132,6 +136,11 @@ impl Approvals {
     /// Shows a status line without taking a turn.
     pub fn banner(&self, text: impl Into<String>) {
         let _ = self.ui.send(Command::Banner(text.into()));
+    }
+
+    /// Shows (or replaces) the panel of next steps.
+    pub fn guide(&self, guide: Guide) {
+        let _ = self.ui.send(Command::Guide(guide));
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cert;
 pub mod hosts;
 pub mod key;
 pub mod log;
+pub mod logging;
 pub mod pair;
 pub mod peers;
 pub mod refresh;

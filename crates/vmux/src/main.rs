@@ -57,13 +57,21 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VMUX_LOG")
-                .unwrap_or_else(|_| "warn,vmux=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // A full-screen sheet owns the terminal: log lines go to a file it names.
+    let full_screen = match &cli.command {
+        Command::Up(args) => args.full_screen(),
+        Command::Signer(args) => args.full_screen(),
+        _ => false,
+    };
+    let log_file = if full_screen {
+        match cmd::logging::path() {
+            Ok(path) => Some(path),
+            Err(e) => return fail(&e.to_string()),
+        }
+    } else {
+        None
+    };
+    cmd::logging::init(log_file.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,11 +12,17 @@
 mod process;
 #[path = "support/sshd.rs"]
 mod sshd;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use process::Proc;
+use process::{Proc, VMUX};
+use tmux::Tmux;
+use vmux_keys::{KeyType, Keyring};
+use vmux_link::home::Home;
+use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PASS: &str = "demo passphrase";
@@ -141,4 +147,70 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
         assert!(Instant::now() < deadline, "socket left behind");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The full-screen `vmux up` in a real terminal: its panel shows the demo
+/// key's `authorized_keys` line, the CA's `TrustedUserCAKeys` line and the
+/// `export` line (and they are in the file it names); once the session
+/// certificate is issued, the agent's log line about it is in the log file
+/// the screen names, and no line of the screen holds log text.
+#[test]
+fn up_full_screen_shows_next_steps_and_no_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let mut keyring = Keyring::load(&Home::at(home.clone()).unwrap()).unwrap();
+    let demo = keyring
+        .create_software("demo", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+        .unwrap()
+        .authorized_keys_line();
+    let up = Tmux::start(
+        dir.path(),
+        &[VMUX, "up", "--ui", "tui"],
+        &[("VMUX_HOME", home.to_str().unwrap()), ("VMUX_LOG", "info")],
+        (220, 50),
+    );
+    let log = home.join("vmux.log");
+    let screen = up.wait_for("Next steps", WAIT);
+    assert!(screen.contains(&demo), "{screen}");
+    assert!(screen.contains("export SSH_AUTH_SOCK="), "{screen}");
+    assert!(screen.contains(&log.display().to_string()), "{screen}");
+
+    // The agent's first request: a session certificate, approved here once
+    // the sheet takes keys (its hint shows).
+    up.wait_for("Session certificate for", WAIT);
+    up.wait_for("a approve", WAIT);
+    up.type_raw("a");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Certificate valid until")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never logged its certificate"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = Command::new(VMUX)
+        .args(["ca", "show"])
+        .env("VMUX_HOME", &home)
+        .output()
+        .unwrap();
+    let ca_line = String::from_utf8_lossy(&ca.stdout).trim().to_owned();
+    assert!(ca_line.starts_with("ssh-ed25519 "), "{ca_line}");
+    let screen = up.wait_for(&ca_line, WAIT);
+    assert!(screen.contains("TrustedUserCAKeys"), "{screen}");
+    assert!(screen.contains(&demo), "{screen}");
+    for line in screen.lines() {
+        assert!(
+            !line.contains("INFO"),
+            "log text on screen: {line:?}\n{screen}"
+        );
+    }
+    assert!(std::fs::read_to_string(&log).unwrap().contains("INFO"));
+    let copied = std::fs::read_to_string(home.join("next-steps.txt")).unwrap();
+    for line in [demo.as_str(), ca_line.as_str(), "export SSH_AUTH_SOCK="] {
+        assert!(copied.contains(line), "{line} not in\n{copied}");
+    }
+    up.ctrl_c();
 }

@@ -110,6 +110,7 @@ where
                     *last = Some(line);
                 }
             }
+            Command::Guide(guide) => say(&mut out, guide.text().trim_end()).await?,
             Command::Sheet { sheet, mut reply } => {
                 after_secret = None;
                 let dialog = Dialog::Confirm(&sheet, waiting);
@@ -213,6 +214,7 @@ async fn show<T, W: AsyncWrite + Unpin>(
             next = commands.recv() => match next {
                 Some(Command::Waiting(n)) => *waiting = n,
                 Some(Command::Banner(line)) => say(out, &line).await?,
+                Some(Command::Guide(guide)) => say(out, guide.text().trim_end()).await?,
                 // Only the turn's holder sends sheets and secrets, and it is
                 // waiting on this one.
                 Some(_) => {}

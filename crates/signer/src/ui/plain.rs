@@ -102,6 +102,7 @@ where
         match command {
             Command::Waiting(n) => waiting = n,
             Command::Banner(line) => write(&mut out, &format!("{line}\n")).await?,
+            Command::Guide(guide) => write(&mut out, &guide.text()).await?,
             Command::Sheet { sheet, mut reply } => {
                 // Stamped before writing: the write completes on another
                 // thread, and a quick answer can arrive before we resume.

@@ -18,7 +18,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::{cursor, execute, terminal};
-use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph, Wrap};
@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use crate::approval::{Command, Decision, Sheet};
+use crate::ui::guide::Guide;
 use crate::ui::text;
 
 /// How long a new sheet or prompt ignores keys.
@@ -59,6 +60,7 @@ pub async fn run(mut commands: mpsc::UnboundedReceiver<Command>) -> io::Result<(
                 None => return Ok(()),
                 Some(Command::Waiting(n)) => view.waiting = n,
                 Some(Command::Banner(line)) => view.banner(line),
+                Some(Command::Guide(guide)) => view.guide = Some(guide),
                 Some(Command::Sheet { sheet, reply }) => {
                     if ask(&mut term, &mut view, &mut keys, &mut commands, &sheet, reply).await? == Flow::Quit {
                         return Ok(());
@@ -167,6 +169,7 @@ fn while_prompting(view: &mut View, next: Option<Command>) -> Option<Flow> {
     match next {
         Some(Command::Waiting(n)) => view.waiting = n,
         Some(Command::Banner(line)) => view.banner(line),
+        Some(Command::Guide(guide)) => view.guide = Some(guide),
         // Only the turn's holder sends sheets and secrets, and it is
         // waiting on the one shown.
         Some(_) => {}
@@ -306,6 +309,8 @@ impl Keys {
 struct View {
     banners: VecDeque<String>,
     waiting: usize,
+    /// Next steps, in a panel under the status.
+    guide: Option<Guide>,
 }
 
 impl View {
@@ -348,12 +353,38 @@ impl View {
         }
         lines.push(Line::default());
         lines.push(Line::styled("Ctrl-C quits", dim()).alignment(Alignment::Center));
+        let (status, panel) = match &self.guide {
+            Some(guide) => {
+                let panel = guide_lines(guide);
+                // Borders plus a spare row for word-wrap slack.
+                let height = rows(&panel, area.width).saturating_add(3);
+                let [status, below] =
+                    Layout::vertical([Constraint::Min(4), Constraint::Length(height)]).areas(area);
+                (status, Some((below, &guide.title, panel)))
+            }
+            None => (area, None),
+        };
         f.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
                 .block(block),
-            area,
+            status,
         );
+        if let Some((rect, title, panel)) = panel {
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(
+                    format!(" {title} "),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ))
+                .padding(Padding::horizontal(1));
+            f.render_widget(
+                Paragraph::new(panel)
+                    .wrap(Wrap { trim: false })
+                    .block(block),
+                rect,
+            );
+        }
     }
 
     fn sheet(&self, f: &mut Frame, sheet: &Sheet, focus: Button, armed: bool) {
@@ -412,6 +443,21 @@ impl View {
     }
 }
 
+/// The panel's rows: each note dim, its line bold below it.
+fn guide_lines(guide: &Guide) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for step in &guide.steps {
+        lines.push(Line::styled(step.what.clone(), dim()));
+        if let Some(line) = &step.line {
+            lines.push(Line::styled(
+                line.clone(),
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
+    lines
+}
+
 fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
 }
@@ -444,14 +490,19 @@ fn button(word: &str, focused: bool, color: Color, on_color: Color) -> Span<'sta
     }
 }
 
+/// Rows `lines` take wrapped inside a bordered, padded box `width` wide.
+fn rows(lines: &[Line<'_>], width: u16) -> u16 {
+    let inner = usize::from(width.saturating_sub(4)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
 /// A bordered box in the middle of the screen, tall enough for `lines`.
 fn popup(f: &mut Frame, title: &str, lines: Vec<Line<'_>>) {
     let area = f.area();
     let width = area.width.min(76);
-    let inner = usize::from(width.saturating_sub(4)).max(1);
-    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
     // Borders plus a spare row for word-wrap slack.
-    let height = u16::try_from(rows + 3).unwrap_or(u16::MAX).min(area.height);
+    let height = rows(&lines, width).saturating_add(3).min(area.height);
     let rect: Rect = area.centered(Constraint::Length(width), Constraint::Length(height));
     let block = Block::default()
         .borders(Borders::ALL)

@@ -13,6 +13,7 @@ use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
 use vmux_signer::approval::{self, Approvals};
 use vmux_signer::log::Log;
+use vmux_signer::ui::guide::{Guide, Step};
 use vmux_signer::{Config, Signer, ui};
 
 use super::Result;
@@ -34,7 +35,7 @@ pub enum Ui {
 
 impl Ui {
     /// Whether to draw the full-screen sheet.
-    fn full_screen(self) -> bool {
+    pub fn full_screen(self) -> bool {
         match self {
             Ui::Tui => true,
             Ui::Plain | Ui::Pinentry => false,
@@ -104,6 +105,13 @@ struct RunArgs {
     pairing_timeout: u64,
 }
 
+impl Args {
+    /// Whether this run draws the full-screen sheet.
+    pub fn full_screen(&self) -> bool {
+        self.command.is_none() && self.run.ui.full_screen()
+    }
+}
+
 pub async fn run(args: Args) -> Result {
     let home = Home::from_env()?;
     match args.command {
@@ -157,6 +165,16 @@ async fn serve(home: Home, args: RunArgs) -> Result {
         "Listening on {local}, signer key {}",
         device.fingerprint()
     ));
+    if args.ui.full_screen() {
+        // Kept on screen, unlike banners that scroll away.
+        approvals.guide(Guide {
+            title: "Log".into(),
+            steps: vec![Step {
+                what: "Log lines go to this file, not to the screen:".into(),
+                line: Some(super::logging::path()?.display().to_string()),
+            }],
+        });
+    }
     let config = Config {
         pairing_timeout: Duration::from_secs(args.pairing_timeout),
     };

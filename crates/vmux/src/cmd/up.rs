@@ -4,18 +4,25 @@
 //! The pairing needs no code: both devices are made here, by this user, in
 //! this process, so there is no one in the middle to compare codes against.
 //! Every signature still needs an Approve and the passphrase on the sheet.
+//!
+//! The screen keeps a panel of what to do next (the `authorized_keys` line
+//! of each identity, the CA line for `TrustedUserCAKeys`, the `export`
+//! line), also written to `next-steps.txt` in the state directory to copy
+//! from; log lines go to a file it names, never onto the screen.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use vmux_agent::{CertConfig, Config as AgentConfig, DEFAULT_SIGN_TIMEOUT};
-use vmux_keys::{KeyType, Keyring};
+use vmux_keys::{KeyType, Keyring, ca};
 use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::Device;
-use vmux_link::home::Home;
+use vmux_link::home::{Home, read_optional, write_private};
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_signer::approval::Approvals;
+use vmux_signer::ui::guide::{Guide, Step};
 use vmux_signer::{Config, Signer};
 
 use super::Result;
@@ -25,11 +32,25 @@ use super::signer::Ui;
 /// The demo identity made on first run.
 const DEMO: &str = "demo";
 
+/// The copy of the next-steps panel in the state directory.
+const NEXT_STEPS: &str = "next-steps.txt";
+
+/// How often to look for the CA key while there is none yet (the agent's
+/// first certificate request makes it).
+const CA_POLL: Duration = Duration::from_secs(1);
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Approval front end.
     #[arg(long, value_enum, default_value_t)]
     ui: Ui,
+}
+
+impl Args {
+    /// Whether the full-screen sheet owns the terminal.
+    pub fn full_screen(&self) -> bool {
+        self.ui.full_screen()
+    }
 }
 
 pub async fn run(args: Args) -> Result {
@@ -90,7 +111,29 @@ pub async fn run(args: Args) -> Result {
     );
 
     let (approvals, commands) = Approvals::new();
-    approvals.banner(format!("In another terminal: {export}"));
+    let next = NextSteps {
+        identities: keyring
+            .list()
+            .iter()
+            .filter(|i| i.enabled)
+            .map(|i| (i.name.clone(), i.authorized_keys_line()))
+            .collect(),
+        export,
+        client_home,
+        file: signer_home.file(NEXT_STEPS),
+        log: args.full_screen().then(super::logging::path).transpose()?,
+    };
+    next.show(&approvals, &signer_home);
+    if ca_public_line(&signer_home).is_none() {
+        let (approvals, home) = (approvals.clone(), signer_home.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CA_POLL);
+            while ca_public_line(&home).is_none() {
+                tick.tick().await;
+            }
+            next.show(&approvals, &home);
+        });
+    }
     let config = Config {
         pairing_timeout: Duration::from_secs(120),
     };
@@ -111,6 +154,89 @@ pub async fn run(args: Args) -> Result {
     }
     println!("Stopped.");
     Ok(())
+}
+
+/// What the panel says; shown again once the CA exists.
+struct NextSteps {
+    /// Name and `authorized_keys` line of each enabled identity.
+    identities: Vec<(String, String)>,
+    export: String,
+    client_home: String,
+    /// Where the panel is copied to.
+    file: PathBuf,
+    /// The log file, when logs go to one.
+    log: Option<PathBuf>,
+}
+
+impl NextSteps {
+    /// Puts the panel on screen and in [`NEXT_STEPS`].
+    fn show(&self, approvals: &Approvals, home: &Home) {
+        let guide = self.guide(home);
+        // The screen shows it either way; say so there if the copy failed.
+        let mut shown = guide.clone();
+        if let Err(e) = write_private(&self.file, guide.text().as_bytes()) {
+            shown.steps.push(Step {
+                what: format!("(could not copy these to {}: {e})", self.file.display()),
+                line: None,
+            });
+        }
+        approvals.guide(shown);
+    }
+
+    fn guide(&self, home: &Home) -> Guide {
+        let mut steps: Vec<Step> = self
+            .identities
+            .iter()
+            .map(|(name, line)| Step {
+                what: format!("For ~/.ssh/authorized_keys on your servers (identity \"{name}\"):"),
+                line: Some(line.clone()),
+            })
+            .collect();
+        steps.push(match ca_public_line(home) {
+            Some(line) => Step {
+                what: "Or, for session certificates: a line of the file sshd's TrustedUserCAKeys \
+                       names (e.g. /etc/ssh/vmux_ca.pub):"
+                    .into(),
+                line: Some(line),
+            },
+            None => Step {
+                what: "No CA yet for session certificates: the agent's first certificate \
+                       request makes one (or run `vmux ca show`); its TrustedUserCAKeys line \
+                       then shows here."
+                    .into(),
+                line: None,
+            },
+        });
+        steps.push(Step {
+            what: "In another terminal, to use the agent:".into(),
+            line: Some(self.export.clone()),
+        });
+        steps.push(Step {
+            what: "Or, without the agent:".into(),
+            line: Some(format!("VMUX_HOME={} vmux ssh user@host", self.client_home)),
+        });
+        let mut copied = format!("These lines are also in {}", self.file.display());
+        if let Some(log) = &self.log {
+            copied.push_str(&format!("; log lines go to {}", log.display()));
+        }
+        steps.push(Step {
+            what: copied,
+            line: None,
+        });
+        Guide {
+            title: "Next steps".into(),
+            steps,
+        }
+    }
+}
+
+/// The CA's public key line, read from its key file's public part (no
+/// passphrase needed, should the key be encrypted); `None` while there is
+/// no CA or its file is unreadable.
+fn ca_public_line(home: &Home) -> Option<String> {
+    let pem = read_optional(&home.file(ca::KEY_FILE)).ok()??;
+    let key = ssh_key::PrivateKey::from_openssh(&pem).ok()?;
+    key.public_key().to_openssh().ok()
 }
 
 /// Pins the two devices in each other's trust store.
