@@ -254,3 +254,15 @@ fn a_missing_tpm_says_what_to_check() {
     );
     assert!(text(&out).contains("libtpm2-pkcs11-1"), "{}", text(&out));
 }
+
+/// The binary links no TPM library: tpm2-pkcs11 is loaded at run time by
+/// `--store tpm` only, so `vmux up` and the tests run where there is none.
+#[test]
+fn the_binary_needs_no_tpm_library() {
+    let out = Command::new("ldd").arg(VMUX).output().unwrap();
+    let libraries = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    for tpm in ["tss2", "tpm2"] {
+        assert!(!libraries.contains(tpm), "links {tpm}:\n{libraries}");
+    }
+}
