@@ -144,15 +144,16 @@ pub fn find(
             if let Some(pin) = pin {
                 login(session, token, pin, Device::Token)?;
             }
-            let found = find_one(session, ObjectClass::PUBLIC_KEY, key_label);
-            let result = match found {
-                Ok(Some(handle)) => public_key(session, handle, key_label),
-                Ok(None) if pin.is_none() && token.login_required() => Err(Error::PinNeeded),
-                Ok(None) => Err(Error::Other(format!(
-                    "no public key labelled \"{key_label}\" on token \"{token_label}\""
-                ))),
-                Err(e) => Err(e),
-            };
+            let result = find_one(session, ObjectClass::PUBLIC_KEY, key_label).and_then(|found| {
+                match found {
+                    Some(handle) => public_key(session, handle, key_label),
+                    // Not shown may mean not shown yet: ask for the PIN first.
+                    None if pin.is_none() && token.login_required() => Err(Error::PinNeeded),
+                    None => Err(Error::Other(format!(
+                        "no public key labelled \"{key_label}\" on token \"{token_label}\""
+                    ))),
+                }
+            });
             if pin.is_some() {
                 let _ = session.logout();
             }

@@ -98,21 +98,22 @@ where
 {
     let tty = terminal();
     let mut waiting = 0usize;
-    // A status line said after a secret was asked (a wrong PIN), shown on
-    // the next prompt of the same request.
-    let mut after_secret: Option<Option<String>> = None;
+    // A status line said after a secret was asked in this turn (a wrong
+    // PIN) is shown as the error of the next prompt.
+    let mut asked_secret = false;
+    let mut failure: Option<String> = None;
     while let Some(command) = commands.recv().await {
         match command {
             Command::Waiting(n) => waiting = n,
             Command::Banner(line) => {
                 say(&mut out, &line).await?;
-                if let Some(last) = after_secret.as_mut() {
-                    *last = Some(line);
+                if asked_secret {
+                    failure = Some(line);
                 }
             }
             Command::Guide(guide) => say(&mut out, guide.text().trim_end()).await?,
             Command::Sheet { sheet, mut reply } => {
-                after_secret = None;
+                (asked_secret, failure) = (false, None);
                 let dialog = Dialog::Confirm(&sheet, waiting);
                 let answer = show(
                     &program,
@@ -140,8 +141,8 @@ where
                 }
             }
             Command::Secret { prompt, mut reply } => {
-                let error = after_secret.take().flatten();
-                after_secret = Some(None);
+                let error = failure.take();
+                asked_secret = true;
                 let dialog = Dialog::Secret(&prompt, error.as_deref());
                 let answer = show(
                     &program,
