@@ -7,6 +7,7 @@
 pub mod ca;
 mod error;
 pub mod keyring;
+pub mod krl;
 pub mod pkcs11;
 mod random;
 pub mod software;

@@ -1,0 +1,174 @@
+//! Revoked certificates: `ca-revoked.json` is the record, `ca.krl` the
+//! OpenSSH KRL made from it for sshd's `RevokedKeys`. Both are written
+//! atomically; the KRL's version grows with every write.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use ssh_key::PublicKey;
+use vmux_link::home::{Home, read_optional, write_private};
+
+use crate::krl::{Krl, RevokedCertificates};
+use crate::{Error, Result};
+
+/// The record of revocations in the state dir.
+pub const REVOKED_FILE: &str = "ca-revoked.json";
+/// The KRL in the state dir: what `vmux ca krl` prints.
+pub const KRL_FILE: &str = "ca.krl";
+
+/// Every revocation this signer made.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revocations {
+    /// The version of the last KRL written.
+    krl_version: u64,
+    /// Per CA key (a CA made again later keeps the old one's revocations).
+    certificates: Vec<Revoked>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Revoked {
+    /// The CA's public key, OpenSSH line.
+    ca: String,
+    serials: BTreeSet<u64>,
+    key_ids: BTreeSet<String>,
+}
+
+impl Revoked {
+    fn is_for(&self, ca: &PublicKey) -> bool {
+        PublicKey::from_openssh(&self.ca).is_ok_and(|k| k.key_data() == ca.key_data())
+    }
+}
+
+impl Revocations {
+    /// Reads the record in `home` (empty when nothing was revoked yet).
+    pub fn load(home: &Home) -> Result<Self> {
+        let path = home.file(REVOKED_FILE);
+        match read_optional(&path)? {
+            None => Ok(Self::default()),
+            Some(json) => serde_json::from_slice(&json).map_err(|e| {
+                Error::other(format!(
+                    "{} is damaged ({e}); restore it from a backup: it lists the certificates you revoked",
+                    path.display()
+                ))
+            }),
+        }
+    }
+
+    /// Whether `key_id` of `ca` is revoked.
+    pub fn key_id_revoked(&self, ca: &PublicKey, key_id: &str) -> bool {
+        self.certificates
+            .iter()
+            .any(|r| r.key_ids.contains(key_id) && r.is_for(ca))
+    }
+
+    /// Whether `serial` of `ca` is revoked.
+    pub fn serial_revoked(&self, ca: &PublicKey, serial: u64) -> bool {
+        self.certificates
+            .iter()
+            .any(|r| r.serials.contains(&serial) && r.is_for(ca))
+    }
+
+    /// Adds revocations of `ca`'s certificates; returns how many were new.
+    pub fn revoke(
+        &mut self,
+        ca: &PublicKey,
+        serials: impl IntoIterator<Item = u64>,
+        key_ids: impl IntoIterator<Item = String>,
+    ) -> Result<usize> {
+        let index = match self.certificates.iter().position(|r| r.is_for(ca)) {
+            Some(i) => i,
+            None => {
+                let mut line = ca.clone();
+                line.set_comment("");
+                let ca = line
+                    .to_openssh()
+                    .map_err(|e| Error::other(format!("cannot encode the CA key: {e}")))?;
+                self.certificates.push(Revoked {
+                    ca,
+                    serials: BTreeSet::new(),
+                    key_ids: BTreeSet::new(),
+                });
+                self.certificates.len() - 1
+            }
+        };
+        let Some(entry) = self.certificates.get_mut(index) else {
+            return Err(Error::other("the revocation record changed under us"));
+        };
+        let mut added = 0;
+        for serial in serials {
+            if serial == 0 {
+                return Err(Error::other(
+                    "serial 0 means \"no serial\" to OpenSSH and cannot be revoked; vmux never issues it",
+                ));
+            }
+            added += usize::from(entry.serials.insert(serial));
+        }
+        for key_id in key_ids {
+            added += usize::from(entry.key_ids.insert(key_id));
+        }
+        Ok(added)
+    }
+
+    /// The version of the KRL last written (0: none yet).
+    pub fn krl_version(&self) -> u64 {
+        self.krl_version
+    }
+
+    /// Saves the record, then writes the KRL one version up; returns its path.
+    pub fn save(&mut self, home: &Home, now: u64) -> Result<PathBuf> {
+        self.krl_version = self.krl_version.saturating_add(1);
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::other(format!("cannot encode the revocations: {e}")))?;
+        write_private(&home.file(REVOKED_FILE), &json)?;
+        let krl = self.krl(now)?.encode()?;
+        let path = krl_path(home);
+        write_private(&path, &krl)?;
+        Ok(path)
+    }
+
+    /// The KRL of everything revoked.
+    pub fn krl(&self, now: u64) -> Result<Krl> {
+        let certificates = self
+            .certificates
+            .iter()
+            .map(|r| {
+                let ca = PublicKey::from_openssh(&r.ca).map_err(|e| {
+                    Error::other(format!(
+                        "a CA key in {REVOKED_FILE} is damaged ({e}); restore the file from a backup"
+                    ))
+                })?;
+                Ok(RevokedCertificates {
+                    ca_key: ca
+                        .to_bytes()
+                        .map_err(|e| Error::other(format!("cannot encode the CA key: {e}")))?,
+                    serials: r.serials.clone(),
+                    key_ids: r.key_ids.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Krl {
+            version: self.krl_version,
+            generated: now,
+            comment: "vmux CA revocations".into(),
+            certificates,
+        })
+    }
+}
+
+/// Where the KRL is, for `RevokedKeys`.
+pub fn krl_path(home: &Home) -> PathBuf {
+    home.file(KRL_FILE)
+}
+
+/// Writes an empty KRL when there is none, so `RevokedKeys` can name it
+/// before anything is revoked (sshd refuses every key when the file is
+/// missing). Returns its path.
+pub fn ensure_krl(home: &Home, now: u64) -> Result<PathBuf> {
+    let path = krl_path(home);
+    if path.exists() {
+        return Ok(path);
+    }
+    Revocations::load(home)?.save(home, now)
+}
