@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
+use vmux_keys::ca::Grant;
 use vmux_link::Fingerprint;
 use vmux_link::pairing::PairingCode;
 use vmux_proto::envelope::ContextQuality;
@@ -43,10 +44,12 @@ pub enum Sheet {
     },
     /// A paired device asks for a session certificate.
     Certificate {
-        /// The paired device's name.
-        device: String,
-        /// The validity the CA would grant.
-        validity_seconds: u64,
+        /// What the CA will sign, exactly: the device's pinned name, the
+        /// principals, validity, extensions and critical options.
+        grant: Grant,
+        /// There is no CA yet: approving makes one, and the person chooses
+        /// its passphrase.
+        new_ca: bool,
     },
 }
 

@@ -2,6 +2,12 @@
 //! read fresh for every request so `vmux key disable` in another terminal
 //! takes effect at once.
 
+use std::sync::Arc;
+
+use ssh_key::Certificate;
+use vmux_keys::ca::issued::{self, IssueRecord};
+use vmux_keys::ca::revocation::Revocations;
+use vmux_keys::ca::{Ca, Grant, Policy};
 use vmux_keys::store::{Provider, RsaHash, SigningKey};
 use vmux_link::home::Home;
 use vmux_proto::envelope::{
@@ -11,7 +17,6 @@ use vmux_proto::envelope::{
 use crate::approval::Destination;
 
 pub use vmux_keys::Identity;
-use vmux_keys::ca::{Ca, CertRequest};
 
 /// The registry as of now.
 #[derive(Debug)]
@@ -56,7 +61,7 @@ impl Identities {
     /// on the sign path.
     pub fn ca_public_key_blob(&self) -> Option<Vec<u8>> {
         match Ca::open(&self.home) {
-            Ok(ca) => ca.public_key().to_bytes().ok(),
+            Ok(ca) => ca?.public_key().to_bytes().ok(),
             Err(e) => {
                 tracing::warn!("no CA public key in the key list: {e}");
                 None
@@ -139,6 +144,15 @@ fn capitalised(word: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The start-time warning about the CA key, if it deserves one (an
+/// unencrypted `ca.key`, or one that cannot be read).
+pub fn ca_warning(home: &Home) -> Option<String> {
+    match Ca::open(home) {
+        Ok(ca) => ca.and_then(|ca| ca.unprotected_warning()),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// A certificate the CA issued, as the response carries it.
 #[derive(Debug)]
 pub struct Issued {
@@ -152,59 +166,82 @@ pub struct Issued {
     pub valid_before: u64,
 }
 
-/// The CA as the request path uses it.
+/// The CA as the request path uses it, read fresh for each request: the
+/// policy, the CA key (none until it is made) and the revocations.
 #[derive(Debug)]
 pub struct Authority {
-    ca: Ca,
+    home: Home,
+    policy: Policy,
+    ca: Option<Arc<Ca>>,
+    revocations: Revocations,
 }
 
 impl Authority {
-    /// Opens (creating on first use) the CA in `home`.
+    /// Reads the CA's state in `home`.
     pub fn load(home: &Home) -> vmux_keys::Result<Self> {
         Ok(Self {
-            ca: Ca::open(home)?,
+            home: home.clone(),
+            policy: Policy::load(home)?,
+            ca: Ca::open(home)?.map(Arc::new),
+            revocations: Revocations::load(home)?,
         })
     }
 
-    /// The validity the policy would grant for `requested` seconds, or why
-    /// it grants none. Checked before the person is asked.
-    pub fn grantable(&self, requested: u64) -> Result<u64, String> {
-        let policy = self.ca.policy();
-        if !policy.auto_issue {
-            return Err("this signer does not issue certificates (`vmux ca policy --auto-issue on` to allow)".into());
-        }
-        if policy.principals.is_empty() {
-            return Err(
-                "the CA policy lists no principals (`vmux ca policy --principals LOGIN`)".into(),
-            );
-        }
-        if requested == 0 {
-            return Err("a certificate was requested with a validity of 0 seconds".into());
-        }
-        Ok(requested.min(policy.max_validity_secs))
+    /// The CA key, once made.
+    pub fn ca(&self) -> Option<Arc<Ca>> {
+        self.ca.clone()
     }
 
-    /// Issues the certificate for `blob` (after the person approved).
-    pub fn issue(
+    /// What the CA would sign for the device `device_id` (pinned name
+    /// `device`) asking `requested` seconds at `now`, or why nothing.
+    /// Decided before the person is asked; the sheet shows the answer.
+    pub fn grant(
         &self,
-        blob: &[u8],
         device: &str,
-        validity: u64,
-        now_secs: u64,
-    ) -> vmux_keys::Result<Issued> {
+        device_id: &str,
+        requested: u64,
+        now: u64,
+    ) -> Result<Grant, String> {
+        let grant = self
+            .policy
+            .grant(device, device_id, requested, now)
+            .map_err(|e| match e {
+                vmux_keys::Error::PolicyDenied(m) => m,
+                other => other.to_string(),
+            })?;
+        if let Some(ca) = &self.ca
+            && self
+                .revocations
+                .key_id_revoked(ca.public_key(), &grant.key_id)
+        {
+            return Err(format!(
+                "this device's certificates were revoked on the signer (`vmux ca revoke`); it gets no more under the key ID {}",
+                grant.key_id
+            ));
+        }
+        Ok(grant)
+    }
+
+    /// Records `cert` in the issue log, then hands it out: a certificate
+    /// that is not on record is not delivered.
+    pub fn record(&self, cert: &Certificate, grant: &Grant) -> vmux_keys::Result<Issued> {
         let bad = |e: ssh_key::Error| vmux_keys::Error::Other(format!("certificate: {e}"));
-        let public_key = ssh_key::PublicKey::from_bytes(blob).map_err(bad)?;
-        let request = CertRequest {
-            public_key: &public_key,
-            device,
-            identity: None,
-            validity_secs: validity,
-            now: now_secs,
-        };
-        let cert = self.ca.issue(&request)?;
+        issued::append(
+            &self.home,
+            &IssueRecord {
+                time: grant.now,
+                serial: cert.serial(),
+                key_id: cert.key_id().to_owned(),
+                device: grant.device.clone(),
+                principals: cert.valid_principals().to_vec(),
+                valid_after: cert.valid_after(),
+                valid_before: cert.valid_before(),
+            },
+        )?;
+        let ca = ssh_key::PublicKey::new(cert.signature_key().clone(), "");
         Ok(Issued {
             certificate_blob: cert.to_bytes().map_err(bad)?,
-            ca_public_key: self.ca.public_key().to_bytes().map_err(bad)?,
+            ca_public_key: ca.to_bytes().map_err(bad)?,
             valid_after: cert.valid_after(),
             valid_before: cert.valid_before(),
         })

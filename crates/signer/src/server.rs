@@ -28,13 +28,12 @@ use crate::log::Log;
 mod certificate;
 mod pairing;
 mod sign;
+mod verification;
 
 /// Handshakes (including pairing code exchanges) in progress at once.
 const MAX_CONCURRENT_HANDSHAKES: usize = 64;
 /// Pairing invitations waiting for the person at once.
 const MAX_PENDING_INVITATIONS: usize = 4;
-/// Tries at the passphrase or PIN before `verificationFailed`.
-const VERIFICATION_TRIES: u32 = 3;
 
 /// Signer settings.
 #[derive(Clone, Debug)]
@@ -76,6 +75,9 @@ impl Signer {
         config: Config,
     ) -> Result<Arc<Self>> {
         let trust = TrustStore::load(&home)?;
+        if let Some(warning) = crate::identities::ca_warning(&home) {
+            tracing::warn!("{warning}");
+        }
         let log = Log::at(home.file("signer-log.jsonl"));
         Ok(Arc::new(Self {
             device,

@@ -74,9 +74,16 @@ fn child_scenario() {
             "secret={}\n",
             secret.as_deref().map(|s| s.as_str()).unwrap_or("<none>")
         );
+        let policy = vmux_keys::ca::Policy {
+            principals: vec!["alice".into()],
+            ..vmux_keys::ca::Policy::default_for_this_user()
+        };
+        let grant = policy
+            .grant("tablet", "tablet-id", 3600, 1_800_000_000)
+            .unwrap();
         let cert = Sheet::Certificate {
-            device: "tablet".into(),
-            validity_seconds: 3600,
+            grant,
+            new_ca: false,
         };
         let withdrawn = timeout(Duration::from_millis(600), turn.ask(cert))
             .await

@@ -1,12 +1,20 @@
-//! A session certificate: checks, the sheet, issue, the log.
+//! A session certificate: checks, policy, the sheet, the CA's passphrase
+//! or PIN, the signature, the issue log, the request log.
 
+use std::sync::Arc;
+
+use ssh_key::{Certificate, PublicKey};
 use tokio::time::timeout_at;
+use vmux_keys::ca::{Ca, Grant};
+use vmux_keys::store::Verification;
 use vmux_link::Fingerprint;
+use vmux_link::home::Home;
 use vmux_link::session::Peer;
 use vmux_proto::envelope::{CertificateRequest, CertificateResponse, ErrorCode};
+use zeroize::Zeroizing;
 
-use super::{Signer, internal, outcome};
-use crate::approval::{Decision, Sheet};
+use super::{Signer, internal, outcome, verification};
+use crate::approval::{Decision, Sheet, Turn};
 use crate::checks::Refusal;
 use crate::identities;
 use crate::log::Entry;
@@ -75,52 +83,93 @@ impl Signer {
             r.issued_at_milliseconds,
             r.expires_at_milliseconds,
         )?;
-        let ca = identities::Authority::load(&self.home).map_err(internal)?;
-        let validity = ca
-            .grantable(r.requested_validity_seconds)
+        let key = PublicKey::from_bytes(&r.public_key_blob).map_err(|e| {
+            (
+                ErrorCode::MalformedRequest,
+                format!("the certificate key is not a valid public key: {e}"),
+            )
+        })?;
+        // Policy: what would be signed is decided now, shown, then signed as shown.
+        let authority = identities::Authority::load(&self.home).map_err(internal)?;
+        let grant = authority
+            .grant(
+                &peer.name,
+                &peer.device_id,
+                r.requested_validity_seconds,
+                self.clock.now_ms() / 1000,
+            )
             .map_err(|m| (ErrorCode::PolicyDenied, m))?;
-        let deadline = self.deadline(r.expires_at_milliseconds);
+        let ca = authority.ca();
         let sheet = Sheet::Certificate {
-            device: peer.name.clone(),
-            validity_seconds: validity,
+            grant: grant.clone(),
+            new_ca: ca.is_none(),
         };
-        let decided = timeout_at(deadline, async {
+        let deadline = self.deadline(r.expires_at_milliseconds);
+        let home = self.home.clone();
+        let signed = timeout_at(deadline, async {
             let mut turn = self.approvals.turn().await;
-            let decision = turn.ask(sheet).await;
-            let banner = if decision == Ok(Decision::Approve) {
-                "Approved session certificate"
-            } else {
-                "Denied session certificate"
-            };
-            turn.banner(banner);
-            decision
-        })
-        .await;
-        match decided {
-            Ok(Ok(Decision::Approve)) => {}
-            Ok(_) => {
+            if turn.ask(sheet).await != Ok(Decision::Approve) {
+                turn.banner("Denied session certificate");
                 return Err((
                     ErrorCode::UserDenied,
-                    "the certificate was denied on the signer".into(),
+                    "the certificate was denied on the signer".to_owned(),
                 ));
             }
-            Err(_) => {
-                self.approvals.banner(format!(
-                    "Certificate request from \"{}\" expired before it was answered",
-                    peer.name
-                ));
-                return Err((
-                    ErrorCode::RequestExpired,
-                    "the request expired before it was approved on the signer".into(),
-                ));
-            }
-        }
-        ca.issue(
-            &r.public_key_blob,
-            &peer.name,
-            validity,
-            self.clock.now_ms() / 1000,
-        )
-        .map_err(internal)
+            let cert = sign(&mut turn, &home, ca, key, grant.clone()).await?;
+            turn.banner("Approved session certificate");
+            Ok(cert)
+        })
+        .await;
+        let cert = signed.unwrap_or_else(|_| {
+            self.approvals.banner(format!(
+                "Certificate request from \"{}\" expired before it was answered",
+                peer.name
+            ));
+            Err((
+                ErrorCode::RequestExpired,
+                "the request expired before it was approved on the signer".into(),
+            ))
+        })?;
+        authority.record(&cert, &grant).map_err(internal)
     }
+}
+
+/// After the Approve: the CA's passphrase or PIN (three tries), then the
+/// signature. With no CA yet, the person chooses its passphrase and the CA
+/// is made. An unencrypted `ca.key` from an older vmux signs without one.
+async fn sign(
+    turn: &mut Turn,
+    home: &Home,
+    ca: Option<Arc<Ca>>,
+    key: PublicKey,
+    grant: Grant,
+) -> Result<Certificate, Refusal> {
+    let ca = match ca {
+        Some(ca) => ca,
+        None => {
+            let secret = verification::choose(turn, "New passphrase for the CA key").await?;
+            let home = home.clone();
+            // The passphrase just chosen is this issue's verification.
+            let cert = verification::blocking(move || {
+                Ca::init(&home, &secret)?.issue(&key, &grant, &secret)
+            })
+            .await?;
+            turn.banner(
+                "Made the CA key (encrypted with that passphrase); servers accept its certificates once `vmux ca show` is in their TrustedUserCAKeys",
+            );
+            return Ok(cert);
+        }
+    };
+    let (prompt, word) = match ca.verification() {
+        Some(Verification::Passphrase) => ("Passphrase for the CA key", "passphrase"),
+        Some(Verification::Pin) => ("PIN of the CA key's token", "PIN"),
+        None => {
+            return verification::blocking(move || ca.issue(&key, &grant, &Zeroizing::default()))
+                .await;
+        }
+    };
+    verification::verify(turn, prompt, word, move |secret| {
+        ca.issue(&key, &grant, secret)
+    })
+    .await
 }

@@ -6,7 +6,7 @@ use vmux_link::Fingerprint;
 use vmux_link::session::Peer;
 use vmux_proto::envelope::{ErrorCode, SignRequest, SignResponse};
 
-use super::{Signer, VERIFICATION_TRIES, internal, outcome};
+use super::{Signer, internal, outcome, verification};
 use crate::approval::{Decision, Destination, Sheet};
 use crate::checks::Refusal;
 use crate::identities::{self, Identities};
@@ -107,47 +107,14 @@ impl Signer {
                     "the request was denied on the signer".to_owned(),
                 ));
             }
-            let mut key = key;
-            for attempt in 1..=VERIFICATION_TRIES {
-                let prompt = identities::verification_prompt(&identity);
-                let Ok(secret) = turn.secret(prompt).await else {
-                    return Err((
-                        ErrorCode::UserDenied,
-                        "the signer stopped before verification".to_owned(),
-                    ));
-                };
-                let data = data.clone();
-                let (back, signed) = tokio::task::spawn_blocking(move || {
-                    let signed = key.sign(&secret, &data, rsa_hash);
-                    (key, signed)
-                })
-                .await
-                .map_err(|e| internal(e.to_string()))?;
-                key = back;
-                match signed {
-                    Ok(signature) => {
-                        turn.banner("Approved remote sign request");
-                        return Ok(signature);
-                    }
-                    Err(vmux_keys::Error::WrongSecret) => {
-                        turn.banner(format!(
-                            "Wrong {} ({attempt} of {VERIFICATION_TRIES})",
-                            identities::secret_word(&identity)
-                        ));
-                    }
-                    Err(e) => {
-                        // Said here too: the person at the signer can act on
-                        // it (a TPM in lockout, a token unplugged).
-                        turn.banner(format!("Could not sign: {e}"));
-                        return Err(internal(e));
-                    }
-                }
-            }
-            turn.banner("Verification failed; request refused");
-            Err((
-                ErrorCode::VerificationFailed,
-                "user verification failed three times on the signer".to_owned(),
-            ))
+            let prompt = identities::verification_prompt(&identity);
+            let word = identities::secret_word(&identity);
+            let signature = verification::verify(&mut turn, &prompt, word, move |secret| {
+                key.sign(secret, &data, rsa_hash)
+            })
+            .await?;
+            turn.banner("Approved remote sign request");
+            Ok(signature)
         })
         .await;
         approved.unwrap_or_else(|_| {

@@ -1,5 +1,7 @@
 //! The words on a sheet, shared by every front end so they say the same.
 
+use chrono::TimeZone;
+use vmux_keys::ca::Grant;
 use vmux_proto::envelope::ContextQuality;
 
 use crate::approval::{Destination, Sheet};
@@ -33,20 +35,70 @@ pub fn fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
             ("Destination", destination_line(destination)),
             ("Key", key.clone()),
         ],
-        Sheet::Certificate {
-            device,
-            validity_seconds,
-        } => vec![
-            ("From Device", device.clone()),
-            (
-                "Request",
-                format!(
-                    "Session certificate for {device}, valid {}",
-                    duration(*validity_seconds)
-                ),
-            ),
-        ],
+        Sheet::Certificate { grant, new_ca } => certificate_fields(grant, *new_ca),
     }
+}
+
+/// Everything the certificate will say, as the CA will sign it.
+fn certificate_fields(grant: &Grant, new_ca: bool) -> Vec<(&'static str, String)> {
+    let validity = duration(grant.validity_secs());
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let critical: Vec<String> = grant
+        .critical_options()
+        .into_iter()
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    let mut fields = vec![
+        ("From Device", grant.device.clone()),
+        (
+            "Request",
+            format!("Session certificate for {}, valid {validity}", grant.device),
+        ),
+        ("Principals", list(&grant.principals)),
+        (
+            "Valid",
+            format!(
+                "{} – {} local time ({validity} from now)",
+                local_time(grant.valid_after),
+                local_time(grant.valid_before)
+            ),
+        ),
+        ("Extensions", list(&grant.extensions)),
+        ("Critical", list(&critical)),
+    ];
+    if grant.shortened() {
+        fields.push((
+            "Requested",
+            format!(
+                "{}, shortened to {validity} by the CA policy",
+                duration(grant.requested_secs)
+            ),
+        ));
+    }
+    if new_ca {
+        fields.push((
+            "CA",
+            "none yet: approving makes one, and you choose its passphrase".to_owned(),
+        ));
+    }
+    fields
+}
+
+/// `2026-03-01 09:55:12` in the signer's time zone.
+pub fn local_time(unix_secs: u64) -> String {
+    i64::try_from(unix_secs)
+        .ok()
+        .and_then(|secs| chrono::Local.timestamp_opt(secs, 0).single())
+        .map_or_else(
+            || format!("{unix_secs} (Unix time)"),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
 }
 
 /// A line of advice under the fields.
@@ -54,7 +106,9 @@ pub fn note(sheet: &Sheet) -> Option<&'static str> {
     match sheet {
         Sheet::Pairing { .. } => Some("Accept only if the other device shows the same code."),
         Sheet::Sign { .. } => Some("Approve only if you just started this connection."),
-        Sheet::Certificate { .. } => None,
+        Sheet::Certificate { .. } => {
+            Some("Approve only if this device should log in on its own until then.")
+        }
     }
 }
 

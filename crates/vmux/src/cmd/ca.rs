@@ -1,17 +1,73 @@
-//! `vmux ca`: the signer's certificate authority and its policy.
+//! `vmux ca`: the signer's certificate authority, its policy, and
+//! revocation.
 
-use vmux_keys::ca::{Ca, Policy};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use vmux_keys::ca::issued::{self, IssueRecord};
+use vmux_keys::ca::revocation::{self, Revocations};
+use vmux_keys::ca::{self, Ca, Policy};
+use vmux_link::clock::format_utc;
 use vmux_link::home::Home;
+use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 
 use super::Result;
+use super::key::prompt;
+
+const SECRET_HELP: &str = "\
+The passphrase (or token PIN) is typed without echo when stdin is a terminal.
+Otherwise it is read from the VMUX_PASSPHRASE environment variable if set,
+else from the first line of stdin (for scripts and tests).";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Print the CA public key: the line for sshd's `TrustedUserCAKeys` file
-    /// (makes the CA on first use).
+    /// Make the CA key: encrypted with its own passphrase, or on a token.
+    #[command(after_help = SECRET_HELP)]
+    Init(InitArgs),
+    /// Print the CA public key: the line for sshd's `TrustedUserCAKeys` file.
     Show,
+    /// Encrypt an unencrypted `ca.key` (left by an older vmux) in place.
+    #[command(after_help = SECRET_HELP)]
+    Protect,
     /// Show the certificate policy, or change it with flags.
     Policy(PolicyArgs),
+    /// Revoke certificates: all of a device's, or one by serial or key ID.
+    Revoke(RevokeArgs),
+    /// Print the path of the revocation list, for sshd's `RevokedKeys`.
+    Krl,
+    /// List the certificates the CA issued.
+    Issued,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// Where the CA private key lives.
+    #[arg(long, value_enum, default_value_t)]
+    store: StoreArg,
+    /// PKCS#11 module (shared library), for --store pkcs11.
+    #[arg(long, required_if_eq("store", "pkcs11"))]
+    module: Option<PathBuf>,
+    /// Token label, for --store pkcs11.
+    #[arg(long, required_if_eq("store", "pkcs11"))]
+    token: Option<String>,
+    /// Label of the key objects on the token.
+    #[arg(long, default_value = "vmux-ca")]
+    key_label: String,
+    /// Use a P-256 key pair already on the token instead of generating one.
+    #[arg(long, requires = "module")]
+    existing: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum StoreArg {
+    /// An ed25519 key in `ca.key`, encrypted with the CA's own passphrase.
+    #[default]
+    Software,
+    /// A P-256 key on a PKCS#11 token (YubiKey, SoftHSM2, ...); its PIN
+    /// approves each certificate.
+    Pkcs11,
 }
 
 #[derive(clap::Args, Debug)]
@@ -26,6 +82,15 @@ pub struct PolicyArgs {
     /// approval on the sheet; "on" is not an auto-approve.
     #[arg(long, value_enum)]
     auto_issue: Option<OnOff>,
+    /// Extensions granted, comma-separated, or `none`: permit-pty,
+    /// permit-agent-forwarding, permit-port-forwarding (the default),
+    /// permit-X11-forwarding, permit-user-rc.
+    #[arg(long, value_delimiter = ',')]
+    extensions: Option<Vec<String>>,
+    /// Networks the certificates may be used from (the `source-address`
+    /// critical option, enforced by sshd), comma-separated CIDRs, or `none`.
+    #[arg(long, value_delimiter = ',')]
+    source_address: Option<Vec<String>>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -34,52 +99,158 @@ enum OnOff {
     Off,
 }
 
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true)))]
+pub struct RevokeArgs {
+    /// Every certificate issued to this device (its name, device id or
+    /// `SHA256:` fingerprint), by key ID and by the serials in the issue log.
+    #[arg(group = "what")]
+    device: Option<String>,
+    /// One certificate, by serial (see `vmux ca issued`).
+    #[arg(long, group = "what")]
+    serial: Vec<u64>,
+    /// Every certificate with this key ID.
+    #[arg(long, group = "what")]
+    key_id: Vec<String>,
+}
+
 pub fn run(command: Command) -> Result {
     let home = Home::from_env()?;
-    let mut ca = Ca::open(&home)?;
     match command {
+        Command::Init(args) => init(&home, args),
         Command::Show => {
+            let ca = existing(&home)?;
             println!("{}", ca.public_key().to_openssh()?);
+            eprintln!("CA key: {}", ca.store());
             eprintln!(
                 "Servers that should accept vmux certificates list this line in their TrustedUserCAKeys file."
             );
-        }
-        Command::Policy(args) => {
-            let PolicyArgs {
-                max_validity,
-                principals,
-                auto_issue,
-            } = args;
-            let changed = max_validity.is_some() || principals.is_some() || auto_issue.is_some();
-            if changed {
-                let mut policy = ca.policy().clone();
-                if let Some(secs) = max_validity {
-                    policy.max_validity_secs = secs;
-                }
-                if let Some(names) = principals {
-                    let names: Vec<String> = names
-                        .iter()
-                        .map(|n| n.trim().to_owned())
-                        .filter(|n| !n.is_empty())
-                        .collect();
-                    if names.is_empty() {
-                        return Err(
-                            "give at least one principal (login name), e.g. --principals alice"
-                                .into(),
-                        );
-                    }
-                    policy.principals = names;
-                }
-                if let Some(on) = auto_issue {
-                    policy.auto_issue = matches!(on, OnOff::On);
-                }
-                ca.set_policy(policy)?;
-                println!("Policy saved.");
+            if let Some(warning) = ca.unprotected_warning() {
+                eprintln!("Warning: {warning}.");
             }
-            print_policy(ca.policy());
+            Ok(())
         }
+        Command::Protect => {
+            let passphrase = prompt::secret("New passphrase for the CA key: ", true)?;
+            let ca = Ca::protect(&home, &passphrase)?;
+            println!(
+                "The CA key is now encrypted: {}. Each certificate now asks this passphrase.",
+                ca.store()
+            );
+            Ok(())
+        }
+        Command::Policy(args) => policy(&home, args),
+        Command::Revoke(args) => revoke(&home, args),
+        Command::Krl => {
+            let path = revocation::ensure_krl(&home, now())?;
+            println!("{}", path.display());
+            eprintln!("In sshd_config: RevokedKeys {}", path.display());
+            Ok(())
+        }
+        Command::Issued => list_issued(&home),
     }
+}
+
+fn existing(home: &Home) -> Result<Ca> {
+    Ca::open(home)?.ok_or_else(|| {
+        "there is no CA yet: make one with `vmux ca init` (approving a first certificate request on the signer also makes one)".into()
+    })
+}
+
+fn init(home: &Home, args: InitArgs) -> Result {
+    let InitArgs {
+        store,
+        module,
+        token,
+        key_label,
+        existing,
+    } = args;
+    let ca = match (store, module, token) {
+        (StoreArg::Software, None, None) if !existing => {
+            let passphrase = prompt::secret("New passphrase for the CA key: ", true)?;
+            Ca::init(home, &passphrase)?
+        }
+        (StoreArg::Software, ..) => {
+            return Err("--module, --token and --existing go with --store pkcs11".into());
+        }
+        (StoreArg::Pkcs11, Some(module), Some(token)) => {
+            let pin = if existing {
+                None
+            } else {
+                Some(prompt::secret(
+                    &format!("PIN of token \"{token}\": "),
+                    false,
+                )?)
+            };
+            Ca::init_on_token(home, &module, &token, &key_label, pin.as_ref())?
+        }
+        (StoreArg::Pkcs11, ..) => {
+            return Err("--store pkcs11 needs --module PATH and --token LABEL".into());
+        }
+    };
+    println!("{}", ca.public_key().to_openssh()?);
+    eprintln!("Made the CA: {}.", ca.store());
+    eprintln!(
+        "Servers that should accept vmux certificates list the line above in their TrustedUserCAKeys file."
+    );
     Ok(())
+}
+
+fn policy(home: &Home, args: PolicyArgs) -> Result {
+    let PolicyArgs {
+        max_validity,
+        principals,
+        auto_issue,
+        extensions,
+        source_address,
+    } = args;
+    let mut policy = Policy::load(home)?;
+    let before = policy.clone();
+    if let Some(secs) = max_validity {
+        policy.max_validity_secs = secs;
+    }
+    if let Some(names) = principals {
+        let names = listed(names);
+        if names.is_empty() {
+            return Err("give at least one principal (login name), e.g. --principals alice".into());
+        }
+        policy.principals = names;
+    }
+    if let Some(on) = auto_issue {
+        policy.auto_issue = matches!(on, OnOff::On);
+    }
+    if let Some(names) = extensions {
+        policy.extensions = none_or(listed(names));
+    }
+    if let Some(networks) = source_address {
+        policy.source_addresses = none_or(listed(networks))
+            .iter()
+            .map(|n| ca::canonical_cidr(n))
+            .collect::<vmux_keys::Result<_>>()?;
+    }
+    if policy != before {
+        policy.save(home)?;
+        println!("Policy saved.");
+    }
+    print_policy(&policy);
+    Ok(())
+}
+
+fn listed(items: Vec<String>) -> Vec<String> {
+    items
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// `none` alone means an empty list.
+fn none_or(items: Vec<String>) -> Vec<String> {
+    if items.len() == 1 && items.first().is_some_and(|i| i == "none") {
+        Vec::new()
+    } else {
+        items
+    }
 }
 
 fn print_policy(policy: &Policy) {
@@ -99,6 +270,210 @@ fn print_policy(policy: &Policy) {
         "off (no certificates)"
     };
     println!("Auto-issue:   {auto}");
+    let extensions = if policy.extensions.is_empty() {
+        "none".to_owned()
+    } else {
+        policy.extensions.join(",")
+    };
+    println!("Extensions:   {extensions}");
+    let sources = if policy.source_addresses.is_empty() {
+        "any (no source-address option)".to_owned()
+    } else {
+        policy.source_addresses.join(",")
+    };
+    println!("Source:       {sources}");
+}
+
+fn revoke(home: &Home, args: RevokeArgs) -> Result {
+    let RevokeArgs {
+        device,
+        serial,
+        key_id,
+    } = args;
+    let ca = existing(home)?;
+    let (log, _) = issued::read(home)?;
+    let mut serials: BTreeSet<u64> = serial.into_iter().collect();
+    let mut key_ids: BTreeSet<String> = key_id.into_iter().collect();
+    let mut what = Vec::new();
+    if let Some(device) = device {
+        let peers = TrustStore::load(home)?;
+        let matching: Vec<&PinnedPeer> = peers
+            .peers()
+            .iter()
+            .filter(|p| p.role == PeerRole::Requester && matches(p, &device))
+            .collect();
+        let by_name = matching.iter().all(|p| p.name == device);
+        let of_device = certificates_of(&log, by_name.then_some(device.as_str()), &matching);
+        if of_device.serials.is_empty() && matching.is_empty() {
+            return Err(format!(
+                "the CA issued nothing to \"{device}\" and no paired device matches it; see `vmux ca issued` and `vmux peers list`"
+            )
+            .into());
+        }
+        what.push(format!(
+            "{} certificate(s) of \"{device}\"",
+            of_device.serials.len()
+        ));
+        serials.extend(of_device.serials);
+        key_ids.extend(of_device.key_ids);
+    }
+    for s in &serials {
+        if !log.iter().any(|r| r.serial == *s) {
+            eprintln!("Note: serial {s} is not in the issue log; revoked anyway.");
+        }
+    }
+    let mut revocations = Revocations::load(home)?;
+    let added = revocations.revoke(
+        ca.public_key(),
+        serials.iter().copied(),
+        key_ids.iter().cloned(),
+    )?;
+    let path = revocations.save(home, now())?;
+    if !what.is_empty() {
+        println!("Revoked {}.", what.join(", "));
+    }
+    println!(
+        "{added} new revocation(s): serials {}, key IDs {}.",
+        joined(serials.iter().map(u64::to_string)),
+        joined(key_ids.iter().cloned()),
+    );
+    println!(
+        "Wrote the KRL, version {}, to {}; sshd refuses these certificates with `RevokedKeys {}`.",
+        revocations.krl_version(),
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// What `vmux ca revoke DEVICE` revokes.
+struct OfDevice {
+    serials: BTreeSet<u64>,
+    key_ids: BTreeSet<String>,
+}
+
+/// The serials and key IDs of every certificate issued under the name
+/// `name` (as the issue log has it), or to one of `peers` (by key ID, which
+/// holds the device id: exact even when two devices share a name).
+fn certificates_of(log: &[IssueRecord], name: Option<&str>, peers: &[&PinnedPeer]) -> OfDevice {
+    let mut key_ids: BTreeSet<String> = peers
+        .iter()
+        .map(|p| ca::key_id(&p.name, &p.device_id))
+        .collect();
+    let mut serials = BTreeSet::new();
+    for record in log {
+        if name == Some(record.device.as_str()) || key_ids.contains(&record.key_id) {
+            serials.insert(record.serial);
+            key_ids.insert(record.key_id.clone());
+        }
+    }
+    OfDevice { serials, key_ids }
+}
+
+fn matches(peer: &PinnedPeer, which: &str) -> bool {
+    peer.name == which || peer.device_id == which || peer.fingerprint == which
+}
+
+/// After `vmux peers remove`: revokes the removed devices' certificates
+/// when `revoke`, else asks on a terminal, else says how.
+pub fn after_peers_removed(home: &Home, removed: &[PinnedPeer], revoke_now: bool) -> Result {
+    let Some(ca) = Ca::open(home)? else {
+        return Ok(());
+    };
+    let (log, _) = issued::read(home)?;
+    for peer in removed.iter().filter(|p| p.role == PeerRole::Requester) {
+        let of_device = certificates_of(&log, None, &[peer]);
+        if of_device.serials.is_empty() && !revoke_now {
+            continue;
+        }
+        let name = &peer.name;
+        let count = of_device.serials.len();
+        let revoke_it = revoke_now
+            || {
+                if std::io::stdin().is_terminal() {
+                    ask_yes(&format!(
+                        "The CA issued {count} certificate(s) to \"{name}\". Revoke them too? [y/N] "
+                    ))?
+                } else {
+                    println!(
+                        "The CA issued {count} certificate(s) to \"{name}\"; they stay valid until they expire unless you run `vmux ca revoke {name}`."
+                    );
+                    false
+                }
+            };
+        if !revoke_it {
+            continue;
+        }
+        let mut revocations = Revocations::load(home)?;
+        revocations.revoke(ca.public_key(), of_device.serials, of_device.key_ids)?;
+        let path = revocations.save(home, now())?;
+        println!(
+            "Revoked {count} certificate(s) of \"{name}\" and its key ID; KRL version {} at {}.",
+            revocations.krl_version(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn ask_yes(question: &str) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+fn list_issued(home: &Home) -> Result {
+    let (log, unreadable) = issued::read(home)?;
+    if unreadable > 0 {
+        eprintln!(
+            "Warning: {unreadable} line(s) of {} could not be read.",
+            home.file(issued::ISSUED_FILE).display()
+        );
+    }
+    if log.is_empty() {
+        println!("No certificates issued yet.");
+        return Ok(());
+    }
+    let ca = Ca::open(home)?;
+    let revocations = Revocations::load(home)?;
+    for r in log {
+        let revoked = ca.as_ref().is_some_and(|ca| {
+            revocations.serial_revoked(ca.public_key(), r.serial)
+                || revocations.key_id_revoked(ca.public_key(), &r.key_id)
+        });
+        println!(
+            "{}  serial {:<20} {:<16} {}  valid until {}{}  key ID {}",
+            format_utc(r.time.saturating_mul(1000)),
+            r.serial,
+            vmux_proto::text::escape(&r.device),
+            r.principals.join(","),
+            format_utc(r.valid_before.saturating_mul(1000)),
+            if revoked { "  REVOKED" } else { "" },
+            vmux_proto::text::escape(&r.key_id),
+        );
+    }
+    Ok(())
+}
+
+fn joined(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 const UNITS: [(char, u64); 4] = [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];

@@ -10,10 +10,14 @@ use super::Result;
 pub enum Command {
     /// List paired devices.
     List,
-    /// Forget a paired device (by name, device id or fingerprint).
+    /// Forget a paired device (by name, device id or fingerprint). On a
+    /// signer, asks whether to revoke the certificates its CA issued to it.
     Remove {
         /// Name, device id or `SHA256:` fingerprint.
         which: String,
+        /// Revoke the device's certificates too, without asking.
+        #[arg(long)]
+        revoke: bool,
     },
 }
 
@@ -39,14 +43,24 @@ pub fn run(command: Command) -> Result {
                 );
             }
         }
-        Command::Remove { which } => match trust.remove(&which)? {
-            0 => {
-                return Err(
-                    format!("no paired device matches \"{which}\"; see `vmux peers list`").into(),
-                );
+        Command::Remove { which, revoke } => {
+            let removed: Vec<_> = trust
+                .peers()
+                .iter()
+                .filter(|p| p.name == which || p.device_id == which || p.fingerprint == which)
+                .cloned()
+                .collect();
+            match trust.remove(&which)? {
+                0 => {
+                    return Err(format!(
+                        "no paired device matches \"{which}\"; see `vmux peers list`"
+                    )
+                    .into());
+                }
+                n => println!("Forgot {n} device(s)."),
             }
-            n => println!("Forgot {n} device(s)."),
-        },
+            super::ca::after_peers_removed(&home, &removed, revoke)?;
+        }
     }
     Ok(())
 }
