@@ -88,7 +88,9 @@ impl Ca {
                         key_path.display()
                     ))
                 })?;
-                let public = key.public_key().clone();
+                // An encrypted file keeps the comment in its sealed part.
+                let mut public = key.public_key().clone();
+                public.set_comment(COMMENT);
                 let key = if key.is_encrypted() {
                     CaKey::Encrypted(key_path)
                 } else {

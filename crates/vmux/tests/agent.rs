@@ -80,11 +80,11 @@ impl Rig {
         rig.wait_status("Connected to phone");
         rig.wait_status("  SHA256:");
         // On connecting, the agent asks for a session certificate.
-        rig.signer().expect("Session certificate for laptop", WAIT);
         if approve_cert {
-            rig.signer().type_line("a");
+            rig.approve_certificate();
             rig.wait_status("Certificate valid until");
         } else {
+            rig.signer().expect("Session certificate for laptop", WAIT);
             rig.signer().type_line("d");
             rig.wait_status("Last certificate request refused: userDenied");
         }
@@ -731,8 +731,7 @@ fn session_certificate_logs_in_without_sheets_and_renews_on_request() {
             .output()
             .unwrap()
     });
-    rig.signer().expect("Session certificate for laptop", WAIT);
-    rig.signer().type_line("a");
+    rig.approve_certificate();
     let out = request.join().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let renewed = String::from_utf8(out.stdout).unwrap();

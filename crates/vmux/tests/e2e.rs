@@ -126,7 +126,16 @@ impl Rig {
                     self.approvals += 1;
                 }
                 Some(0) => self.up.type_line("d"),
-                Some(_) => self.up.type_line("a"),
+                Some(_) => {
+                    // The session certificate; the first one makes the CA.
+                    self.up.type_line("a");
+                    let prompts = ["New passphrase for the CA key", "Passphrase for the CA key"];
+                    if self.up.wait_any(&prompts, WAIT) == Some(0) {
+                        self.up.type_line(PASS);
+                        self.up.expect("Again, to confirm", WAIT);
+                    }
+                    self.up.type_line(PASS);
+                }
                 None => {}
             }
         }

@@ -194,29 +194,48 @@ fn key_import() {
 }
 
 #[test]
-fn ca_show_and_policy() {
+fn ca_init_show_policy_and_krl() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let line = ok(home, &["ca", "show"], None);
+    assert!(fails(home, &["ca", "show"], None).contains("vmux ca init"));
+    let line = ok(home, &["ca", "init"], Some("ca pw"));
     assert!(line.starts_with("ssh-ed25519 AAAA"), "{line}");
+    assert!(fails(home, &["ca", "init"], Some("ca pw")).contains("already exists"));
     assert_eq!(ok(home, &["ca", "show"], None), line, "the CA is made once");
-    // The line is a valid public key.
-    let pub_path = home.join("ca.pub");
+    // The line is a valid public key, and the key file opens only with the passphrase.
+    let pub_path = home.join("ca-line.pub");
     std::fs::write(&pub_path, &line).unwrap();
+    let keygen = |args: &[&str]| Command::new("ssh-keygen").args(args).output().unwrap();
     assert!(
-        Command::new("ssh-keygen")
-            .arg("-l")
-            .arg("-f")
-            .arg(&pub_path)
-            .output()
-            .unwrap()
+        keygen(&["-l", "-f", pub_path.to_str().unwrap()])
             .status
             .success()
     );
+    let key = home.join("ca.key");
+    let opened = keygen(&["-y", "-P", "ca pw", "-f", key.to_str().unwrap()]);
+    assert!(opened.status.success());
+    assert_eq!(
+        String::from_utf8(opened.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1),
+        line.split_whitespace().nth(1)
+    );
+    assert!(
+        !keygen(&["-y", "-P", "", "-f", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(fails(home, &["ca", "protect"], Some("x")).contains("already protected"));
 
     let policy = ok(home, &["ca", "policy"], None);
     assert!(policy.contains("Max validity: 8h"), "{policy}");
     assert!(policy.contains("Auto-issue:   on"), "{policy}");
+    assert!(
+        policy.contains("Extensions:   permit-agent-forwarding,permit-port-forwarding,permit-pty"),
+        "{policy}"
+    );
+    assert!(policy.contains("Source:       any"), "{policy}");
 
     let set = ok(
         home,
@@ -229,6 +248,10 @@ fn ca_show_and_policy() {
             "alice,deploy",
             "--auto-issue",
             "off",
+            "--extensions",
+            "permit-pty,permit-X11-forwarding",
+            "--source-address",
+            "10.9.9.9,2001:db8::/32",
         ],
         None,
     );
@@ -237,6 +260,28 @@ fn ca_show_and_policy() {
     assert!(policy.contains("Max validity: 30m"), "{policy}");
     assert!(policy.contains("Principals:   alice,deploy"), "{policy}");
     assert!(policy.contains("Auto-issue:   off"), "{policy}");
+    assert!(
+        policy.contains("Extensions:   permit-pty,permit-X11-forwarding"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("Source:       10.9.9.9/32,2001:db8::/32"),
+        "{policy}"
+    );
+    let cleared = ok(
+        home,
+        &[
+            "ca",
+            "policy",
+            "--extensions",
+            "none",
+            "--source-address",
+            "none",
+        ],
+        None,
+    );
+    assert!(cleared.contains("Extensions:   none"), "{cleared}");
+    assert!(cleared.contains("Source:       any"), "{cleared}");
     assert!(ok(home, &["ca", "policy", "--max-validity", "1d"], None).contains("Max validity: 1d"));
 
     assert!(
@@ -244,5 +289,42 @@ fn ca_show_and_policy() {
     );
     assert!(
         fails(home, &["ca", "policy", "--max-validity", "30d"], None).contains("at most 7 days")
+    );
+    assert!(
+        fails(home, &["ca", "policy", "--extensions", "permit-all"], None)
+            .contains("not an extension vmux grants")
+    );
+    assert!(
+        fails(
+            home,
+            &["ca", "policy", "--source-address", "10.0.0.1/8"],
+            None
+        )
+        .contains("host bits")
+    );
+
+    // The KRL exists before anything is revoked, for RevokedKeys to name.
+    let krl = ok(home, &["ca", "krl"], None);
+    let krl = krl.trim();
+    assert_eq!(krl, home.join("ca.krl").to_str().unwrap());
+    let listed = keygen(&["-Q", "-l", "-f", krl]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("# KRL version 1"));
+    assert_eq!(ok(home, &["ca", "krl"], None).trim(), krl, "not rewritten");
+    assert!(fails(home, &["ca", "revoke", "nobody"], None).contains("issued nothing to"));
+    let revoked = ok(
+        home,
+        &["ca", "revoke", "--serial", "42", "--key-id", "vmux:x:y"],
+        None,
+    );
+    assert!(revoked.contains("KRL, version 2"), "{revoked}");
+    let listed = String::from_utf8(keygen(&["-Q", "-l", "-f", krl]).stdout).unwrap();
+    assert!(
+        listed.contains("serial: 42") && listed.contains("id: vmux:x:y"),
+        "{listed}"
     );
 }

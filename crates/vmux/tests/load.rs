@@ -73,10 +73,7 @@ fn start() -> (Paired, Proc, PathBuf) {
             .and_then(|rest| rest.split(';').next())
             .unwrap(),
     );
-    paired
-        .signer()
-        .expect("Session certificate for laptop", WAIT);
-    paired.signer().type_line("a");
+    paired.approve_certificate();
     client::wait_identities(&sock, "its session certificate", WAIT, |ids| {
         ids.iter().any(|i| i.comment == CERT_COMMENT)
     });

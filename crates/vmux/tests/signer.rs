@@ -67,6 +67,11 @@ impl Rig {
                 .create_software(name, *kind, &Zeroizing::new(PASS.to_owned()))
                 .unwrap();
         }
+        vmux_keys::ca::Ca::init(
+            &Home::at(signer_home.clone()).unwrap(),
+            &Zeroizing::new(PASS.to_owned()),
+        )
+        .unwrap();
         Rig::launch(dir, signer_home, &[])
     }
 
@@ -429,6 +434,8 @@ fn an_approved_certificate_request_yields_an_openssh_certificate() {
     rig.signer
         .expect("Session certificate for laptop, valid 8h", WAIT);
     rig.signer.type_line("a");
+    rig.signer.expect("Passphrase for the CA key", WAIT);
+    rig.signer.type_line(PASS);
     let Envelope::CertificateResponse(r) = rig.response() else {
         panic!("expected a certificateResponse")
     };
@@ -564,6 +571,8 @@ fn approved_certificate(
     }));
     rig.signer.expect("Session certificate for laptop", WAIT);
     rig.signer.type_line("a");
+    rig.signer.expect("Passphrase for the CA key", WAIT);
+    rig.signer.type_line(PASS);
     let Envelope::CertificateResponse(r) = rig.response() else {
         panic!("expected a certificateResponse")
     };

@@ -55,8 +55,13 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
     assert!(std::path::Path::new(&sock).exists(), "no socket at {sock}");
 
     // The agent's first request: a session certificate, approved here.
+    // No CA yet: approving makes one, with a passphrase chosen here.
     up.expect("Session certificate for", WAIT);
     up.type_line("a");
+    up.expect("New passphrase for the CA key", WAIT);
+    up.type_line("ca passphrase");
+    up.expect("Again, to confirm", WAIT);
+    up.type_line("ca passphrase");
     up.expect("Approved session certificate", WAIT);
 
     // The agent lists the demo key once it has reached the signer.

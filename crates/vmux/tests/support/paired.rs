@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use vmux_keys::ca::Ca;
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
 use zeroize::Zeroizing;
@@ -19,7 +20,7 @@ use super::clients::{openssh, text, wait_child};
 use super::process::{Proc, VMUX};
 
 pub const WAIT: Duration = Duration::from_secs(20);
-/// Every software identity's passphrase.
+/// Every software identity's passphrase, and the CA's.
 pub const PASS: &str = "correct horse battery";
 
 /// Makes identities in the signer home it is given.
@@ -35,6 +36,7 @@ pub struct Setup<'a> {
     signer_env: Vec<(String, String)>,
     socket_outside_home: bool,
     ui: &'a str,
+    ca: bool,
 }
 
 impl<'a> Setup<'a> {
@@ -102,6 +104,13 @@ impl<'a> Setup<'a> {
         self
     }
 
+    /// No CA key on the signer (default: one, encrypted with [`PASS`]):
+    /// the first certificate approved makes it, or the test does.
+    pub fn without_ca(mut self) -> Self {
+        self.ca = false;
+        self
+    }
+
     /// Makes the identities, starts the signer and pairs the device home
     /// with it. No agent runs yet.
     pub fn start(self) -> Paired {
@@ -113,6 +122,13 @@ impl<'a> Setup<'a> {
             keyring
                 .create_software(name, *kind, &Zeroizing::new(PASS.to_owned()))
                 .unwrap();
+        }
+        if self.ca {
+            Ca::init(
+                &Home::at(signer_home.clone()).unwrap(),
+                &Zeroizing::new(PASS.to_owned()),
+            )
+            .unwrap();
         }
         if let Some(more) = self.more {
             more(&signer_home);
@@ -148,14 +164,8 @@ impl<'a> Setup<'a> {
             dir,
         };
         paired.start_signer();
-        let mut pair = Proc::spawn(
-            &paired.device_home,
-            &["pair", "--signer", &paired.addr, "--name", self.device],
-        );
-        paired.signer().expect("wants to pair", WAIT);
-        paired.signer().type_line("a");
-        pair.expect("Paired with phone", WAIT);
-        assert!(pair.wait_exit(WAIT).success());
+        let home = paired.device_home.clone();
+        paired.pair(&home, self.device);
         paired
     }
 }
@@ -191,6 +201,7 @@ impl Paired {
             signer_env: Vec::new(),
             socket_outside_home: false,
             ui: "plain",
+            ca: true,
         }
     }
 
@@ -221,6 +232,15 @@ impl Paired {
         self.signer = Some(signer);
     }
 
+    /// Pairs the device home `home`, named `name`, with the signer.
+    pub fn pair(&mut self, home: &Path, name: &str) {
+        let mut pair = Proc::spawn(home, &["pair", "--signer", &self.addr, "--name", name]);
+        self.signer().expect("wants to pair", WAIT);
+        self.signer().type_line("a");
+        pair.expect("Paired with phone", WAIT);
+        assert!(pair.wait_exit(WAIT).success());
+    }
+
     /// Kills the signer and waits until its port refuses connections.
     pub fn kill_signer(&mut self) {
         drop(self.signer.take());
@@ -244,32 +264,16 @@ impl Paired {
     /// (no session certificate: for tests about forwarded signing) and
     /// waits until its socket answers.
     pub fn spawn_agent(&self, wrapper: &[&str], extra: &[&str]) -> Proc {
-        let sock = self.sock();
-        let mut args: Vec<&str> = wrapper.to_vec();
-        args.extend([
-            VMUX,
-            "agent",
-            "--socket",
-            sock.to_str().unwrap(),
-            "--cert-validity",
-            "0",
-        ]);
+        let mut args = vec!["--cert-validity", "0"];
         args.extend_from_slice(extra);
-        let mut command = Command::new(args[0]);
-        command.args(&args[1..]);
-        let mut agent = Proc::start(command, &self.device_home);
-        // Not by expecting the export line: stdout and stderr reach the
-        // transcript by separate threads, and a log line that overtook the
-        // export line would then sit before the cursor, unseen by `expect`.
-        let deadline = Instant::now() + WAIT;
-        while UnixStream::connect(&sock).is_err() {
-            if Instant::now() > deadline {
-                // Fails, showing what the agent said.
-                agent.expect("export SSH_AUTH_SOCK;", Duration::ZERO);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        agent
+        agent_at(wrapper, &self.device_home, &self.sock(), &args)
+    }
+
+    /// Starts `vmux agent` in device home `home` (socket `agent.sock`
+    /// there), which asks for a session certificate on connecting; waits
+    /// until its socket answers.
+    pub fn spawn_agent_in(&self, home: &Path) -> Proc {
+        agent_at(&[], home, &home.join("agent.sock"), &[])
     }
 
     /// Runs `vmux ARGS` against the agent.
@@ -291,20 +295,7 @@ impl Paired {
 
     /// Polls `vmux status` until its output contains `needle`.
     pub fn wait_status(&self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self.vmux(&["status"]);
-            let status = String::from_utf8_lossy(&out.stdout).into_owned();
-            if status.contains(needle) {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "status never showed {needle:?}; last:\n{}",
-                text(&out)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_status_in(&self.device_home, &self.sock(), needle)
     }
 
     pub fn ssh_add(&self, args: &[&str]) -> Output {
@@ -343,6 +334,15 @@ impl Paired {
         self.signer().type_line(PASS);
     }
 
+    /// Approves the next certificate sheet on the signer and types the CA
+    /// passphrase.
+    pub fn approve_certificate(&mut self) {
+        self.signer().expect("Session certificate for", WAIT);
+        self.signer().type_line("a");
+        self.signer().expect("Passphrase for the CA key", WAIT);
+        self.signer().type_line(PASS);
+    }
+
     /// A signature through the agent, approved on the signer, that
     /// `ssh-keygen -Y verify` accepts.
     pub fn sign_approved(&mut self, name: &str) {
@@ -377,5 +377,52 @@ impl Paired {
     /// The agent's request log as it is on disk here.
     pub fn request_log(&self) -> String {
         std::fs::read_to_string(self.device_home.join("agent-log.jsonl")).unwrap_or_default()
+    }
+}
+
+/// `wrapper… vmux agent --socket SOCK extra…` in `home`, once its socket answers.
+fn agent_at(wrapper: &[&str], home: &Path, sock: &Path, extra: &[&str]) -> Proc {
+    let mut args: Vec<&str> = wrapper.to_vec();
+    args.extend([VMUX, "agent", "--socket", sock.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    let mut command = Command::new(args[0]);
+    command.args(&args[1..]);
+    let mut agent = Proc::start(command, home);
+    // Not by expecting the export line: stdout and stderr reach the
+    // transcript by separate threads, and a log line that overtook the
+    // export line would then sit before the cursor, unseen by `expect`.
+    let deadline = Instant::now() + WAIT;
+    while UnixStream::connect(sock).is_err() {
+        if Instant::now() > deadline {
+            // Fails, showing what the agent said.
+            agent.expect("export SSH_AUTH_SOCK;", Duration::ZERO);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    agent
+}
+
+/// Polls `vmux status` of the agent at `sock` (device home `home`) until
+/// its output contains `needle`.
+pub fn wait_status_in(home: &Path, sock: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = Command::new(VMUX)
+            .arg("status")
+            .env("VMUX_HOME", home)
+            .env("SSH_AUTH_SOCK", sock)
+            .env("VMUX_LOG", "warn")
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).into_owned();
+        if status.contains(needle) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed {needle:?}; last:\n{}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -21,6 +21,16 @@ impl Sshd {
     /// Starts sshd in `dir`, accepting the keys in `authorized_keys` and,
     /// when given, certificates from `trusted_ca`.
     pub fn start(dir: &Path, authorized_keys: &str, trusted_ca: Option<&str>) -> Sshd {
+        Self::start_with(dir, authorized_keys, trusted_ca, "")
+    }
+
+    /// [`Sshd::start`] with more `sshd_config` lines (e.g. `RevokedKeys PATH\n`).
+    pub fn start_with(
+        dir: &Path,
+        authorized_keys: &str,
+        trusted_ca: Option<&str>,
+        more_config: &str,
+    ) -> Sshd {
         std::fs::create_dir_all(dir).unwrap();
         // Privilege separation wants this directory to exist.
         let _ = std::fs::create_dir_all("/run/sshd");
@@ -53,7 +63,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n{ca_line}\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowAgentForwarding yes\n\
-             LogLevel VERBOSE\nSubsystem sftp /usr/lib/openssh/sftp-server\n",
+             LogLevel VERBOSE\nSubsystem sftp /usr/lib/openssh/sftp-server\n{more_config}",
             host_key.display(),
             dir.join("sshd.pid").display(),
             dir.join("authorized_keys").display(),
