@@ -25,7 +25,7 @@ use vmux_agent::keys::Key;
 use vmux_agent::request_log::{Entry, RequestLog};
 use vmux_agent::session_bind::Bindings;
 use vmux_keys::Keyring;
-use vmux_keys::ca::{Ca, CertRequest, Policy};
+use vmux_keys::ca::{Ca, Policy};
 use vmux_link::home::Home;
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_proto::agent::{
@@ -38,6 +38,17 @@ use zeroize::Zeroizing;
 
 /// The clock of the cert_request target.
 const NOW_MS: u64 = 1_790_000_000_000;
+
+/// cert_request's policy bytes: bit i of the first grants the i-th of
+/// `KNOWN_EXTENSIONS`; the second is the length of the network text.
+const DEFAULT_EXTENSION_BITS: u8 = 0b0_1110; // agent, port forwarding, pty
+const PTY_BIT: u8 = 0b0_1000;
+
+fn policy_prefix(extension_bits: u8, networks: &str) -> Vec<u8> {
+    let mut prefix = vec![extension_bits, u8::try_from(networks.len()).unwrap()];
+    prefix.extend_from_slice(networks.as_bytes());
+    prefix
+}
 
 fn corpus(target: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -183,27 +194,31 @@ fn main() {
         }
     }
 
-    // cert_request: what the agent sends, for a real ephemeral key.
+    // cert_request: the policy the person chose (extension bits, then the
+    // `--source-address` text), then what the agent sends for a real
+    // ephemeral key.
     let ephemeral = Ephemeral::generate().unwrap();
     let request = |blob: &[u8], validity: u64, issued: u64| {
-        Envelope::CertificateRequest(CertificateRequest {
-            request_id: "3f1b8c2e-6a4d-4e8b-9c1a-2b7d5e6f8a90".into(),
-            public_key_blob: blob.to_vec(),
-            source_device_id: "0b5e2d1c-7f3a-4c9e-8d6b-1a2f3e4d5c6b".into(),
-            source_device_name: "laptop".into(),
-            requested_validity_seconds: validity,
-            nonce: vec![0x5a; 32],
-            issued_at_milliseconds: issued,
-            expires_at_milliseconds: issued + 60_000,
-        })
-        .encode()
-        .unwrap()
+        policy_prefix(DEFAULT_EXTENSION_BITS, "")
+            .into_iter()
+            .chain(
+                Envelope::CertificateRequest(CertificateRequest {
+                    request_id: "3f1b8c2e-6a4d-4e8b-9c1a-2b7d5e6f8a90".into(),
+                    public_key_blob: blob.to_vec(),
+                    source_device_id: "0b5e2d1c-7f3a-4c9e-8d6b-1a2f3e4d5c6b".into(),
+                    source_device_name: "laptop".into(),
+                    requested_validity_seconds: validity,
+                    nonce: vec![0x5a; 32],
+                    issued_at_milliseconds: issued,
+                    expires_at_milliseconds: issued + 60_000,
+                })
+                .encode()
+                .unwrap(),
+            )
+            .collect::<Vec<u8>>()
     };
-    seed(
-        "cert_request",
-        "ephemeral-8h",
-        &request(ephemeral.public_blob(), 28_800, NOW_MS),
-    );
+    let eight_hours = request(ephemeral.public_blob(), 28_800, NOW_MS);
+    seed("cert_request", "ephemeral-8h", &eight_hours);
     seed(
         "cert_request",
         "ephemeral-1w",
@@ -228,25 +243,27 @@ fn main() {
         "ed25519-key",
         &request(&ed25519.to_bytes().unwrap(), 28_800, NOW_MS),
     );
+    // The same request under a policy with only permit-pty and two networks.
+    let envelope = &eight_hours[2..];
+    let bound = policy_prefix(PTY_BIT, "10.9.9.9/32,2001:db8::/32");
+    seed("cert_request", "pty-source-address", &[&bound[..], envelope].concat());
+    let host_bits = policy_prefix(0, "10.0.0.1/8");
+    seed("cert_request", "source-address-host-bits", &[&host_bits[..], envelope].concat());
 
     // cert_response: a certificate a real CA issued for the ephemeral key.
     let home = temp_home("ca");
-    let mut ca = Ca::open(&home).unwrap();
-    ca.set_policy(Policy {
+    let ca = Ca::init(&home, &Zeroizing::new("seed".into())).unwrap();
+    let policy = Policy {
         max_validity_secs: 28_800,
         principals: vec!["alice".into()],
-        auto_issue: true,
-    })
-    .unwrap();
+        ..Policy::default_for_this_user()
+    };
+    let grant = policy
+        .grant("laptop", "0b5e2d1c-7f3a-4c9e-8d6b-1a2f3e4d5c6b", 28_800, NOW_MS / 1000)
+        .unwrap();
     let public = PublicKey::from_bytes(ephemeral.public_blob()).unwrap();
     let cert = ca
-        .issue(&CertRequest {
-            public_key: &public,
-            device: "laptop",
-            identity: None,
-            validity_secs: 28_800,
-            now: NOW_MS / 1000,
-        })
+        .issue(&public, &grant, &Zeroizing::new("seed".into()))
         .unwrap();
     let approved = Envelope::CertificateResponse(CertificateResponse {
         request_id: "3f1b8c2e-6a4d-4e8b-9c1a-2b7d5e6f8a90".into(),

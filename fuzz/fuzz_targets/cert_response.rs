@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use ssh_key::{Certificate, PublicKey};
 use vmux_agent::cert::Ephemeral;
-use vmux_keys::ca::{Ca, CertRequest, Policy};
+use vmux_keys::ca::{Ca, Policy};
 use vmux_link::home::Home;
 use vmux_proto::envelope::Envelope;
+use zeroize::Zeroizing;
 
 struct Agent {
     key: Ephemeral,
@@ -28,23 +29,19 @@ fn agent() -> &'static Agent {
             std::env::temp_dir().join(format!("vmux-fuzz-cert-response-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let home = Home::at(dir).expect("temp home");
-        let mut ca = Ca::open(&home).expect("a fresh CA");
-        ca.set_policy(Policy {
+        let ca = Ca::init(&home, &Zeroizing::new("fuzz".into())).expect("a fresh CA");
+        let policy = Policy {
             max_validity_secs: 3600,
             principals: vec!["fuzz".into()],
-            auto_issue: true,
-        })
-        .expect("policy");
+            ..Policy::default_for_this_user()
+        };
+        let grant = policy
+            .grant("fuzz", "fuzz-id", 3600, 1_790_000_000)
+            .expect("grant");
         let key = Ephemeral::generate().expect("ephemeral key");
         let public = PublicKey::from_bytes(key.public_blob()).expect("our blob parses");
         let certificate = ca
-            .issue(&CertRequest {
-                public_key: &public,
-                device: "fuzz",
-                identity: None,
-                validity_secs: 3600,
-                now: 1_790_000_000,
-            })
+            .issue(&public, &grant, &Zeroizing::new("fuzz".into()))
             .expect("issue")
             .to_bytes()
             .expect("encode");
