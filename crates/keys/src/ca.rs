@@ -18,7 +18,7 @@ use ssh_key::{Certificate, HashAlg, PrivateKey, PublicKey, Signature};
 use vmux_link::home::{Home, read_optional, write_private};
 use zeroize::Zeroizing;
 
-use crate::pkcs11::{self, Pkcs11Key, TokenKey};
+use crate::pkcs11::{self, Curve, Pkcs11Key, TokenKey};
 use crate::software::{self, KeyType, SoftwareKey};
 use crate::store::{RsaHash, SigningKey, Verification};
 use crate::{Error, Result};
@@ -142,8 +142,8 @@ impl Ca {
     ) -> Result<Self> {
         refuse_second(home)?;
         let (key, mut public) = match pin {
-            Some(pin) => pkcs11::generate(module, token_label, key_label, pin)?,
-            None => pkcs11::find(module, token_label, key_label)?,
+            Some(pin) => pkcs11::generate(module, token_label, key_label, pin, Curve::P256)?,
+            None => pkcs11::find(module, token_label, key_label, None)?,
         };
         public.set_comment(COMMENT);
         let file = TokenFile {

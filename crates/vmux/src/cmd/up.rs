@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use vmux_agent::{CertConfig, Config as AgentConfig, DEFAULT_SIGN_TIMEOUT};
-use vmux_keys::{KeyType, Keyring, ca};
+use vmux_keys::ca::Ca;
+use vmux_keys::{KeyType, Keyring};
 use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::Device;
-use vmux_link::home::{Home, read_optional, write_private};
+use vmux_link::home::{Home, write_private};
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_signer::approval::Approvals;
 use vmux_signer::ui::guide::{Guide, Step};
@@ -200,9 +201,9 @@ impl NextSteps {
                 line: Some(line),
             },
             None => Step {
-                what: "No CA yet for session certificates: the agent's first certificate \
-                       request makes one (or run `vmux ca show`); its TrustedUserCAKeys line \
-                       then shows here."
+                what: "No CA yet for session certificates: run `vmux ca init`, or approve the \
+                       agent's first certificate request, which asks for a new CA passphrase; \
+                       its TrustedUserCAKeys line then shows here."
                     .into(),
                 line: None,
             },
@@ -230,13 +231,10 @@ impl NextSteps {
     }
 }
 
-/// The CA's public key line, read from its key file's public part (no
-/// passphrase needed, should the key be encrypted); `None` while there is
-/// no CA or its file is unreadable.
+/// The CA's public key line (no passphrase needed: only the public part is
+/// read); `None` while there is no CA or it cannot be read.
 fn ca_public_line(home: &Home) -> Option<String> {
-    let pem = read_optional(&home.file(ca::KEY_FILE)).ok()??;
-    let key = ssh_key::PrivateKey::from_openssh(&pem).ok()?;
-    key.public_key().to_openssh().ok()
+    Ca::open(home).ok()??.public_key().to_openssh().ok()
 }
 
 /// Pins the two devices in each other's trust store.
