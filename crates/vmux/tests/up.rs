@@ -185,6 +185,12 @@ fn up_full_screen_shows_next_steps_and_no_log_lines() {
     up.wait_for("Session certificate for", WAIT);
     up.wait_for("a approve", WAIT);
     up.type_raw("a");
+    // No CA yet: approving makes one, with a passphrase chosen here; each
+    // prompt takes keys once its hint shows.
+    up.wait_for_all(&["New passphrase for the CA key", "Enter submit"], WAIT);
+    up.type_line("ca passphrase");
+    up.wait_for_all(&["Again, to confirm", "Enter submit"], WAIT);
+    up.type_line("ca passphrase");
     let deadline = Instant::now() + WAIT;
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()

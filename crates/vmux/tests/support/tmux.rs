@@ -72,9 +72,31 @@ impl Tmux {
         }
     }
 
+    /// Waits until the screen shows every one of `needles` at once.
+    pub fn wait_for_all(&self, needles: &[&str], within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not all of {needles:?} on screen within {within:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Types `keys` as they are.
     pub fn type_raw(&self, keys: &str) {
         assert!(self.run(&["send-keys", "-l", keys]).status.success());
+    }
+
+    /// Types `keys`, then Enter.
+    pub fn type_line(&self, keys: &str) {
+        self.type_raw(keys);
+        assert!(self.run(&["send-keys", "Enter"]).status.success());
     }
 
     /// Presses Ctrl-C.
