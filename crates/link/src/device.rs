@@ -68,8 +68,23 @@ impl Device {
             None => new_uuid()?,
         };
         let name = match (name, &stored) {
-            (Some(n), _) => n.to_owned(),
-            (None, Some(s)) => s.name.clone(),
+            (Some(n), _) => {
+                check_name(n)?;
+                n.to_owned()
+            }
+            (None, Some(s)) => {
+                // Written by hand or by an older build: peers would refuse
+                // it, so say so here, where it can be fixed.
+                check_name(&s.name).map_err(|e| Error::Name {
+                    name: s.name.clone(),
+                    why: format!(
+                        "(in {}) {}; give a new one with --name, or edit the file",
+                        info_path.display(),
+                        e.why()
+                    ),
+                })?;
+                s.name.clone()
+            }
             (None, None) => default_name(),
         };
         if stored.as_ref().is_none_or(|s| s.name != name) {
@@ -104,6 +119,26 @@ impl Device {
     }
 }
 
+/// Refuses a device name that no peer would show: empty, or holding a
+/// control or format character ([`vmux_proto::text`]). A name longer than
+/// the wire allows is fine: [`Device::wire_name`] cuts it.
+pub fn check_name(name: &str) -> Result<()> {
+    let why = if name.trim().is_empty() {
+        "is empty".to_owned()
+    } else if let Err(c) = vmux_proto::text::check(name) {
+        format!(
+            "contains the control or format character {}, which peers refuse to show",
+            vmux_proto::text::describe(c)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Name {
+        name: name.to_owned(),
+        why,
+    })
+}
+
 /// A random (version 4) UUID in its canonical text form.
 pub fn new_uuid() -> Result<String> {
     let mut b = [0u8; 16];
@@ -132,7 +167,7 @@ fn default_name() -> String {
                 .and_then(|o| String::from_utf8(o.stdout).ok())
         })
         .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
+        .filter(|n| check_name(n).is_ok())
         .unwrap_or_else(|| "vmux device".to_owned())
 }
 
@@ -153,5 +188,28 @@ mod tests {
         assert!(wire.chars().all(|c| c == 'é'));
         let short = Device::load_or_create(&home, Some("laptop")).unwrap();
         assert_eq!(short.wire_name(), "laptop");
+    }
+
+    #[test]
+    fn names_a_peer_would_refuse_are_refused_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_owned()).unwrap();
+        for bad in ["evil\u{1b}[2J", "a\u{202e}b", "two\nlines", " "] {
+            let err = Device::load_or_create(&home, Some(bad)).unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("the device name \""), "{text}");
+            assert!(!text.chars().any(vmux_proto::text::is_forbidden), "{text}");
+        }
+        // One written by hand (or an older build) is refused on load, with
+        // where it is and what to do.
+        Device::load_or_create(&home, Some("ok")).unwrap();
+        let file = home.file(DEVICE_FILE);
+        let json = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, json.replace("\"ok\"", "\"bad\\u001b[2J\"")).unwrap();
+        let err = Device::load_or_create(&home, None).unwrap_err().to_string();
+        assert!(err.contains("U+001B") && err.contains("device.json") && err.contains("--name"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+        // --name replaces it.
+        assert_eq!(Device::load_or_create(&home, Some("fixed")).unwrap().name, "fixed");
     }
 }

@@ -329,9 +329,13 @@ pub async fn browse(
         };
         match event {
             ServiceEvent::ServiceResolved(service) => {
-                let Some(found) = found_signer(&service) else {
-                    tracing::debug!(fullname = %service.fullname, "ignoring a signer record without a fingerprint");
-                    continue;
+                let found = match found_signer(&service) {
+                    Ok(found) => found,
+                    Err(why) => {
+                        let fullname = vmux_proto::text::escape(&service.fullname);
+                        tracing::debug!(%fullname, "ignoring a signer record: {why}");
+                        continue;
+                    }
                 };
                 let is_preferred = preferred.contains(&found.fingerprint);
                 seen.insert(service.fullname.to_lowercase(), found);
@@ -371,20 +375,8 @@ fn sort(found: &mut [FoundSigner], preferred: &[Fingerprint]) {
     });
 }
 
-/// Reads a resolved instance; `None` if it has no usable fingerprint.
-fn found_signer(service: &ResolvedService) -> Option<FoundSigner> {
-    let fp = service.get_property_val_str(TXT_FP)?.trim();
-    if !fp.starts_with("SHA256:") || fp.len() <= "SHA256:".len() {
-        return None;
-    }
-    let name = match service.get_property_val_str(TXT_NAME) {
-        Some(name) if !name.is_empty() => name.to_owned(),
-        _ => instance_of(&service.fullname),
-    };
-    let version = service
-        .get_property_val_str(TXT_VERSION)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+/// Reads a resolved instance; why not, when it is unusable.
+fn found_signer(service: &ResolvedService) -> Result<FoundSigner, String> {
     let mut addresses: Vec<SocketAddr> = service
         .get_addresses()
         .iter()
@@ -392,7 +384,50 @@ fn found_signer(service: &ResolvedService) -> Option<FoundSigner> {
         .collect();
     addresses.sort_by_key(|a| (a.is_ipv6(), is_link_local(a), *a));
     addresses.dedup();
-    Some(FoundSigner {
+    let txt = |key| service.get_property_val_str(key);
+    signer_record(
+        &service.fullname,
+        txt(TXT_NAME),
+        txt(TXT_FP),
+        txt(TXT_VERSION),
+        addresses,
+    )
+}
+
+/// A signer from what its record says. Anyone on the link can advertise,
+/// and the name and fingerprint are printed to the person, so they are held
+/// to the rules of the wire: a name without control or format characters
+/// and no longer than a device name may be, a fingerprint that is only
+/// `SHA256:` and base64.
+fn signer_record(
+    fullname: &str,
+    name: Option<&str>,
+    fp: Option<&str>,
+    version: Option<&str>,
+    addresses: Vec<SocketAddr>,
+) -> Result<FoundSigner, String> {
+    let fp = fp.map(str::trim).unwrap_or_default();
+    let digest = fp.strip_prefix("SHA256:").unwrap_or_default();
+    let base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    if digest.is_empty() || digest.len() > 64 || !digest.chars().all(base64) {
+        return Err("no usable fingerprint".into());
+    }
+    let name = match name {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => instance_of(fullname),
+    };
+    let max = vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN;
+    if let Err(c) = vmux_proto::text::check(&name) {
+        return Err(format!(
+            "its name holds the control or format character {}",
+            vmux_proto::text::describe(c)
+        ));
+    }
+    if name.len() > max {
+        return Err(format!("its name is {} bytes, over {max}", name.len()));
+    }
+    let version = version.and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    Ok(FoundSigner {
         name,
         fingerprint: Fingerprint::from_string(fp.to_owned()),
         version,
@@ -546,6 +581,28 @@ mod tests {
         );
         let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["b", "d", "a", "c"]);
+    }
+
+    #[test]
+    fn records_with_hostile_text_are_refused() {
+        let fp = Some("SHA256:Ab+/cdEFgh12345");
+        let full = format!("phone.{SERVICE_TYPE}");
+        let ok = signer_record(&full, Some("phone"), fp, Some("1"), Vec::new()).unwrap();
+        assert_eq!((ok.name.as_str(), ok.version), ("phone", 1));
+        // The instance label stands in for a missing name, under the same rules.
+        let named = signer_record(&full, None, fp, None, Vec::new()).unwrap();
+        assert_eq!(named.name, "phone");
+        for name in ["evil\u{1b}[2J", "a\u{202e}b", "two\nlines"] {
+            let why = signer_record(&full, Some(name), fp, None, Vec::new()).unwrap_err();
+            assert!(why.contains("control or format character U+"), "{why}");
+            let escaped = format!("{}.{SERVICE_TYPE}", name.replace('\\', "\\\\"));
+            assert!(signer_record(&escaped, None, fp, None, Vec::new()).is_err());
+        }
+        let long = "x".repeat(65);
+        assert!(signer_record(&full, Some(&long), fp, None, Vec::new()).is_err());
+        for bad_fp in [None, Some("SHA256:"), Some("MD5:ab"), Some("SHA256:ab\u{1b}[2J")] {
+            assert!(signer_record(&full, Some("phone"), bad_fp, None, Vec::new()).is_err());
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@ use std::io;
 use std::path::PathBuf;
 
 use vmux_proto::envelope::ErrorCode;
+use vmux_proto::text::escape;
 
 use crate::Fingerprint;
 
@@ -49,6 +50,12 @@ pub enum Error {
         name: String,
         presented: Fingerprint,
     },
+    /// An unpaired requester asked to pair while no pairing window was
+    /// open; it was refused with `pairingInvalid`.
+    PairingClosed {
+        name: String,
+        presented: Fingerprint,
+    },
     /// The pairing commitment did not match the revealed nonce.
     CommitmentMismatch,
     /// The peer stayed silent past the deadline.
@@ -65,9 +72,20 @@ pub enum Error {
     Corrupt { path: PathBuf, reason: String },
     /// Service discovery failed.
     Discovery(String),
+    /// A device name that peers would refuse (see [`crate::device::check_name`]).
+    Name { name: String, why: String },
 }
 
 impl Error {
+    /// What is wrong with a refused name ([`Error::Name`]); otherwise the
+    /// whole message.
+    pub fn why(&self) -> String {
+        match self {
+            Error::Name { why, .. } => why.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether retrying the same connection cannot help: the keys don't
     /// match, we aren't paired, or our own state is broken.
     pub fn is_permanent(&self) -> bool {
@@ -98,12 +116,14 @@ impl fmt::Display for Error {
             Error::EmptyFrame => f.write_str("the peer sent an empty frame"),
             Error::Proto(e) => write!(f, "{e}"),
             Error::Unexpected { expected, got } => write!(f, "expected {expected} from the peer, got {got}"),
-            Error::Peer { code, message } => write!(f, "{message} ({})", code.as_str()),
+            // The peer's words, made inert: they reach a terminal.
+            Error::Peer { code, message } => write!(f, "{} ({})", escape(message), code.as_str()),
             Error::SignerKeyChanged { name, expected, presented } => write!(
                 f,
                 "the signer at this address presented key {presented}, but \"{name}\" is pinned with key {expected}. \
                  Refusing to connect: this may be an impostor. If the signer really was reinstalled, \
-                 remove it with `vmux peers remove \"{name}\"` and run `vmux pair` again"
+                 remove it with `vmux peers remove \"{name}\"` and run `vmux pair` again",
+                name = escape(name)
             ),
             Error::NotPaired { presented } => write!(
                 f,
@@ -111,7 +131,14 @@ impl fmt::Display for Error {
             ),
             Error::UnknownPeer { name, presented } => write!(
                 f,
-                "refused unpaired device \"{name}\" (key {presented}): it must run `vmux pair` first"
+                "refused unpaired device \"{name}\" (key {presented}): it must run `vmux pair` first",
+                name = escape(name)
+            ),
+            Error::PairingClosed { name, presented } => write!(
+                f,
+                "refused a pairing request from \"{name}\" (key {presented}): no pairing window is open; \
+                 press p on the signer (or start it with --pair) to accept new devices",
+                name = escape(name)
             ),
             Error::CommitmentMismatch => f.write_str(
                 "the signer's pairing nonce does not match its commitment; someone may be interfering. Nothing was pinned",
@@ -130,6 +157,7 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Discovery(e) => write!(f, "signer discovery: {e}"),
+            Error::Name { name, why } => write!(f, "the device name \"{}\" {why}", escape(name)),
         }
     }
 }

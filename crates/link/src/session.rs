@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use vmux_proto::envelope::{
     Envelope, ErrorCode, ErrorReport, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, PairCommit, PairNonce,
@@ -30,8 +30,19 @@ use crate::{Error, Fingerprint, Result, frame};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the signer's person has to accept a pairing.
 pub const PAIRING_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one frame may take to leave: a peer that stops reading must not
+/// hold a task (and what it holds) forever.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What an unpaired device asking to pair is told while the signer's
+/// person has not opened a pairing window.
+pub const PAIRING_CLOSED: &str =
+    "The signer is not accepting new devices: on the signer press p, or start it with --pair.";
 
 /// The device at the other end of a session.
+///
+/// Once the peer is pinned, `device_id` and `name` are the ones pinned at
+/// pairing, found by the authenticated static key: what the peer says now
+/// is only a claim ([`Peer::claimed_name`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
     /// Its `deviceID`.
@@ -40,6 +51,8 @@ pub struct Peer {
     pub name: String,
     /// Its authenticated static key.
     pub public_key: [u8; KEY_LEN],
+    /// The name it gave in this session's `hello`.
+    pub hello_name: String,
 }
 
 impl Peer {
@@ -47,6 +60,40 @@ impl Peer {
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(&self.public_key)
     }
+
+    /// The name it gives now, when that is not the pinned one.
+    pub fn claimed_name(&self) -> Option<&str> {
+        (self.hello_name != self.name).then_some(self.hello_name.as_str())
+    }
+
+    /// `pinned` as met in a session whose `hello` said `hello_name`.
+    fn pinned(pinned: &PinnedPeer, public_key: [u8; KEY_LEN], hello_name: String) -> Self {
+        Self {
+            device_id: pinned.device_id.clone(),
+            name: pinned.name.clone(),
+            public_key,
+            hello_name,
+        }
+    }
+
+    /// A peer not pinned (yet): all it has is its word.
+    fn unpinned(hello: Hello, public_key: [u8; KEY_LEN]) -> Self {
+        Self {
+            device_id: hello.device_id,
+            name: hello.device_name.clone(),
+            public_key,
+            hello_name: hello.device_name,
+        }
+    }
+}
+
+/// Whether a signer lets unpaired devices ask to pair now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pairing {
+    /// Its person opened a pairing window: show them the invitation.
+    Open,
+    /// Refuse without troubling anyone ([`PAIRING_CLOSED`]).
+    Closed,
 }
 
 /// A socket plus the two transport ciphers, before the session runs.
@@ -72,7 +119,7 @@ impl Channel {
 
     async fn send(&mut self, envelope: &Envelope) -> Result<()> {
         let ciphertext = self.send.encrypt(&envelope.encode()?)?;
-        frame::write(&mut self.stream, &ciphertext).await
+        write_frame(&mut self.stream, &ciphertext).await
     }
 
     /// The next envelope; a peer's error envelope becomes [`Error::Peer`].
@@ -106,7 +153,8 @@ fn hello(device: &Device, role: Role, pairing: bool) -> Envelope {
         protocol_major: PROTOCOL_MAJOR,
         protocol_minor: PROTOCOL_MINOR,
         device_id: device.id.clone(),
-        device_name: device.name.clone(),
+        // A long host name must not make every hello fail.
+        device_name: device.wire_name(),
         role,
         pairing,
     })
@@ -125,16 +173,20 @@ fn unexpected(expected: &'static str, got: &Envelope) -> Error {
     }
 }
 
-/// The peer's `hello`, from one of `roles`. Anything else is answered with
-/// `malformedRequest` (the caller then drops the connection).
+/// The peer's `hello`, from one of `roles`. Anything else, including a
+/// `hello` refused at decode (a name holding a control character, say), is
+/// answered with `malformedRequest` naming what was wrong (the caller then
+/// drops the connection).
 async fn expect_hello(ch: &mut Channel, roles: &[Role]) -> Result<Hello> {
-    let error = match ch.recv().await? {
-        Envelope::Hello(h) if roles.contains(&h.role) => return Ok(h),
-        Envelope::Hello(_) => Error::Unexpected {
+    let error = match ch.recv().await {
+        Ok(Envelope::Hello(h)) if roles.contains(&h.role) => return Ok(h),
+        Ok(Envelope::Hello(_)) => Error::Unexpected {
             expected: "hello from another role",
             got: "hello",
         },
-        other => unexpected("hello", &other),
+        Ok(other) => unexpected("hello", &other),
+        Err(e @ Error::Proto(_)) => e,
+        Err(e) => return Err(e),
     };
     let _ = ch
         .send(&error_envelope(
@@ -160,7 +212,7 @@ async fn dial(address: &str, device: &Device) -> Result<(TcpStream, noise::PeerP
         })?;
     stream.set_nodelay(true)?;
     let (state, msg1) = noise::initiate(&device.keypair)?;
-    frame::write(&mut stream, &msg1).await?;
+    write_frame(&mut stream, &msg1).await?;
     let presented = state.read_msg2(&frame::read(&mut stream).await?)?;
     Ok((stream, presented))
 }
@@ -170,7 +222,7 @@ async fn finish_handshake(
     presented: noise::PeerPresented,
 ) -> Result<Channel> {
     let (msg3, transport) = presented.finish()?;
-    frame::write(&mut stream, &msg3).await?;
+    write_frame(&mut stream, &msg3).await?;
     Ok(Channel::new(stream, transport))
 }
 
@@ -188,7 +240,7 @@ pub async fn connect(
     let session = timeout(HANDSHAKE_TIMEOUT, async {
         let (stream, presented) = dial(address, device).await?;
         let key = presented.remote_static();
-        if trust.find(PeerRole::Signer, &key).is_none() {
+        let Some(pinned) = trust.find(PeerRole::Signer, &key).cloned() else {
             let presented = Fingerprint::of(&key);
             return Err(match trust.signer_at(address) {
                 Some(pinned) => Error::SignerKeyChanged {
@@ -198,16 +250,11 @@ pub async fn connect(
                 },
                 None => Error::NotPaired { presented },
             });
-        }
+        };
         let mut ch = finish_handshake(stream, presented).await?;
         ch.send(&hello(device, role, false)).await?;
         let h = expect_hello(&mut ch, &[Role::Signer]).await?;
-        let peer = Peer {
-            device_id: h.device_id,
-            name: h.device_name,
-            public_key: key,
-        };
-        Ok(Session::spawn(ch, peer))
+        Ok(Session::spawn(ch, Peer::pinned(&pinned, key, h.device_name)))
     })
     .await
     .map_err(|_| Error::Timeout("the signer's handshake"))??;
@@ -288,7 +335,8 @@ pub async fn start_pairing(address: &str, device: &Device, role: Role) -> Result
                     message: format!(
                         "signer \"{}\" already has this device paired, but this device has no record of it; \
                          on the signer run `vmux peers remove \"{}\"`, then pair again",
-                        h.device_name, device.name
+                        h.device_name,
+                        device.wire_name()
                     ),
                 });
             }
@@ -302,7 +350,7 @@ pub async fn start_pairing(address: &str, device: &Device, role: Role) -> Result
         };
         pairing::verify_commitment(&ch.handshake_hash, &their_nonce, &commitment)?;
         let code = PairingCode::derive(&ch.handshake_hash, &our_nonce, &their_nonce);
-        let signer = Peer { device_id: h.device_id, name: h.device_name, public_key: key };
+        let signer = Peer::unpinned(h, key);
         Ok(PendingPairing { ch, signer, code, address: address.to_owned() })
     })
     .await
@@ -362,10 +410,17 @@ pub enum Accepted {
 
 /// Runs the signer's side of the handshake and hello on `stream`.
 ///
-/// An unknown peer that did not ask to pair gets `pairingInvalid` and
-/// [`Error::UnknownPeer`] is returned.
-pub async fn accept(stream: TcpStream, device: &Device, trust: &TrustStore) -> Result<Accepted> {
-    timeout(HANDSHAKE_TIMEOUT, accept_inner(stream, device, trust))
+/// A pinned peer is known by its static key, and the session carries the
+/// identity pinned for it. An unknown peer gets `pairingInvalid`: one that
+/// did not ask to pair with [`Error::UnknownPeer`] returned, one that did
+/// while `pairing` is [`Pairing::Closed`] with [`Error::PairingClosed`].
+pub async fn accept(
+    stream: TcpStream,
+    device: &Device,
+    trust: &TrustStore,
+    pairing: Pairing,
+) -> Result<Accepted> {
+    timeout(HANDSHAKE_TIMEOUT, accept_inner(stream, device, trust, pairing))
         .await
         .map_err(|_| Error::Timeout("the requester's handshake"))?
 }
@@ -374,21 +429,19 @@ async fn accept_inner(
     mut stream: TcpStream,
     device: &Device,
     trust: &TrustStore,
+    pairing: Pairing,
 ) -> Result<Accepted> {
     stream.set_nodelay(true)?;
     let msg1 = frame::read(&mut stream).await?;
     let (state, msg2) = noise::respond(&device.keypair, &msg1)?;
-    frame::write(&mut stream, &msg2).await?;
+    write_frame(&mut stream, &msg2).await?;
     let transport = state.read_msg3(&frame::read(&mut stream).await?)?;
     let mut ch = Channel::new(stream, transport);
     let h = expect_hello(&mut ch, REQUESTERS).await?;
-    let peer = Peer {
-        device_id: h.device_id,
-        name: h.device_name,
-        public_key: ch.remote_static,
-    };
+    let key = ch.remote_static;
 
-    if trust.find(PeerRole::Requester, &peer.public_key).is_some() {
+    if let Some(pinned) = trust.find(PeerRole::Requester, &key) {
+        let peer = Peer::pinned(pinned, key, h.device_name);
         ch.send(&hello(device, Role::Signer, false)).await?;
         if h.pairing {
             // Already pinned: say so rather than show a code for nothing.
@@ -397,7 +450,18 @@ async fn accept_inner(
         }
         return Ok(Accepted::Session(Session::spawn(ch, peer)));
     }
-    if !h.pairing {
+    let wants_pairing = h.pairing;
+    let peer = Peer::unpinned(h, key);
+    if wants_pairing && pairing == Pairing::Closed {
+        let presented = peer.fingerprint();
+        ch.refuse(ErrorCode::PairingInvalid, PAIRING_CLOSED.to_owned())
+            .await;
+        return Err(Error::PairingClosed {
+            name: peer.name,
+            presented,
+        });
+    }
+    if !wants_pairing {
         let presented = peer.fingerprint();
         ch.refuse(
             ErrorCode::PairingInvalid,
@@ -452,6 +516,7 @@ impl Invitation {
     }
 
     /// The person accepted: tell the requester, pin it, run the session.
+    /// `trust` is locked only to pin, after the requester was told.
     pub async fn accept(mut self, trust: &mut TrustStore, now_ms: u64) -> Result<Session> {
         // Told first and pinned second, so a requester that already left is
         // not pinned.
@@ -479,13 +544,16 @@ impl Invitation {
 // ---------------------------------------------------------------- session
 
 /// A running session: envelopes in and out, pings answered, a peer silent
-/// for 15 s declared dead.
+/// for 15 s declared dead. Dropping it closes the connection, even while
+/// [`SessionSender`]s remain (they then fail, and their `closed` resolves).
 #[derive(Debug)]
 pub struct Session {
     peer: Peer,
     handshake_hash: [u8; KEY_LEN],
     outgoing: mpsc::Sender<Envelope>,
     incoming: mpsc::Receiver<Result<Envelope>>,
+    /// Dropped with the session: tells the session task to stop.
+    _close: oneshot::Sender<()>,
 }
 
 /// A cloneable handle for sending on a session from several tasks.
@@ -508,13 +576,15 @@ impl Session {
     fn spawn(ch: Channel, peer: Peer) -> Self {
         let (outgoing, out_rx) = mpsc::channel(64);
         let (in_tx, incoming) = mpsc::channel(256);
+        let (close, closed) = oneshot::channel();
         let handshake_hash = ch.handshake_hash;
-        tokio::spawn(run(ch, out_rx, in_tx));
+        tokio::spawn(run(ch, out_rx, in_tx, closed));
         Self {
             peer,
             handshake_hash,
             outgoing,
             incoming,
+            _close: close,
         }
     }
 
@@ -553,6 +623,7 @@ async fn run(
     ch: Channel,
     mut out_rx: mpsc::Receiver<Envelope>,
     in_tx: mpsc::Sender<Result<Envelope>>,
+    mut closed: oneshot::Receiver<()>,
 ) {
     let Channel {
         stream,
@@ -634,6 +705,16 @@ async fn run(
                 }
             }
             () = sleep_until(wake) => {}
+            // The owner dropped the session.
+            _ = &mut closed => {
+                // What was already queued (a last error, say) still goes.
+                while let Ok(envelope) = out_rx.try_recv() {
+                    if write_envelope(&mut write_half, &mut send, &envelope).await.is_err() {
+                        break;
+                    }
+                }
+                break Ok(());
+            }
         }
     };
     reader.abort();
@@ -660,5 +741,12 @@ async fn write_envelope(
     envelope: &Envelope,
 ) -> Result<()> {
     let ciphertext = send.encrypt(&envelope.encode()?)?;
-    frame::write(w, &ciphertext).await
+    write_frame(w, &ciphertext).await
+}
+
+/// Writes one frame within [`WRITE_TIMEOUT`].
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<()> {
+    timeout(WRITE_TIMEOUT, frame::write(w, body))
+        .await
+        .map_err(|_| Error::Timeout("the peer to read what was sent"))?
 }

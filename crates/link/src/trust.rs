@@ -3,8 +3,18 @@
 //! One JSON file (0600) per device, rewritten atomically. Identity checks
 //! compare the full public key; the fingerprint is kept for people reading
 //! the file.
+//!
+//! Several processes change the file (a running signer or agent, `vmux
+//! pair`, `vmux peers remove`), so every change is a read-modify-write of
+//! the file as it is on disk, under an exclusive `flock` on a lock file
+//! beside it. A [`TrustStore`] in memory is only a snapshot for reading: it
+//! is never written back whole, so it cannot resurrect a peer that was
+//! removed meanwhile. The lock is held only for the file work, never across
+//! network I/O.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
@@ -14,6 +24,8 @@ use crate::noise::KEY_LEN;
 use crate::{Error, Fingerprint, Result};
 
 const TRUST_FILE: &str = "trust.json";
+/// How often [`unpinned`] looks at the file.
+const WATCH_INTERVAL: Duration = Duration::from_millis(400);
 
 /// What a pinned peer is to us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,9 +96,21 @@ impl PinnedPeer {
     }
 }
 
+impl PinnedPeer {
+    /// Whether `which` is this peer's name, device id or fingerprint.
+    fn matches(&self, which: &str) -> bool {
+        self.name == which || self.device_id == which || self.fingerprint == which
+    }
+}
+
 #[derive(Default, Serialize, Deserialize)]
 struct TrustFile {
     peers: Vec<PinnedPeer>,
+}
+
+/// Where the trust store of `home` lives.
+pub fn path(home: &Home) -> PathBuf {
+    home.file(TRUST_FILE)
 }
 
 /// The set of pinned peers, backed by `trust.json`.
@@ -99,7 +123,7 @@ pub struct TrustStore {
 impl TrustStore {
     /// Loads the store of `home`; a missing file is an empty store.
     pub fn load(home: &Home) -> Result<Self> {
-        Self::load_from(home.file(TRUST_FILE))
+        Self::load_from(path(home))
     }
 
     /// Loads the store at `path`.
@@ -154,10 +178,10 @@ impl TrustStore {
 
     /// Pins `peer`, replacing any record with the same key and role, and saves.
     pub fn pin(&mut self, peer: PinnedPeer) -> Result<()> {
-        self.peers
-            .retain(|p| !(p.role == peer.role && p.public_key == peer.public_key));
-        self.peers.push(peer);
-        self.save()
+        self.edit(|peers| {
+            peers.retain(|p| !(p.role == peer.role && p.public_key == peer.public_key));
+            peers.push(peer);
+        })
     }
 
     /// Records a session with a pinned peer, and saves.
@@ -172,35 +196,74 @@ impl TrustStore {
         address: Option<&str>,
     ) -> Result<()> {
         const PRECISION_MS: u64 = 60_000;
-        let Some(peer) = self
-            .peers
-            .iter_mut()
-            .find(|p| p.role == role && p.has_key(key))
-        else {
-            return Ok(());
+        let stale = |p: &PinnedPeer| {
+            let moved = address.is_some_and(|a| p.address.as_deref() != Some(a));
+            moved || now_ms.saturating_sub(p.last_seen) >= PRECISION_MS
         };
-        let moved = address.is_some_and(|a| peer.address.as_deref() != Some(a));
-        if !moved && now_ms.saturating_sub(peer.last_seen) < PRECISION_MS {
+        // Most reconnects change nothing worth a locked rewrite.
+        if !self.find(role, key).is_some_and(stale) {
             return Ok(());
         }
-        peer.last_seen = now_ms;
-        if let Some(address) = address {
-            peer.address = Some(address.to_owned());
-        }
-        self.save()
+        self.edit(|peers| {
+            // Only a peer still on disk: one removed meanwhile stays removed.
+            if let Some(p) = peers.iter_mut().find(|p| p.role == role && p.has_key(key)) {
+                if stale(p) {
+                    p.last_seen = now_ms;
+                    if let Some(address) = address {
+                        p.address = Some(address.to_owned());
+                    }
+                }
+            }
+        })
     }
 
     /// Forgets every peer whose name, device id or fingerprint is `which`;
     /// returns how many were removed.
     pub fn remove(&mut self, which: &str) -> Result<usize> {
-        let before = self.peers.len();
-        self.peers
-            .retain(|p| p.name != which && p.device_id != which && p.fingerprint != which);
-        let removed = before - self.peers.len();
-        if removed > 0 {
-            self.save()?;
+        self.edit(|peers| {
+            let before = peers.len();
+            peers.retain(|p| !p.matches(which));
+            before - peers.len()
+        })
+    }
+
+    /// Renames the one peer whose name, device id or fingerprint is
+    /// `which` to `name` (a valid device name, [`crate::device::check_name`]).
+    /// Returns how many peers matched: only when exactly one did is it
+    /// renamed.
+    pub fn rename(&mut self, which: &str, name: &str) -> Result<usize> {
+        crate::device::check_name(name)?;
+        if name.len() > vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN {
+            return Err(Error::Name {
+                name: name.to_owned(),
+                why: format!(
+                    "is {} bytes; a pinned name is at most {}",
+                    name.len(),
+                    vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN
+                ),
+            });
         }
-        Ok(removed)
+        self.edit(|peers| {
+            let mut matching: Vec<_> = peers.iter_mut().filter(|p| p.matches(which)).collect();
+            if let [only] = matching.as_mut_slice() {
+                name.clone_into(&mut only.name);
+            }
+            matching.len()
+        })
+    }
+
+    /// Applies `change` to the store as it is on disk now, under the lock,
+    /// saves it if it changed, and makes it this snapshot.
+    fn edit<R>(&mut self, change: impl FnOnce(&mut Vec<PinnedPeer>) -> R) -> Result<R> {
+        let _lock = lock(&self.path)?;
+        let mut fresh = Self::load_from(self.path.clone())?;
+        let before = fresh.peers.clone();
+        let result = change(&mut fresh.peers);
+        if fresh.peers != before {
+            fresh.save()?;
+        }
+        self.peers = fresh.peers;
+        Ok(result)
     }
 
     fn save(&self) -> Result<()> {
@@ -213,6 +276,68 @@ impl TrustStore {
         })?;
         write_private(&self.path, &json)
     }
+}
+
+/// Takes the exclusive lock on the store at `path`: `flock` on
+/// `<path>.lock`, released when the file is dropped. `flock` locks belong
+/// to the open file, so this serialises threads of one process as well as
+/// processes.
+fn lock(path: &Path) -> Result<File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let err = |source| Error::State {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).map_err(err)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| err(e.into()))?;
+    Ok(file)
+}
+
+/// Resolves once no peer in `role` is pinned with `key` in the store at
+/// `path`: removed by `vmux peers remove`, in this process or another.
+///
+/// Polls the file's identity (inode, size, modification time) and reads it
+/// again only when that changed. An unreadable or corrupt store counts as
+/// removal: a session must not outlive the trust that admitted it.
+pub async fn unpinned(path: PathBuf, role: PeerRole, key: [u8; KEY_LEN]) {
+    // `None` until the first look; then the stamp of the file last read.
+    let mut seen = None;
+    loop {
+        let now = Some(stamp(&path));
+        if now != seen {
+            match TrustStore::load_from(path.clone()) {
+                Ok(store) if store.find(role, &key).is_none() => return,
+                Ok(_) => seen = now,
+                Err(e @ Error::Corrupt { .. }) => {
+                    tracing::warn!("{e}; closing the session it admitted");
+                    return;
+                }
+                // Transient (descriptors, a slow disk): look again.
+                Err(e) => tracing::debug!("cannot read the trust store: {e}"),
+            }
+        }
+        tokio::time::sleep(WATCH_INTERVAL).await;
+    }
+}
+
+/// What changes whenever the file is replaced or rewritten.
+fn stamp(path: &Path) -> Option<(u64, u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((inode, meta.len(), meta.modified().ok()?))
 }
 
 #[cfg(test)]
@@ -281,6 +406,105 @@ mod tests {
             TrustStore::load_from(path).unwrap().peers()[0].last_seen,
             90_000
         );
+    }
+
+    fn pinned(name: &str, key: u8) -> PinnedPeer {
+        PinnedPeer::new(
+            format!("id-{name}"),
+            name.into(),
+            PeerRole::Requester,
+            &[key; 32],
+            0,
+        )
+    }
+
+    #[test]
+    fn a_stale_snapshot_never_writes_a_removed_peer_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.json");
+        let mut running = TrustStore::load_from(path.clone()).unwrap();
+        running.pin(pinned("ci", 1)).unwrap();
+        running.pin(pinned("laptop", 2)).unwrap();
+        // Another process (`vmux peers remove`) forgets "ci".
+        let mut cli = TrustStore::load_from(path.clone()).unwrap();
+        assert_eq!(cli.remove("ci").unwrap(), 1);
+        // The running one, whose snapshot still has it, records sessions.
+        running.touch(PeerRole::Requester, &[1; 32], 120_000, None).unwrap();
+        running.touch(PeerRole::Requester, &[2; 32], 120_000, None).unwrap();
+        running.pin(pinned("phone", 3)).unwrap();
+        let names: Vec<String> = TrustStore::load_from(path)
+            .unwrap()
+            .peers()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        assert_eq!(names, ["laptop", "phone"]);
+        assert!(running.find(PeerRole::Requester, &[1; 32]).is_none());
+    }
+
+    #[test]
+    fn concurrent_edits_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.json");
+        std::thread::scope(|s| {
+            for key in 0..8u8 {
+                let path = path.clone();
+                s.spawn(move || {
+                    let mut store = TrustStore::load_from(path).unwrap();
+                    store.pin(pinned(&format!("d{key}"), key)).unwrap();
+                });
+            }
+        });
+        assert_eq!(TrustStore::load_from(path).unwrap().peers().len(), 8);
+    }
+
+    #[test]
+    fn rename_changes_one_pinned_name_and_refuses_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.json");
+        let mut store = TrustStore::load_from(path.clone()).unwrap();
+        store.pin(pinned("ci", 1)).unwrap();
+        store.pin(pinned("twin", 2)).unwrap();
+        store.pin(pinned("twin", 3)).unwrap();
+        assert_eq!(store.rename("ci", "build box").unwrap(), 1);
+        assert_eq!(store.rename("twin", "x").unwrap(), 2, "ambiguous: nothing renamed");
+        assert_eq!(store.rename("nobody", "x").unwrap(), 0);
+        let err = store.rename("build box", "evil\u{1b}[2J").unwrap_err().to_string();
+        assert!(err.contains("U+001B") && !err.contains('\u{1b}'), "{err}");
+        assert!(store.rename("build box", &"x".repeat(65)).is_err());
+        let names: Vec<String> = TrustStore::load_from(path)
+            .unwrap()
+            .peers()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        assert_eq!(names, ["build box", "twin", "twin"]);
+    }
+
+    #[tokio::test]
+    async fn unpinned_resolves_soon_after_removal_by_another_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.json");
+        let mut store = TrustStore::load_from(path.clone()).unwrap();
+        store.pin(pinned("ci", 1)).unwrap();
+        store.pin(pinned("laptop", 2)).unwrap();
+        let watch = tokio::spawn(unpinned(path.clone(), PeerRole::Requester, [1; 32]));
+        // Other changes don't end it.
+        store.touch(PeerRole::Requester, &[2; 32], 600_000, None).unwrap();
+        tokio::time::sleep(WATCH_INTERVAL * 2).await;
+        assert!(!watch.is_finished());
+        TrustStore::load_from(path.clone()).unwrap().remove("ci").unwrap();
+        tokio::time::timeout(Duration::from_secs(2), watch)
+            .await
+            .expect("noticed within 2 s")
+            .unwrap();
+        // A peer never pinned is noticed at once.
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            unpinned(path, PeerRole::Signer, [1; 32]),
+        )
+        .await
+        .unwrap();
     }
 
     #[test]

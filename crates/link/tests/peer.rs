@@ -14,7 +14,7 @@ use vmux_link::device::Device;
 use vmux_link::frame;
 use vmux_link::home::Home;
 use vmux_link::noise::{self, CipherState, StaticKeypair};
-use vmux_link::session::{self, Accepted};
+use vmux_link::session::{self, Accepted, Pairing};
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_proto::envelope::{Envelope, ErrorCode, Hello, KeyListRequest, Role};
 
@@ -54,6 +54,21 @@ fn cbor(v: u64, kind: &str, body: Vec<(&str, Value)>) -> Vec<u8> {
 /// A pinned requester whose every byte the test writes: handshake, then a
 /// `hello` claiming `role`. Returns what the signer made of it.
 async fn raw_connect(role: Role) -> (vmux_link::Result<Accepted>, RawPeer, tempfile::TempDir) {
+    let hello = Envelope::Hello(Hello {
+        protocol_major: 1,
+        protocol_minor: 0,
+        device_id: "raw".into(),
+        device_name: "raw".into(),
+        role,
+        pairing: false,
+    });
+    raw_connect_with(hello.encode().unwrap()).await
+}
+
+/// [`raw_connect`] with a `hello` of the test's own bytes.
+async fn raw_connect_with(
+    hello: Vec<u8>,
+) -> (vmux_link::Result<Accepted>, RawPeer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::at(dir.path().join("signer")).unwrap();
     let signer = Device::load_or_create(&home, Some("phone")).unwrap();
@@ -73,7 +88,7 @@ async fn raw_connect(role: Role) -> (vmux_link::Result<Accepted>, RawPeer, tempf
     let addr = l.local_addr().unwrap();
     let signer_side = async {
         let (s, _) = l.accept().await.unwrap();
-        session::accept(s, &signer, &trust).await
+        session::accept(s, &signer, &trust, Pairing::Open).await
     };
     let peer_side = async {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -89,15 +104,7 @@ async fn raw_connect(role: Role) -> (vmux_link::Result<Accepted>, RawPeer, tempf
             send: t.send,
             recv: t.recv,
         };
-        let hello = Envelope::Hello(Hello {
-            protocol_major: 1,
-            protocol_minor: 0,
-            device_id: "raw".into(),
-            device_name: "raw".into(),
-            role,
-            pairing: false,
-        });
-        peer.send_plain(&hello.encode().unwrap()).await;
+        peer.send_plain(&hello).await;
         peer
     };
     let (accepted, peer) = tokio::join!(signer_side, peer_side);
@@ -170,4 +177,41 @@ async fn a_requester_claiming_to_be_a_signer_is_refused() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(peer.recv().await.is_err(), "the connection stayed open");
+}
+
+/// A name that would redraw the person's screen never gets that far: the
+/// peer is told which field was refused, and nothing is accepted.
+#[tokio::test]
+async fn a_hello_whose_name_holds_a_control_character_is_refused_naming_the_field() {
+    for name in ["evil\u{1b}[2J\u{1b}[H", "bidi\u{202e}txt", "two\nlines"] {
+        for pairing in [false, true] {
+            let hello = cbor(
+                1,
+                "hello",
+                vec![
+                    ("protocolMajor", Value::Integer(1.into())),
+                    ("protocolMinor", Value::Integer(0.into())),
+                    ("deviceID", Value::Text("raw".into())),
+                    ("deviceName", Value::Text(name.into())),
+                    ("role", Value::Text("agent".into())),
+                    ("pairing", Value::Bool(pairing)),
+                ],
+            );
+            let (accepted, mut peer, _dir) = raw_connect_with(hello).await;
+            assert!(accepted.is_err(), "{name:?} was accepted");
+            match peer.recv().await.unwrap() {
+                Envelope::Error(e) => {
+                    assert_eq!(e.code, ErrorCode::MalformedRequest);
+                    assert!(
+                        e.message.contains("hello.deviceName")
+                            && e.message.contains("control or format character U+"),
+                        "{}",
+                        e.message
+                    );
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(peer.recv().await.is_err(), "the connection stayed open");
+        }
+    }
 }

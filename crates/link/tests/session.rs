@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vmux_link::device::Device;
 use vmux_link::home::Home;
-use vmux_link::session::{self, Accepted, Invitation, Session};
+use vmux_link::session::{self, Accepted, Invitation, Pairing, Session};
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_link::{Error, frame};
 use vmux_proto::envelope::{Envelope, ErrorCode, KeyListRequest, Role};
@@ -50,7 +50,7 @@ async fn listener() -> (TcpListener, String) {
 
 async fn accept_one(l: &TcpListener, signer: &Side) -> vmux_link::Result<Accepted> {
     let (stream, _) = l.accept().await.unwrap();
-    session::accept(stream, &signer.device, &trust(signer)).await
+    session::accept(stream, &signer.device, &trust(signer), Pairing::Open).await
 }
 
 async fn invitation(l: &TcpListener, signer: &Side) -> Invitation {
@@ -182,6 +182,99 @@ async fn an_unpaired_device_is_refused_with_pairing_invalid() {
         1,
         "the intruder must not be pinned"
     );
+}
+
+/// Outside a pairing window an unknown device asking to pair is refused
+/// at once, with words that tell its person what to do; no invitation.
+#[tokio::test]
+async fn pairing_while_closed_is_refused_without_an_invitation() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let accept_closed = async {
+        let (stream, _) = l.accept().await.unwrap();
+        session::accept(stream, &signer.device, &trust(&signer), Pairing::Closed).await
+    };
+    let (pending, accepted) = tokio::join!(
+        session::start_pairing(&addr, &agent.device, Role::Agent),
+        accept_closed
+    );
+    match pending.unwrap_err() {
+        Error::Peer {
+            code: ErrorCode::PairingInvalid,
+            message,
+        } => assert_eq!(message, session::PAIRING_CLOSED),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(matches!(accepted.unwrap_err(), Error::PairingClosed { .. }));
+    assert!(trust(&signer).peers().is_empty());
+}
+
+/// The signer knows a paired device by its static key: a new name and
+/// device id in its `hello` change nothing but the claim it carries.
+#[tokio::test]
+async fn a_pinned_peer_keeps_its_pinned_identity_whatever_its_hello_says() {
+    let (signer, agent) = (side("phone"), side("ci"));
+    let (l, addr) = listener().await;
+    let (pending, inv) = tokio::join!(
+        session::start_pairing(&addr, &agent.device, Role::Agent),
+        invitation(&l, &signer)
+    );
+    let (mut signer_trust, mut agent_trust) = (trust(&signer), trust(&agent));
+    let (s, a) = tokio::join!(
+        inv.accept(&mut signer_trust, 1),
+        pending.unwrap().finish(&mut agent_trust, 1)
+    );
+    let (s, _a) = (s.unwrap(), a.unwrap());
+    assert_eq!(s.peer().claimed_name(), None);
+    drop(s);
+
+    let liar = Device {
+        id: "someone-else".into(),
+        name: "laptop".into(),
+        keypair: vmux_link::noise::StaticKeypair::from_secret_bytes(
+            agent.device.keypair.secret_bytes(),
+        ),
+    };
+    let (a, s) = tokio::join!(
+        session::connect(&addr, &liar, Role::Agent, &mut agent_trust, 2),
+        accept_one(&l, &signer)
+    );
+    a.unwrap();
+    let Accepted::Session(s) = s.unwrap() else {
+        panic!("expected a session")
+    };
+    let peer = s.peer();
+    assert_eq!(
+        (peer.name.as_str(), peer.device_id.as_str()),
+        ("ci", agent.device.id.as_str())
+    );
+    assert_eq!(peer.claimed_name(), Some("laptop"));
+}
+
+/// Dropping a session closes the connection even while request tasks
+/// still hold senders: that is how a revoked device's session ends.
+#[tokio::test]
+async fn dropping_a_session_closes_it_for_both_sides() {
+    let (signer, agent) = (side("phone"), side("laptop"));
+    let (l, addr) = listener().await;
+    let (s, mut a) = pair(&l, &addr, &signer, &agent).await;
+    let sender = s.sender();
+    s.send(Envelope::KeyListRequest(KeyListRequest {}))
+        .await
+        .unwrap();
+    drop(s);
+    tokio::time::timeout(Duration::from_secs(5), sender.closed())
+        .await
+        .expect("the sender saw the session close");
+    // What was queued before the drop still arrives, then the end.
+    assert!(matches!(
+        a.recv().await.unwrap(),
+        Envelope::KeyListRequest(_)
+    ));
+    let end = tokio::time::timeout(Duration::from_secs(5), a.recv())
+        .await
+        .expect("the peer saw the session close");
+    assert!(end.is_err());
 }
 
 #[tokio::test]
@@ -439,7 +532,7 @@ async fn trust_failures_are_not_retried() {
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
             let _ =
-                session::accept(s, &signer.device, &TrustStore::load(&signer.home).unwrap()).await;
+                session::accept(s, &signer.device, &TrustStore::load(&signer.home).unwrap(), Pairing::Open).await;
         }
     });
     let mut agent_trust = trust(&agent);

@@ -6,12 +6,19 @@
 //! answer always belongs to the sheet on screen. Dropping the turn (the
 //! request expired, the peer left) withdraws whatever it was showing.
 //!
+//! Requests from paired devices come first. A pairing invitation (which
+//! anyone on the network can send while a window is open) is shown only
+//! when no such request waits, and is withdrawn the moment one arrives, to
+//! come back after it ([`Approvals::ask_yielding`]): a sign request never
+//! expires behind a pairing sheet.
+//!
 //! The front ends ([`crate::ui`]) only execute [`Command`]s; they never decide.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot, watch};
 use vmux_keys::ca::Grant;
 use vmux_link::Fingerprint;
 use vmux_link::pairing::PairingCode;
@@ -35,8 +42,10 @@ pub enum Sheet {
     },
     /// A paired device asks for a signature.
     Sign {
-        /// The paired device's name.
+        /// The paired device's name, as pinned at pairing.
         device: String,
+        /// The name it gives itself now, when that differs: its claim.
+        claimed: Option<String>,
         /// Where the signature will be used, as far as the requester knows.
         destination: Destination,
         /// The identity's name.
@@ -50,6 +59,9 @@ pub enum Sheet {
         /// There is no CA yet: approving makes one, and the person chooses
         /// its passphrase.
         new_ca: bool,
+        /// The name the device gives itself now, when that differs from the
+        /// pinned one in `grant`: its claim.
+        claimed: Option<String>,
     },
 }
 
@@ -103,7 +115,10 @@ pub enum Command {
 pub struct Approvals {
     floor: Arc<Mutex<()>>,
     waiting: Arc<AtomicUsize>,
+    /// Request turns queued or held: while any is, pairing sheets wait.
+    requests: Arc<watch::Sender<usize>>,
     ui: mpsc::UnboundedSender<Command>,
+    window: PairingWindow,
 }
 
 /// The UI went away (the signer is stopping): treat as a denial.
@@ -117,13 +132,63 @@ impl Approvals {
         let approvals = Self {
             floor: Arc::new(Mutex::new(())),
             waiting: Arc::new(AtomicUsize::new(0)),
+            requests: Arc::new(watch::channel(0).0),
+            window: PairingWindow {
+                closes: Arc::default(),
+                ui: ui.downgrade(),
+            },
             ui,
         };
         (approvals, rx)
     }
 
-    /// Waits for the person's attention, behind every earlier request.
+    /// Waits for the person's attention, behind every earlier request (a
+    /// pairing sheet on screen steps aside).
     pub async fn turn(&self) -> Turn {
+        self.requests.send_modify(|n| *n += 1);
+        // Held until the turn ends, and dropped with a cancelled wait.
+        let request = RequestCount(Arc::clone(&self.requests));
+        let mut turn = self.queue().await;
+        turn._request = Some(request);
+        turn
+    }
+
+    /// Shows `sheet`, which must not hold back requests from paired
+    /// devices: only while none waits, withdrawn when one comes and shown
+    /// again after it. Returns the turn it was answered in.
+    pub async fn ask_yielding(&self, sheet: Sheet) -> (Turn, Result<Decision, UiClosed>) {
+        let mut requests = self.requests.subscribe();
+        loop {
+            // The sender lives in `self`: this cannot fail.
+            let _ = requests.wait_for(|n| *n == 0).await;
+            let turn = self.queue().await;
+            // One may have come while we queued for the floor.
+            if *requests.borrow_and_update() > 0 {
+                continue;
+            }
+            let (reply, answer) = oneshot::channel();
+            if self
+                .ui
+                .send(Command::Sheet {
+                    sheet: sheet.clone(),
+                    reply,
+                })
+                .is_err()
+            {
+                return (turn, Err(UiClosed));
+            }
+            tokio::select! {
+                answer = answer => return (turn, answer.map_err(|_| UiClosed)),
+                // Dropping `answer` withdraws the sheet.
+                _ = requests.wait_for(|n| *n > 0) => {
+                    turn.banner("Pairing request set aside for a request from a paired device; it comes back after");
+                }
+            }
+        }
+    }
+
+    /// The floor, behind everyone queued before.
+    async fn queue(&self) -> Turn {
         let queued = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = self.ui.send(Command::Waiting(queued));
         // Decrements on every exit, including cancellation while queued.
@@ -132,8 +197,14 @@ impl Approvals {
         drop(counted);
         Turn {
             _floor: guard,
+            _request: None,
             ui: self.ui.clone(),
         }
+    }
+
+    /// When unpaired devices may ask to pair; the front ends open it.
+    pub fn pairing_window(&self) -> PairingWindow {
+        self.window.clone()
     }
 
     /// Shows a status line without taking a turn.
@@ -144,6 +215,16 @@ impl Approvals {
     /// Shows (or replaces) the panel of next steps.
     pub fn guide(&self, guide: Guide) {
         let _ = self.ui.send(Command::Guide(guide));
+    }
+}
+
+/// One request turn queued or held, counted in [`Approvals::requests`].
+#[derive(Debug)]
+struct RequestCount(Arc<watch::Sender<usize>>);
+
+impl Drop for RequestCount {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -160,6 +241,7 @@ impl Drop for Counted {
 #[derive(Debug)]
 pub struct Turn {
     _floor: OwnedMutexGuard<()>,
+    _request: Option<RequestCount>,
     ui: mpsc::UnboundedSender<Command>,
 }
 
@@ -191,5 +273,41 @@ impl Turn {
     /// Shows a status line.
     pub fn banner(&self, text: impl Into<String>) {
         let _ = self.ui.send(Command::Banner(text.into()));
+    }
+}
+
+/// When unpaired devices may ask to pair: only while the person has opened
+/// a window (`vmux signer --pair`, `p` on the sheet). Outside one, nobody on
+/// the network can put a sheet in front of the person.
+#[derive(Clone, Debug)]
+pub struct PairingWindow {
+    closes: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Weak: the front end holds a window, and must still see its command
+    /// queue close when the signer stops.
+    ui: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl PairingWindow {
+    /// How long a window stays open.
+    pub const LENGTH: Duration = Duration::from_secs(5 * 60);
+
+    /// Opens (or extends) a window of [`Self::LENGTH`] from now, and says so.
+    pub fn open(&self) {
+        let closes = Instant::now() + Self::LENGTH;
+        *self.closes.lock().unwrap_or_else(PoisonError::into_inner) = Some(closes);
+        if let Some(ui) = self.ui.upgrade() {
+            let _ = ui.send(Command::Banner(format!(
+                "Accepting new devices for {} minutes: run `vmux pair` on the new device",
+                Self::LENGTH.as_secs() / 60
+            )));
+        }
+    }
+
+    /// Whether a window is open now.
+    pub fn is_open(&self) -> bool {
+        self.closes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|closes| Instant::now() < closes)
     }
 }

@@ -8,30 +8,33 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use vmux_link::clock::Clock;
 use vmux_link::device::Device;
 use vmux_link::home::Home;
-use vmux_link::session::{self, Accepted, Peer, Session, SessionSender};
-use vmux_link::trust::{PeerRole, TrustStore};
+use vmux_link::session::{self, Accepted, Pairing, Peer, Session, SessionSender};
+use vmux_link::trust::{self, PeerRole, TrustStore};
 use vmux_link::{Error, Result};
 use vmux_proto::envelope::{
-    CertificateRequest, Envelope, ErrorCode, KeyList, SignRequest, limits::MAX_PENDING_REQUESTS,
+    CertificateRequest, Envelope, ErrorCode, ErrorReport, KeyList, SignRequest,
+    limits::MAX_PENDING_REQUESTS,
 };
+use vmux_proto::text::escape;
 
-use crate::approval::Approvals;
+use crate::approval::{Approvals, PairingWindow};
 use crate::checks::{self, Refusal, ReplayCache};
 use crate::identities::Identities;
 use crate::log::Log;
 
 mod certificate;
+mod handshakes;
 mod pairing;
 mod sign;
 mod verification;
 
-/// Handshakes (including pairing code exchanges) in progress at once.
-const MAX_CONCURRENT_HANDSHAKES: usize = 64;
+use handshakes::{Handshake, Handshakes};
+
 /// Pairing invitations waiting for the person at once.
 const MAX_PENDING_INVITATIONS: usize = 4;
 
@@ -51,12 +54,17 @@ impl Default for Config {
 }
 
 /// A running signer.
+///
+/// It keeps no trust store in memory: each handshake and each request reads
+/// `trust.json` as it is now, and every change to it is a locked
+/// read-modify-write (see [`vmux_link::trust`]), so `vmux peers remove` in
+/// another process takes effect at once and is never undone.
 #[derive(Debug)]
 pub struct Signer {
     device: Device,
     home: Home,
-    trust: Mutex<TrustStore>,
     approvals: Approvals,
+    window: PairingWindow,
     clock: Arc<dyn Clock>,
     config: Config,
     invitations: Semaphore,
@@ -74,7 +82,8 @@ impl Signer {
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Result<Arc<Self>> {
-        let trust = TrustStore::load(&home)?;
+        // Fails early on a corrupt store, with the file named.
+        TrustStore::load(&home)?;
         if let Some(warning) = crate::identities::ca_warning(&home) {
             tracing::warn!("{warning}");
         }
@@ -82,7 +91,7 @@ impl Signer {
         Ok(Arc::new(Self {
             device,
             home,
-            trust: Mutex::new(trust),
+            window: approvals.pairing_window(),
             approvals,
             clock,
             config,
@@ -100,48 +109,61 @@ impl Signer {
     /// Accepts connections until the listener fails.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         // Unauthenticated peers can hold a handshake open for up to
-        // HANDSHAKE_TIMEOUT; bounding how many at once keeps a flood of them
-        // from exhausting the signer.
-        let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+        // HANDSHAKE_TIMEOUT; bounding how many at once, in all and from any
+        // one address, keeps a flood of them from exhausting the signer or
+        // crowding out everyone else.
+        let handshakes = Handshakes::default();
         loop {
             let (stream, from) = listener.accept().await?;
-            let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+            let Some(handshake) = handshakes.start(from.ip()) else {
                 tracing::warn!("dropping connection from {from}: too many handshakes in progress");
                 continue;
             };
-            tokio::spawn(Arc::clone(&self).handle(stream, from, permit));
+            tokio::spawn(Arc::clone(&self).handle(stream, from, handshake));
         }
     }
 
-    async fn handle(
-        self: Arc<Self>,
-        stream: TcpStream,
-        from: SocketAddr,
-        handshake: OwnedSemaphorePermit,
-    ) {
-        // The handshake checks against a snapshot: pinning happens only
-        // under the lock, after the person accepts.
-        let trust = self.trust.lock().await.clone();
-        let accepted = session::accept(stream, &self.device, &trust).await;
+    async fn handle(self: Arc<Self>, stream: TcpStream, from: SocketAddr, handshake: Handshake) {
+        // Read now, not kept: a device removed a moment ago is refused.
+        let mut trust = match TrustStore::load(&self.home) {
+            Ok(trust) => trust,
+            Err(e) => {
+                tracing::warn!("refusing a connection from {from}: {e}");
+                return;
+            }
+        };
+        let pairing = if self.window.is_open() {
+            Pairing::Open
+        } else {
+            Pairing::Closed
+        };
+        let accepted = session::accept(stream, &self.device, &trust, pairing).await;
         drop(handshake);
         let outcome = match accepted {
             Ok(Accepted::Session(session)) => {
                 let key = session.peer().public_key;
-                let now = self.clock.now_ms();
-                if let Err(e) = self
-                    .trust
-                    .lock()
-                    .await
-                    .touch(PeerRole::Requester, &key, now, None)
-                {
+                // A locked read-modify-write: never writes back a peer
+                // removed since `trust` was read.
+                if let Err(e) = trust.touch(PeerRole::Requester, &key, self.clock.now_ms(), None) {
                     tracing::warn!("could not record last-seen time: {e}");
                 }
-                tracing::info!("session with \"{}\" from {from}", session.peer().name);
+                tracing::info!(
+                    "session with \"{}\" from {from}",
+                    escape(&session.peer().name)
+                );
                 Arc::clone(&self).run_session(session).await
             }
             Ok(Accepted::Invitation(invitation)) => Arc::clone(&self).pair(invitation).await,
             Err(e @ Error::UnknownPeer { .. }) => {
                 tracing::warn!("{e} (from {from})");
+                Ok(())
+            }
+            Err(Error::PairingClosed { name, .. }) => {
+                // Anyone can trigger this line, but it is one line, and the
+                // person who forgot `--pair` learns what to do.
+                self.approvals.banner(format!(
+                    "Refused pairing with \"{name}\" from {from}: press p to accept new devices"
+                ));
                 Ok(())
             }
             Err(e) => Err(e),
@@ -155,13 +177,29 @@ impl Signer {
         }
     }
 
-    /// Answers requests until the peer leaves. Each request runs in its own
-    /// task, so a sheet waiting for the person never holds up a key list.
+    /// Answers requests until the peer leaves or is removed from the trust
+    /// store. Each request runs in its own task, so a sheet waiting for the
+    /// person never holds up a key list.
     async fn run_session(self: Arc<Self>, mut session: Session) -> Result<()> {
         let pending = Arc::new(AtomicUsize::new(0));
         let peer = session.peer().clone();
+        let removed = trust::unpinned(
+            trust::path(&self.home),
+            PeerRole::Requester,
+            peer.public_key,
+        );
+        tokio::pin!(removed);
         loop {
-            match session.recv().await? {
+            let received = tokio::select! {
+                received = session.recv() => received?,
+                () = &mut removed => {
+                    self.revoked(&session, &peer).await;
+                    // Dropping the session closes it; its request tasks see
+                    // that and withdraw their sheets.
+                    return Ok(());
+                }
+            };
+            match received {
                 Envelope::KeyListRequest(_) => session.send(self.key_list()).await?,
                 Envelope::SignRequest(r) => {
                     self.spawn_request(&session.sender(), &pending, &peer, Request::Sign(r))
@@ -169,12 +207,42 @@ impl Signer {
                 Envelope::CertificateRequest(r) => {
                     self.spawn_request(&session.sender(), &pending, &peer, Request::Certificate(r));
                 }
-                Envelope::Error(e) => {
-                    tracing::info!("\"{}\" reported: {} ({})", peer.name, e.message, e.code)
-                }
-                other => tracing::debug!("ignoring {} from \"{}\"", other.type_name(), peer.name),
+                Envelope::Error(e) => tracing::info!(
+                    "\"{}\" reported: {} ({})",
+                    escape(&peer.name),
+                    escape(&e.message),
+                    e.code
+                ),
+                other => tracing::debug!(
+                    "ignoring {} from \"{}\"",
+                    other.type_name(),
+                    escape(&peer.name)
+                ),
             }
         }
+    }
+
+    /// `vmux peers remove` took `peer` out of the trust store: tell it why
+    /// its session ends, and the person that its requests are gone.
+    async fn revoked(&self, session: &Session, peer: &Peer) {
+        tracing::info!(
+            "\"{}\" was removed from the paired devices; closing its session",
+            escape(&peer.name)
+        );
+        self.approvals.banner(format!(
+            "\"{}\" is no longer paired: its session is closed and its requests withdrawn",
+            peer.name
+        ));
+        let _ = session
+            .send(Envelope::Error(ErrorReport {
+                code: ErrorCode::PairingInvalid,
+                message: format!(
+                    "this device was removed from signer \"{}\"; run `vmux pair` to pair it again",
+                    self.device.wire_name()
+                ),
+                request_id: None,
+            }))
+            .await;
     }
 
     fn key_list(&self) -> Envelope {
@@ -230,7 +298,7 @@ impl Signer {
             if !delivered {
                 tracing::info!(
                     "\"{}\" left before its answer could be delivered",
-                    peer.name
+                    escape(&peer.name)
                 );
             }
         });
@@ -246,6 +314,18 @@ impl Signer {
         issued: u64,
         expires: u64,
     ) -> Result<(), Refusal> {
+        // Removed a moment ago, before its session was closed: refused.
+        let trust = TrustStore::load(&self.home).map_err(internal)?;
+        if trust
+            .find(PeerRole::Requester, &peer.public_key)
+            .is_none()
+        {
+            return Err((
+                ErrorCode::PairingInvalid,
+                "this device is no longer paired with the signer; run `vmux pair`".into(),
+            ));
+        }
+        // `peer.device_id` is the one pinned at pairing.
         if source != peer.device_id {
             return Err((
                 ErrorCode::MalformedRequest,

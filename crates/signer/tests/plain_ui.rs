@@ -9,7 +9,9 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, DuplexStream};
@@ -35,13 +37,31 @@ fn sign(device: &str) -> Sheet {
     };
     Sheet::Sign {
         device: device.into(),
+        claimed: None,
         destination,
         key: "work".into(),
     }
 }
 
+/// The keys' pipe as the UI reads it, counting what it has taken: a test
+/// can wait until keys were typed "before" something.
+struct Counted {
+    pipe: std::io::PipeReader,
+    taken: Arc<AtomicUsize>,
+}
+
+impl std::io::Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.pipe.read(buf)?;
+        self.taken.fetch_add(n, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
 struct Screen {
     keys: std::io::PipeWriter,
+    typed: usize,
+    taken: Arc<AtomicUsize>,
     screen: DuplexStream,
     seen: String,
     cursor: usize,
@@ -49,13 +69,26 @@ struct Screen {
 
 fn start() -> (Approvals, Screen) {
     let (approvals, commands) = Approvals::new();
-    let (reader, keys) = std::io::pipe().unwrap();
+    let (pipe, keys) = std::io::pipe().unwrap();
+    let taken = Arc::new(AtomicUsize::new(0));
+    let reader = Counted {
+        pipe,
+        taken: Arc::clone(&taken),
+    };
     let (output, screen) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(plain::run(commands, Input::from_reader(reader), output));
+    let window = approvals.pairing_window();
+    tokio::spawn(plain::run(
+        commands,
+        window,
+        Input::from_reader(reader),
+        output,
+    ));
     (
         approvals,
         Screen {
             keys,
+            typed: 0,
+            taken,
             screen,
             seen: String::new(),
             cursor: 0,
@@ -84,6 +117,19 @@ impl Screen {
 
     fn types(&mut self, line: &str) {
         writeln!(self.keys, "{line}").unwrap();
+        self.typed += line.len() + 1;
+    }
+
+    /// Keys without Enter (a line still being typed); returns once the UI
+    /// has read them.
+    async fn keys(&mut self, keys: &str) {
+        write!(self.keys, "{keys}").unwrap();
+        self.typed += keys.len();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.taken.load(Ordering::SeqCst) < self.typed {
+            assert!(tokio::time::Instant::now() < deadline, "the UI never read the keys");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
@@ -165,4 +211,93 @@ async fn closed_input_denies_and_never_approves() {
     ui.sees("Type a to accept or d to reject").await;
     drop(ui.keys);
     assert_eq!(asked.await.unwrap(), Ok(Decision::Deny));
+}
+
+/// The rest of a passphrase typed after its prompt was withdrawn and
+/// another sheet appeared finishes a line begun before that sheet: it is
+/// dropped, even when it reads "a".
+#[tokio::test]
+async fn the_rest_of_a_withdrawn_secret_never_answers_the_next_sheet() {
+    let (approvals, mut ui) = start();
+    let prompt = tokio::spawn({
+        let a = approvals.clone();
+        async move { a.turn().await.secret("Passphrase for \"work\"").await }
+    });
+    ui.sees("Passphrase for \"work\": ").await;
+    // Read by the UI (which edits the line itself) before the prompt goes.
+    ui.keys("correct hors").await;
+    prompt.abort();
+    ui.sees("Withdrawn before an answer").await;
+    let next = tokio::spawn({
+        let a = approvals.clone();
+        async move { a.turn().await.ask(sign("next")).await }
+    });
+    ui.sees("From Device  next").await;
+    ui.types("a");
+    ui.sees("Ignored a line begun before this sheet appeared").await;
+    assert!(!next.is_finished(), "the rest of the passphrase answered the sheet");
+    ui.types("d");
+    assert_eq!(next.await.unwrap(), Ok(Decision::Deny));
+}
+
+/// Between sheets, `p` opens the pairing window.
+#[tokio::test]
+async fn p_between_sheets_opens_the_pairing_window() {
+    let (approvals, mut ui) = start();
+    let window = approvals.pairing_window();
+    ui.sees("Type p and Enter to let a new device pair").await;
+    assert!(!window.is_open());
+    ui.types("x");
+    ui.sees("Nothing to answer now").await;
+    assert!(!window.is_open());
+    ui.types("p");
+    ui.sees("Accepting new devices for 5 minutes").await;
+    assert!(window.is_open());
+}
+
+/// The sheet names the device as pinned; what it calls itself now is
+/// labelled as its claim; stored text is printed inert.
+#[tokio::test]
+async fn the_pinned_name_leads_and_the_claim_is_labelled_and_escaped() {
+    let (approvals, mut ui) = start();
+    let asked = tokio::spawn({
+        let a = approvals.clone();
+        async move {
+            let sheet = Sheet::Sign {
+                device: "old\u{1b}[2J".into(),
+                claimed: Some("laptop".into()),
+                destination: Destination::default(),
+                key: "work".into(),
+            };
+            a.turn().await.ask(sheet).await
+        }
+    });
+    ui.sees("From Device  old\\e[2J\n").await;
+    ui.sees("Claims name  \"laptop\" (its own word; paired as \"old\\e[2J\")").await;
+    ui.types("d");
+    assert_eq!(asked.await.unwrap(), Ok(Decision::Deny));
+    assert!(!ui.seen.contains('\u{1b}'), "{}", ui.seen);
+}
+
+/// A pairing sheet steps aside for a paired device's request and comes
+/// back after it.
+#[tokio::test]
+async fn a_pairing_sheet_yields_to_a_request_and_comes_back() {
+    let (approvals, mut ui) = start();
+    let pairing_asked = tokio::spawn({
+        let a = approvals.clone();
+        async move { a.ask_yielding(pairing("stranger")).await.1 }
+    });
+    ui.sees("\"stranger\" wants to pair").await;
+    let signed = tokio::spawn({
+        let a = approvals.clone();
+        async move { a.turn().await.ask(sign("laptop")).await }
+    });
+    ui.sees("Withdrawn before an answer").await;
+    ui.sees("From Device  laptop").await;
+    ui.types("a");
+    assert_eq!(signed.await.unwrap(), Ok(Decision::Approve));
+    ui.sees("\"stranger\" wants to pair").await;
+    ui.types("d");
+    assert_eq!(pairing_asked.await.unwrap(), Ok(Decision::Deny));
 }

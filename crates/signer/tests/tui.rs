@@ -28,6 +28,7 @@ const CHILD_OUT: &str = "VMUX_TUI_TEST_OUT";
 fn sign(device: &str) -> Sheet {
     Sheet::Sign {
         device: device.to_owned(),
+        claimed: None,
         destination: Destination {
             host: Some("build.example.org".into()),
             user: Some("ci".into()),
@@ -58,7 +59,8 @@ fn child_scenario() {
         .unwrap();
     let mut log = rt.block_on(async {
         let (approvals, rx) = Approvals::new();
-        let ui = tokio::spawn(tui::run(rx));
+        let window = approvals.pairing_window();
+        let ui = tokio::spawn(tui::run(rx, window.clone()));
         let mut log = String::new();
         let mut first = approvals.turn().await;
         // Queued behind the first: its sheet must say "1 more waiting".
@@ -83,13 +85,27 @@ fn child_scenario() {
             .unwrap();
         let cert = Sheet::Certificate {
             grant,
+            claimed: None,
             new_ca: false,
         };
         let withdrawn = timeout(Duration::from_millis(600), turn.ask(cert))
             .await
             .is_err();
         log += &format!("withdrawn={withdrawn}\n");
+        // A prompt withdrawn while its passphrase is half typed, then a
+        // sheet: the rest of that typing must not answer it.
+        let half = timeout(Duration::from_millis(2500), turn.secret("Passphrase for other-key"))
+            .await
+            .is_err();
+        let after = timeout(Duration::from_millis(2000), turn.ask(sign("after"))).await;
+        log += &format!("half_withdrawn={half}\nafter={after:?}\n");
         drop(turn);
+        // `p` between sheets opens the pairing window.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !window.is_open() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        log += &format!("pairing_open={}\n", window.is_open());
         drop(approvals);
         log += &format!("ui={:?}\n", ui.await.unwrap());
         log
@@ -286,6 +302,19 @@ fn sheet_and_secret_through_a_pty() {
     screen.wait_for(&["Session certificate request"]);
     screen.wait_for(&["Withdrawn before an answer"]);
 
+    // Half a passphrase, then the prompt goes and a sheet comes; the rest,
+    // typed on as a person would (it ends in "a" and Enter), reaches no one.
+    screen.wait_for(&["Passphrase for other-key"]);
+    screen.wait_for(&["Enter submit"]);
+    screen.press("hunt");
+    screen.wait_for(&["From Device after"]);
+    screen.press("er2a\r");
+    screen.wait_for(&["Withdrawn before an answer"]);
+
+    // Between sheets, `p` opens the pairing window.
+    screen.wait_for(&["p pairs a new device"]);
+    screen.press("p");
+
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = screen.child.try_wait().unwrap() {
@@ -309,7 +338,8 @@ fn sheet_and_secret_through_a_pty() {
     let answers = std::fs::read_to_string(&out).unwrap();
     assert_eq!(
         answers,
-        "first=Ok(Approve)\nsecond=Ok(Deny)\nthird=Ok(Approve)\nsecret=hunter2\nwithdrawn=true\nui=Ok(())\ncooked=true\n"
+        "first=Ok(Approve)\nsecond=Ok(Deny)\nthird=Ok(Approve)\nsecret=hunter2\nwithdrawn=true\n\
+         half_withdrawn=true\nafter=Err(Elapsed(()))\npairing_open=true\nui=Ok(())\ncooked=true\n"
     );
     let raw = screen.raw.lock().unwrap().clone();
     // One bullet per key typed (ratatui draws only the new one each time).
@@ -326,7 +356,7 @@ fn sheet_and_secret_through_a_pty() {
         "the alternate screen is left last"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(15),
         "took {:?}",
         started.elapsed()
     );
@@ -345,8 +375,10 @@ fn child_without_tty() {
         .enable_all()
         .build()
         .unwrap();
-    let (_approvals, rx) = Approvals::new();
-    let err = rt.block_on(tui::run(rx)).unwrap_err();
+    let (approvals, rx) = Approvals::new();
+    let err = rt
+        .block_on(tui::run(rx, approvals.pairing_window()))
+        .unwrap_err();
     println!("error: {err}");
 }
 

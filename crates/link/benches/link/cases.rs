@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use vmux_link::device::Device;
 use vmux_link::home::Home;
-use vmux_link::session::{self, Accepted};
+use vmux_link::session::{self, Accepted, Pairing};
 use vmux_link::trust::TrustStore;
 use vmux_proto::envelope::{
     ContextQuality, Envelope, Origin, Role, SignContext, SignRequest, SignResponse,
@@ -66,7 +66,7 @@ impl LinkRig {
                 session::start_pairing(&self.addr, &self.agent, Role::Agent),
                 async {
                     let (s, _) = self.listener.accept().await.expect("accept");
-                    session::accept(s, &self.signer, &trust).await
+                    session::accept(s, &self.signer, &trust, Pairing::Open).await
                 }
             );
             samples.push(started.elapsed());
@@ -86,7 +86,7 @@ impl LinkRig {
             async {
                 let (s, _) = self.listener.accept().await.expect("accept");
                 let trust = TrustStore::load(&self.signer_home).expect("trust");
-                session::accept(s, &self.signer, &trust).await
+                session::accept(s, &self.signer, &trust, Pairing::Open).await
             }
         );
         let Ok(Accepted::Invitation(inv)) = accepted else {
@@ -115,7 +115,7 @@ impl LinkRig {
                 session::connect(&self.addr, &self.agent, Role::Agent, &mut agent_trust, 0),
                 async {
                     let (s, _) = self.listener.accept().await.expect("accept");
-                    session::accept(s, &self.signer, &signer_trust).await
+                    session::accept(s, &self.signer, &signer_trust, Pairing::Open).await
                 }
             );
             samples.push(started.elapsed());
@@ -136,7 +136,7 @@ impl LinkRig {
             session::connect(&self.addr, &self.agent, Role::Agent, &mut agent_trust, 0),
             async {
                 let (s, _) = self.listener.accept().await.expect("accept");
-                session::accept(s, &self.signer, &signer_trust).await
+                session::accept(s, &self.signer, &signer_trust, Pairing::Open).await
             }
         );
         let mut a = a.expect("connect");

@@ -103,6 +103,7 @@ impl Signer {
         let sheet = Sheet::Certificate {
             grant: grant.clone(),
             new_ca: ca.is_none(),
+            claimed: peer.claimed_name().map(str::to_owned),
         };
         let deadline = self.deadline(r.expires_at_milliseconds);
         let home = self.home.clone();

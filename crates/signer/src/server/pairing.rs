@@ -1,18 +1,22 @@
-//! First contact: an unknown device asks to pair; the person decides.
+//! First contact: an unknown device asks to pair, while the person has a
+//! pairing window open (the handshake refused it otherwise); the person
+//! decides.
 
 use std::sync::Arc;
 
 use tokio::time::timeout;
 use vmux_link::Result;
 use vmux_link::session::Invitation;
+use vmux_link::trust::TrustStore;
+use vmux_proto::text::escape;
 
 use super::Signer;
 use crate::approval::{Decision, Sheet};
 
 impl Signer {
     pub(super) async fn pair(self: Arc<Self>, invitation: Invitation) -> Result<()> {
-        // Anyone on the network can ask to pair; don't let them bury the
-        // person under invitations.
+        // Anyone on the network can ask to pair while a window is open;
+        // don't let them bury the person under invitations.
         let Ok(_slot) = self.invitations.try_acquire() else {
             invitation
                 .reject("the signer has too many pairing requests waiting; try again later")
@@ -25,21 +29,26 @@ impl Signer {
             fingerprint: peer.fingerprint(),
             code: invitation.code(),
         };
-        let decision = timeout(self.config.pairing_timeout, async {
-            let mut turn = self.approvals.turn().await;
-            let decision = turn.ask(sheet).await;
-            (turn, decision)
-        })
+        // Shown only while no paired device's request waits: a stranger's
+        // invitation never delays a signature.
+        let decision = timeout(
+            self.config.pairing_timeout,
+            self.approvals.ask_yielding(sheet),
+        )
         .await;
         match decision {
             Ok((turn, Ok(Decision::Approve))) => {
-                let session = {
-                    let mut trust = self.trust.lock().await;
-                    invitation.accept(&mut trust, self.clock.now_ms()).await?
-                };
+                // Pinned by a locked read-modify-write after the requester
+                // was told; no lock is held while we talk to it.
+                let mut trust = TrustStore::load(&self.home)?;
+                let session = invitation.accept(&mut trust, self.clock.now_ms()).await?;
                 turn.banner(format!("Paired with \"{}\"", peer.name));
                 drop(turn);
-                tracing::info!("paired with \"{}\" ({})", peer.name, peer.fingerprint());
+                tracing::info!(
+                    "paired with \"{}\" ({})",
+                    escape(&peer.name),
+                    peer.fingerprint()
+                );
                 Arc::clone(&self).run_session(session).await
             }
             Ok((turn, _)) => {

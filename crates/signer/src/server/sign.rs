@@ -88,6 +88,7 @@ impl Signer {
         let deadline = self.deadline(r.expires_at_milliseconds);
         let sheet = Sheet::Sign {
             device: peer.name.clone(),
+            claimed: peer.claimed_name().map(str::to_owned),
             destination: destination.clone(),
             key: identity.name.clone(),
         };

@@ -1,82 +1,243 @@
 //! The line-based front end: works on any terminal and from scripts.
 //!
 //! Every sheet reads one line: `a` accepts/approves, `d` rejects/denies;
-//! anything else asks again. Secrets are read with echo off on a terminal.
-//! Only a line entered after a prompt appeared can answer it: typeahead and
-//! late answers to a withdrawn sheet are dropped, so a keystroke meant for one
-//! request can never approve the next. End of input denies what is shown and
-//! stops the UI: a closed terminal can never approve.
+//! anything else asks again. Between sheets, `p` opens a pairing window.
+//!
+//! Input belongs to the prompt on screen. A line counts for a prompt only
+//! if its first key was typed after the prompt appeared: typeahead, a late
+//! answer to a withdrawn sheet, and the rest of a passphrase whose prompt
+//! was withdrawn mid-typing are all dropped, so keystrokes meant for one
+//! request can never answer the next. That needs to know when a line was
+//! begun, which a terminal in canonical mode never tells, so on a terminal
+//! the line is edited here (non-canonical mode, the terminal's echo off for
+//! the whole run): the kernel's queue is flushed when a prompt appears, and
+//! only the typing of a line begun for a sheet is echoed, never a secret.
+//! End of input denies what is shown and stops the UI: a closed terminal can
+//! never approve.
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::io::Read;
 use std::time::Instant;
 
+use rustix::termios::{self, LocalModes, OptionalActions, QueueSelector, SpecialCodeIndex};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use vmux_proto::text::escape;
 use zeroize::Zeroizing;
 
-use crate::approval::{Command, Decision, Sheet};
+use crate::approval::{Command, Decision, PairingWindow, Sheet};
 use crate::ui::text;
+
+/// Longest line kept, in bytes: a secret, an answer or a command never
+/// needs more, and a stuck key must not grow memory without end.
+const MAX_LINE: usize = 1024;
+
+/// A line of input and when its first byte arrived.
+#[derive(Debug)]
+struct Line {
+    begun: Instant,
+    text: Zeroizing<String>,
+}
+
+/// What the input did.
+#[derive(Debug)]
+enum Event {
+    /// Bytes to echo for the line being typed.
+    Echo(String),
+    /// A line was finished.
+    Line(Line),
+    /// End of input.
+    End,
+}
 
 /// Where answers come from.
 #[derive(Debug)]
 pub struct Input {
-    lines: mpsc::UnboundedReceiver<(Instant, Zeroizing<String>)>,
-    tty: bool,
+    chunks: mpsc::UnboundedReceiver<(Instant, Zeroizing<Vec<u8>>)>,
+    /// The terminal's settings before we changed them, restored on drop.
+    saved: Option<termios::Termios>,
+    /// The line being typed, and when its first byte came.
+    typing: Zeroizing<Vec<u8>>,
+    begun: Option<Instant>,
+    /// The last byte was a carriage return (so a `\n` after it is not a
+    /// second, empty line).
+    after_cr: bool,
+    finished: VecDeque<Line>,
+    ended: bool,
 }
 
 impl Input {
-    /// Standard input; echo is turned off for secrets when it is a terminal.
+    /// Standard input; on a terminal, edited here with the terminal's echo
+    /// off (see the module notes).
     pub fn stdin() -> Self {
-        let tty = rustix::termios::isatty(std::io::stdin());
-        Self::spawn(std::io::stdin(), tty)
+        let stdin = std::io::stdin();
+        let saved = termios::isatty(&stdin)
+            .then(|| termios::tcgetattr(&stdin).ok())
+            .flatten();
+        if let Some(saved) = &saved {
+            let mut raw = saved.clone();
+            raw.local_modes.remove(LocalModes::ICANON | LocalModes::ECHO);
+            raw.special_codes[SpecialCodeIndex::VMIN] = 1;
+            raw.special_codes[SpecialCodeIndex::VTIME] = 0;
+            let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &raw);
+        }
+        Self::spawn(stdin, saved)
     }
 
     /// Any byte stream (tests, scripts).
     pub fn from_reader(reader: impl Read + Send + 'static) -> Self {
-        Self::spawn(reader, false)
+        Self::spawn(reader, None)
     }
 
-    fn spawn(reader: impl Read + Send + 'static, tty: bool) -> Self {
-        let (tx, lines) = mpsc::unbounded_channel();
+    fn spawn(mut reader: impl Read + Send + 'static, saved: Option<termios::Termios>) -> Self {
+        let (tx, chunks) = mpsc::unbounded_channel();
         // A plain thread: blocking reads never tie up the async runtime, and
-        // each line is stamped with when it was entered.
+        // each chunk is stamped with when it arrived.
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(reader);
+            let mut buf = Zeroizing::new([0u8; 256]);
             loop {
-                let mut line = Zeroizing::new(String::new());
-                match reader.read_line(&mut line) {
+                match reader.read(buf.as_mut()) {
                     Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        let trimmed =
-                            Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
-                        if tx.send((Instant::now(), trimmed)).is_err() {
+                    Ok(n) => {
+                        let chunk = Zeroizing::new(buf.get(..n).unwrap_or_default().to_vec());
+                        if tx.send((Instant::now(), chunk)).is_err() {
                             return;
                         }
                     }
                 }
             }
         });
-        Self { lines, tty }
+        Self {
+            chunks,
+            saved,
+            typing: Zeroizing::new(Vec::with_capacity(MAX_LINE)),
+            begun: None,
+            after_cr: false,
+            finished: VecDeque::new(),
+            ended: false,
+        }
     }
 
-    /// The next line entered after `since`; `None` at end of input.
-    async fn line_after(&mut self, since: Instant) -> Option<Zeroizing<String>> {
+    fn tty(&self) -> bool {
+        self.saved.is_some()
+    }
+
+    /// Forgets what the terminal holds but has not delivered: typed before
+    /// the prompt about to appear. Call before stamping the prompt.
+    fn flush(&self) {
+        if self.tty() {
+            let _ = termios::tcflush(std::io::stdin(), QueueSelector::IFlush);
+        }
+    }
+
+    /// The next event. The typing of a line begun at or after `echo_from`
+    /// is echoed (on a terminal); `None` echoes nothing (a secret).
+    async fn next(&mut self, echo_from: Option<Instant>) -> Event {
         loop {
-            let (at, line) = self.lines.recv().await?;
-            if at >= since {
-                return Some(line);
+            if let Some(line) = self.finished.pop_front() {
+                return Event::Line(line);
+            }
+            if self.ended {
+                return Event::End;
+            }
+            let Some((at, bytes)) = self.chunks.recv().await else {
+                // A last line without its newline still counts (scripts).
+                if !self.typing.is_empty() {
+                    self.finish_line();
+                }
+                self.ended = true;
+                continue;
+            };
+            let echo = self.take(at, &bytes, echo_from);
+            if !echo.is_empty() {
+                return Event::Echo(echo);
             }
         }
     }
 
-    fn echo(&self, on: bool) {
-        if !self.tty {
-            return;
+    /// Edits the line with `bytes` that arrived `at`; returns what to echo.
+    fn take(&mut self, at: Instant, bytes: &[u8], echo_from: Option<Instant>) -> String {
+        let mut echo = String::new();
+        for &b in bytes {
+            let echoing = self.tty()
+                && echo_from.is_some_and(|from| self.begun.unwrap_or(at) >= from);
+            let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+            match b {
+                b'\n' if after_cr => {}
+                b'\r' | b'\n' => {
+                    if echoing {
+                        echo.push('\n');
+                    }
+                    self.finish_line();
+                }
+                // Backspace: one character, however many bytes.
+                0x7f | 0x08 => {
+                    while let Some(last) = self.typing.pop() {
+                        if last & 0xc0 != 0x80 {
+                            break;
+                        }
+                    }
+                    if echoing {
+                        echo.push_str("\x08 \x08");
+                    }
+                    if self.typing.is_empty() {
+                        self.begun = None;
+                    }
+                }
+                // Ctrl-U: the whole line.
+                0x15 => {
+                    self.typing.clear();
+                    self.begun = None;
+                    if echoing {
+                        echo.push_str("\r\x1b[K");
+                    }
+                }
+                // Ctrl-D on an empty line: end of input, as a terminal has it.
+                0x04 if self.tty() && self.typing.is_empty() => {
+                    self.ended = true;
+                    return echo;
+                }
+                // Other control bytes (escape sequences of arrow keys…) are
+                // not part of any answer.
+                0..=0x1f => {}
+                b => {
+                    if self.typing.len() < MAX_LINE {
+                        self.begun.get_or_insert(at);
+                        self.typing.push(b);
+                        if echoing && b.is_ascii() {
+                            echo.push(char::from(b));
+                        }
+                    }
+                }
+            }
         }
-        let stdin = std::io::stdin();
-        if let Ok(mut t) = rustix::termios::tcgetattr(&stdin) {
-            t.local_modes.set(rustix::termios::LocalModes::ECHO, on);
-            let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &t);
+        echo
+    }
+
+    fn finish_line(&mut self) {
+        let text = Zeroizing::new(String::from_utf8_lossy(&self.typing).into_owned());
+        self.typing.clear();
+        let begun = self.begun.take().unwrap_or_else(Instant::now);
+        self.finished.push_back(Line { begun, text });
+    }
+
+    /// The next line begun at or after `since`; `None` at end of input.
+    /// Lines begun earlier are dropped, and `stale` is told.
+    async fn line_since<W: AsyncWrite + Unpin>(
+        &mut self,
+        since: Instant,
+        secret: bool,
+        out: &mut W,
+        stale: &str,
+    ) -> std::io::Result<Option<Zeroizing<String>>> {
+        let echo_from = (!secret).then_some(since);
+        loop {
+            match self.next(echo_from).await {
+                Event::Echo(echo) => write(out, &echo).await?,
+                Event::Line(line) if line.begun >= since => return Ok(Some(line.text)),
+                Event::Line(_) => write(out, stale).await?,
+                Event::End => return Ok(None),
+            }
         }
     }
 }
@@ -84,13 +245,16 @@ impl Input {
 impl Drop for Input {
     /// Never leave the person's terminal silent, however the UI ends.
     fn drop(&mut self) {
-        self.echo(true);
+        if let Some(saved) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin(), OptionalActions::Now, saved);
+        }
     }
 }
 
 /// Runs the front end until the command queue or the input closes.
 pub async fn run<W>(
     mut commands: mpsc::UnboundedReceiver<Command>,
+    window: PairingWindow,
     mut input: Input,
     mut out: W,
 ) -> std::io::Result<()>
@@ -98,19 +262,44 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut waiting = 0usize;
-    while let Some(command) = commands.recv().await {
+    write(&mut out, "Type p and Enter to let a new device pair.\n").await?;
+    // Between sheets, only lines begun after the last one count.
+    let mut idle_since = Instant::now();
+    loop {
+        let command = tokio::select! {
+            command = commands.recv() => command,
+            // Between sheets a line is a command; input that ended is
+            // noticed when a sheet needs it.
+            event = input.next(Some(idle_since)), if !input.ended => {
+                match event {
+                    Event::Echo(echo) => write(&mut out, &echo).await?,
+                    Event::Line(line) if line.begun < idle_since => {}
+                    Event::Line(line) => match line.text.trim() {
+                        "p" | "P" => window.open(),
+                        "" => {}
+                        _ => write(&mut out, "Nothing to answer now; type p to let a new device pair.\n").await?,
+                    },
+                    Event::End => {}
+                }
+                continue;
+            }
+        };
+        let Some(command) = command else {
+            return Ok(());
+        };
         match command {
             Command::Waiting(n) => waiting = n,
-            Command::Banner(line) => write(&mut out, &format!("{line}\n")).await?,
+            Command::Banner(line) => write(&mut out, &format!("{}\n", escape(&line))).await?,
             Command::Guide(guide) => write(&mut out, &guide.text()).await?,
             Command::Sheet { sheet, mut reply } => {
+                input.flush();
                 // Stamped before writing: the write completes on another
                 // thread, and a quick answer can arrive before we resume.
                 let shown = Instant::now();
                 write(&mut out, &render(&sheet, waiting)).await?;
                 let decision = loop {
                     tokio::select! {
-                        line = input.line_after(shown) => match line.as_ref().map(|l| l.trim()) {
+                        line = input.line_since(shown, false, &mut out, STALE_ANSWER) => match line?.as_ref().map(|l| l.trim()) {
                             Some("a" | "A") => break Some(Decision::Approve),
                             Some("d" | "D") => break Some(Decision::Deny),
                             Some(_) => write(&mut out, &format!("Type a to {} or d to {}: ", text::yes(&sheet), text::no(&sheet))).await?,
@@ -127,7 +316,7 @@ where
                                 }
                                 waiting = n;
                             }
-                            Some(Command::Banner(line)) => write(&mut out, &format!("\n{line}\n> ")).await?,
+                            Some(Command::Banner(line)) => write(&mut out, &format!("\n{}\n> ", escape(&line))).await?,
                             // Only the turn's holder sends sheets and secrets,
                             // and it is waiting on this one.
                             Some(_) => {}
@@ -139,39 +328,40 @@ where
                     Some(d) => {
                         let _ = reply.send(d);
                     }
-                    None => {
-                        write(
-                            &mut out,
-                            "\nWithdrawn before an answer (it expired or the device left).\n",
-                        )
-                        .await?
-                    }
+                    None => write(&mut out, &format!("\n{WITHDRAWN}\n")).await?,
                 }
+                idle_since = Instant::now();
             }
             Command::Secret { prompt, mut reply } => {
-                // Echo off before the prompt shows: a quick typist must not
-                // see (or leave on screen) the start of the secret.
-                input.echo(false);
+                input.flush();
                 let shown = Instant::now();
-                write(&mut out, &format!("{prompt}: ")).await?;
+                let prompt = format!("{}: ", escape(&prompt));
+                write(&mut out, &prompt).await?;
+                let stale = format!("\n(Ignored typing begun before this prompt appeared.)\n{prompt}");
                 let secret = tokio::select! {
-                    line = input.line_after(shown) => line,
+                    line = input.line_since(shown, true, &mut out, &stale) => line?,
                     () = reply.closed() => None,
                 };
-                input.echo(true);
                 write(&mut out, "\n").await?;
                 match secret {
                     Some(s) => {
                         let _ = reply.send(s);
                     }
-                    None if reply.is_closed() => {}
+                    None if reply.is_closed() => write(&mut out, &format!("{WITHDRAWN}\n")).await?,
                     None => return Ok(()),
                 }
+                idle_since = Instant::now();
             }
         }
     }
-    Ok(())
 }
+
+/// Shown when a request goes away while its sheet or prompt is up.
+const WITHDRAWN: &str =
+    "Withdrawn before an answer (it expired, the device left, or another request came first).";
+/// Shown when a line begun before the sheet appeared is dropped.
+const STALE_ANSWER: &str =
+    "\n(Ignored a line begun before this sheet appeared.)\nType a or d: ";
 
 async fn write<W: AsyncWrite + Unpin>(out: &mut W, s: &str) -> std::io::Result<()> {
     out.write_all(s.as_bytes()).await?;

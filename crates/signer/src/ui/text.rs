@@ -1,8 +1,13 @@
 //! The words on a sheet, shared by every front end so they say the same.
+//!
+//! Every value is escaped ([`vmux_proto::text::escape`]) on its way out:
+//! what came over the wire was checked at decode, but a name pinned by an
+//! older build, or read from a file, was not.
 
 use chrono::TimeZone;
 use vmux_keys::ca::Grant;
 use vmux_proto::envelope::ContextQuality;
+use vmux_proto::text::escape;
 
 use crate::approval::{Destination, Sheet};
 
@@ -15,8 +20,15 @@ pub fn title(sheet: &Sheet) -> &'static str {
     }
 }
 
-/// Labelled lines, in display order.
+/// Labelled lines, in display order, escaped.
 pub fn fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
+    raw_fields(sheet)
+        .into_iter()
+        .map(|(label, value)| (label, escape(&value).into_owned()))
+        .collect()
+}
+
+fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
     match sheet {
         Sheet::Pairing {
             device,
@@ -28,18 +40,42 @@ pub fn fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
         ],
         Sheet::Sign {
             device,
+            claimed,
             destination,
             key,
-        } => vec![
-            ("From Device", device.clone()),
-            ("Destination", destination_line(destination)),
-            ("Key", key.clone()),
-        ],
-        Sheet::Certificate { grant, new_ca } => certificate_fields(grant, *new_ca),
+        } => {
+            let mut lines = from_device(device, claimed.as_deref());
+            lines.push(("Destination", destination_line(destination)));
+            lines.push(("Key", key.clone()));
+            lines
+        }
+        Sheet::Certificate {
+            grant,
+            claimed,
+            new_ca,
+        } => {
+            let mut lines = from_device(&grant.device, claimed.as_deref());
+            lines.extend(certificate_fields(grant, *new_ca));
+            lines
+        }
     }
 }
 
+/// The pinned name, then what the device calls itself now if that differs,
+/// labelled as its word.
+fn from_device(device: &str, claimed: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut lines = vec![("From Device", device.to_owned())];
+    if let Some(claimed) = claimed {
+        lines.push((
+            "Claims name",
+            format!("\"{claimed}\" (its own word; paired as \"{device}\")"),
+        ));
+    }
+    lines
+}
+
 /// Everything the certificate will say, as the CA will sign it.
+/// After the "From Device" lines.
 fn certificate_fields(grant: &Grant, new_ca: bool) -> Vec<(&'static str, String)> {
     let validity = duration(grant.validity_secs());
     let list = |items: &[String]| {
@@ -55,7 +91,6 @@ fn certificate_fields(grant: &Grant, new_ca: bool) -> Vec<(&'static str, String)
         .map(|(name, value)| format!("{name} {value}"))
         .collect();
     let mut fields = vec![
-        ("From Device", grant.device.clone()),
         (
             "Request",
             format!("Session certificate for {}, valid {validity}", grant.device),

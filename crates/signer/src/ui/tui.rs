@@ -2,10 +2,15 @@
 //!
 //! Same rules as [`super::plain`]: `a` approves/accepts, `d` denies/rejects;
 //! Left/Right/Tab move the focus and Enter presses the focused button, which
-//! starts on Deny so a stray Enter can never approve. Keys typed before a sheet
-//! appeared, or in its first [`ARM_DELAY`], are dropped: a keystroke meant for
-//! one request can never answer the next. Ctrl-C denies what is shown and
-//! stops the UI. The terminal is restored on every exit, panics included.
+//! starts on Deny so a stray Enter can never approve. Between sheets, `p`
+//! opens a pairing window. Ctrl-C denies what is shown and stops the UI. The
+//! terminal is restored on every exit, panics included.
+//!
+//! Keys typed before a sheet or prompt appeared are dropped, and it counts
+//! keys only once the keyboard has been quiet for [`ARM_DELAY`] since it
+//! appeared: every key before that is dropped and restarts the wait. So a
+//! keystroke meant for one request never answers the next, even the rest of
+//! a passphrase still being typed when its prompt was withdrawn.
 
 use std::collections::VecDeque;
 use std::io::{self, Stdout};
@@ -25,15 +30,19 @@ use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph, Wrap};
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
-use crate::approval::{Command, Decision, Sheet};
+use vmux_proto::text::escape;
+
+use crate::approval::{Command, Decision, PairingWindow, Sheet};
 use crate::ui::guide::Guide;
 use crate::ui::text;
 
-/// How long a new sheet or prompt ignores keys.
+/// How long the keyboard must be quiet, after a sheet or prompt appears,
+/// before keys count.
 pub const ARM_DELAY: Duration = Duration::from_millis(300);
 
 /// Shown when a request goes away while its sheet is up.
-const WITHDRAWN: &str = "Withdrawn before an answer (it expired or the device left)";
+const WITHDRAWN: &str =
+    "Withdrawn before an answer (it expired, the device left, or another request came first)";
 
 /// Status lines kept on the idle screen.
 const BANNERS: usize = 5;
@@ -42,7 +51,10 @@ type Term = Terminal<CrosstermBackend<Stdout>>;
 
 /// Runs the front end until the command queue closes or the person presses
 /// Ctrl-C. Stdout must be a terminal.
-pub async fn run(mut commands: mpsc::UnboundedReceiver<Command>) -> io::Result<()> {
+pub async fn run(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    window: PairingWindow,
+) -> io::Result<()> {
     if !rustix::termios::isatty(io::stdout()) {
         return Err(io::Error::other(
             "the full-screen UI needs a terminal on stdout; use --ui plain",
@@ -76,6 +88,11 @@ pub async fn run(mut commands: mpsc::UnboundedReceiver<Command>) -> io::Result<(
                 None => return Ok(()),
                 Some((_, Err(e))) => return Err(e),
                 Some((_, Ok(Event::Key(k)))) if is_ctrl_c(&k) => return Ok(()),
+                Some((_, Ok(Event::Key(k))))
+                    if k.kind == KeyEventKind::Press && matches!(k.code, KeyCode::Char('p' | 'P')) =>
+                {
+                    window.open();
+                }
                 // Anything else (resize, stray keys) just redraws.
                 Some(_) => {}
             },
@@ -104,7 +121,7 @@ async fn ask(
     sheet: &Sheet,
     mut reply: oneshot::Sender<Decision>,
 ) -> io::Result<Flow> {
-    let armed_at = keys.fresh(term)?;
+    let mut armed_at = keys.fresh(term)?;
     let mut armed = false;
     let mut focus = Button::Deny;
     let decision = loop {
@@ -138,7 +155,7 @@ async fn ask(
                         let _ = reply.send(Decision::Deny);
                         return Ok(Flow::Quit);
                     }
-                    if at < armed_at || k.kind != KeyEventKind::Press {
+                    if !counts(&k, at, &mut armed, &mut armed_at) {
                         continue;
                     }
                     match k.code {
@@ -161,6 +178,22 @@ async fn ask(
     };
     let _ = reply.send(decision);
     Ok(Flow::Go)
+}
+
+/// Whether key `k`, pressed `at`, answers the sheet or prompt on screen.
+/// Until it is armed, a key does not, and restarts the quiet wait: typing
+/// that runs on from before the sheet (the rest of a passphrase whose prompt
+/// was withdrawn) never reaches it.
+fn counts(k: &KeyEvent, at: Instant, armed: &mut bool, armed_at: &mut Instant) -> bool {
+    if k.kind != KeyEventKind::Press {
+        return false;
+    }
+    if *armed && at >= *armed_at {
+        return true;
+    }
+    *armed = false;
+    *armed_at = (*armed_at).max(at + ARM_DELAY);
+    false
 }
 
 /// Applies a command that arrives while a sheet or prompt is up;
@@ -187,7 +220,7 @@ async fn secret(
     prompt: &str,
     mut reply: oneshot::Sender<Zeroizing<String>>,
 ) -> io::Result<Flow> {
-    let armed_at = keys.fresh(term)?;
+    let mut armed_at = keys.fresh(term)?;
     let mut armed = false;
     // Fixed room: growing a String would leave unzeroed copies behind.
     let mut input = Zeroizing::new(String::with_capacity(256));
@@ -215,7 +248,7 @@ async fn secret(
                     if is_ctrl_c(&k) {
                         return Ok(Flow::Quit);
                     }
-                    if at < armed_at || k.kind != KeyEventKind::Press {
+                    if !counts(&k, at, &mut armed, &mut armed_at) {
                         continue;
                     }
                     match k.code {
@@ -339,7 +372,7 @@ impl View {
             } else {
                 dim()
             };
-            lines.push(Line::styled(b.clone(), style));
+            lines.push(Line::styled(escape(b).into_owned(), style));
         }
         lines.push(Line::default());
         if !busy {
@@ -352,7 +385,9 @@ impl View {
             );
         }
         lines.push(Line::default());
-        lines.push(Line::styled("Ctrl-C quits", dim()).alignment(Alignment::Center));
+        lines.push(
+            Line::styled("p pairs a new device · Ctrl-C quits", dim()).alignment(Alignment::Center),
+        );
         let (status, panel) = match &self.guide {
             Some(guide) => {
                 let panel = guide_lines(guide);
@@ -429,7 +464,7 @@ impl View {
         let field = format!("{:<24}", "•".repeat(typed));
         let lines = vec![
             Line::default(),
-            Line::raw(prompt.to_owned()),
+            Line::raw(escape(prompt).into_owned()),
             Line::default(),
             Line::styled(
                 format!(" {field} "),

@@ -11,7 +11,7 @@ use vmux_link::clock::SystemClock;
 use vmux_link::device::Device;
 use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
-use vmux_signer::approval::{self, Approvals};
+use vmux_signer::approval::{self, Approvals, PairingWindow};
 use vmux_signer::log::Log;
 use vmux_signer::ui::guide::{Guide, Step};
 use vmux_signer::{Config, Signer, ui};
@@ -46,20 +46,24 @@ impl Ui {
         }
     }
 
-    /// Starts this front end on the approval `commands`.
+    /// Starts this front end on the approval `commands`; the person opens
+    /// `window` from it.
     pub fn spawn(
         self,
         commands: mpsc::UnboundedReceiver<approval::Command>,
+        window: PairingWindow,
     ) -> std::io::Result<JoinHandle<std::io::Result<()>>> {
         Ok(if self == Ui::Pinentry {
             // Found now, so a missing pinentry stops the start, not a request.
+            // It has no screen between requests: only `--pair` opens a window.
             let program = ui::pinentry::program()?;
             tokio::spawn(ui::pinentry::run(commands, program, tokio::io::stdout()))
         } else if self.full_screen() {
-            tokio::spawn(ui::tui::run(commands))
+            tokio::spawn(ui::tui::run(commands, window))
         } else {
             tokio::spawn(ui::plain::run(
                 commands,
+                window,
                 ui::plain::Input::stdin(),
                 tokio::io::stdout(),
             ))
@@ -103,6 +107,10 @@ struct RunArgs {
     /// Seconds a pairing invitation waits for an answer.
     #[arg(long, default_value_t = 120)]
     pairing_timeout: u64,
+    /// Accept new devices (`vmux pair`) for the first 5 minutes. Later, press
+    /// p on the signer (type p and Enter with --ui plain).
+    #[arg(long)]
+    pair: bool,
 }
 
 impl Args {
@@ -143,7 +151,10 @@ async fn serve(home: Home, args: RunArgs) -> Result {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
-    println!("vmux signer \"{}\" listening on {local}", device.name);
+    println!(
+        "vmux signer \"{}\" listening on {local}",
+        vmux_proto::text::escape(&device.name)
+    );
     println!("Signer key: {}", device.fingerprint());
     // A loopback signer is reachable only from this machine, where
     // `--signer 127.0.0.1:PORT` works; advertising it would still start an
@@ -178,7 +189,11 @@ async fn serve(home: Home, args: RunArgs) -> Result {
     let config = Config {
         pairing_timeout: Duration::from_secs(args.pairing_timeout),
     };
-    let ui = args.ui.spawn(commands)?;
+    let window = approvals.pairing_window();
+    if args.pair {
+        window.open();
+    }
+    let ui = args.ui.spawn(commands, window)?;
     let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
     tokio::select! {
         served = signer.serve(listener) => served?,

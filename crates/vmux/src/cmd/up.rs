@@ -135,6 +135,7 @@ pub async fn run(args: Args) -> Result {
             next.show(&approvals, &home);
         });
     }
+    let window = approvals.pairing_window();
     let config = Config {
         pairing_timeout: Duration::from_secs(120),
     };
@@ -145,7 +146,7 @@ pub async fn run(args: Args) -> Result {
         Arc::new(SystemClock),
         config,
     )?;
-    let ui = args.ui.spawn(commands)?;
+    let ui = args.ui.spawn(commands, window)?;
     // Whichever stops first stops all; dropping the agent removes its socket.
     tokio::select! {
         served = signer.serve(listener) => served?,
