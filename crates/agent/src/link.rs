@@ -13,7 +13,7 @@ use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::{Device, new_uuid};
 use vmux_link::home::Home;
 use vmux_link::session::{self, Session, SessionSender};
-use vmux_link::trust::TrustStore;
+use vmux_link::trust::{self, PeerRole, TrustStore};
 use vmux_proto::envelope::{
     CertificateRequest, CertificateResponse, Envelope, ErrorCode, ErrorReport, KeyListRequest,
     Origin, Role, SignContext, SignRequest, SignResponse,
@@ -87,6 +87,9 @@ pub struct Link {
     waiters: Waiters,
     /// Bumped each time a key list arrives.
     key_lists: watch::Sender<u64>,
+    /// Why the signer last refused this device for good (`pairingInvalid`:
+    /// it was removed there); cleared by the next session.
+    refused: Mutex<Option<String>>,
 }
 
 /// Removes a waiter however its request ends (answer, timeout, cancel).
@@ -113,7 +116,16 @@ impl Link {
             state: watch::channel(None).0,
             waiters: Mutex::new(HashMap::new()),
             key_lists: watch::channel(0).0,
+            refused: Mutex::new(None),
         }
+    }
+
+    /// The signer's refusal of this device, while it stands.
+    fn refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The connected signer's name, if a session is up.
@@ -225,11 +237,20 @@ impl Link {
         // Wait for a session if there is none yet; the supervisor keeps
         // trying to connect meanwhile.
         let mut state = self.state.subscribe();
-        let connected = match timeout_at(deadline, state.wait_for(Option::is_some)).await {
-            Ok(Ok(c)) => c.clone(),
-            _ => None,
+        // Not worth waiting for a signer that refuses this device.
+        let connected = if self.refusal().is_some() {
+            state.borrow().clone()
+        } else {
+            match timeout_at(deadline, state.wait_for(Option::is_some)).await {
+                Ok(Ok(c)) => c.clone(),
+                _ => None,
+            }
         };
         let Some(connected) = connected else {
+            // Removed on the signer: say so, rather than "unreachable".
+            if let Some(why) = self.refusal() {
+                return (Outcome::Refused(ErrorCode::PairingInvalid, Some(why)), None);
+            }
             return (Outcome::Unreachable, None);
         };
         let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
@@ -373,10 +394,22 @@ pub async fn supervise(
                 backoff.reset();
                 turn = 0;
                 last_error.clear();
-                tracing::info!("connected to signer {}", session.peer().name);
-                run_session(&link, sink.as_ref(), session).await;
+                *link.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                tracing::info!(
+                    "connected to signer {}",
+                    vmux_proto::text::escape(&session.peer().name)
+                );
+                run_session(&link, sink.as_ref(), session, &home).await;
             }
             Err(e) => {
+                if let vmux_link::Error::Peer {
+                    code: ErrorCode::PairingInvalid,
+                    message,
+                } = &e
+                {
+                    *link.refused.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(message.clone());
+                }
                 turn = turn.wrapping_add(1);
                 // Say it once, not every round: an agent left running
                 // without its signer should not fill the terminal.
@@ -393,14 +426,23 @@ pub async fn supervise(
     }
 }
 
-async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) {
+async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session, home: &Home) {
     let name = session.peer().name.clone();
+    // For logs: a name pinned by an older build may hold anything.
+    let shown = vmux_proto::text::escape(&name).into_owned();
+    // `vmux peers remove` of this signer ends the session at once.
+    let removed = trust::unpinned(
+        trust::path(home),
+        PeerRole::Signer,
+        session.peer().public_key,
+    );
+    tokio::pin!(removed);
     let sender = session.sender();
     if let Err(e) = sender
         .send(Envelope::KeyListRequest(KeyListRequest {}))
         .await
     {
-        tracing::warn!("signer {name}: {e}");
+        tracing::warn!("signer {shown}: {e}");
         return;
     }
     link.state.send_replace(Some(Connected {
@@ -408,7 +450,14 @@ async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) 
         sender,
     }));
     let why = loop {
-        match session.recv().await {
+        let received = tokio::select! {
+            received = session.recv() => received,
+            () = &mut removed => break vmux_link::Error::Peer {
+                code: ErrorCode::PairingInvalid,
+                message: "this signer was removed from the paired devices".into(),
+            },
+        };
+        match received {
             Ok(Envelope::SignResponse(r)) => link.route(&r.request_id.clone(), Answer::Sign(r)),
             Ok(Envelope::CertificateResponse(r)) => {
                 link.route(&r.request_id.clone(), Answer::Certificate(r));
@@ -419,10 +468,15 @@ async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) 
             }
             Ok(Envelope::Error(report)) => {
                 tracing::warn!(
-                    "signer {name} reports: {} ({})",
+                    "signer {shown} reports: {} ({})",
                     vmux_proto::text::escape(&report.message),
                     report.code.as_str()
                 );
+                // Removed on the signer: it closes the session next.
+                if report.code == ErrorCode::PairingInvalid {
+                    *link.refused.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(report.message.clone());
+                }
                 // Protocol §8.2: an error naming a request in flight ends it
                 // now, instead of leaving it to its timeout.
                 if let Some(id) = report.request_id.clone() {
@@ -434,7 +488,7 @@ async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session) 
             Err(e) => break e,
         }
     };
-    tracing::warn!("lost the signer {name}: {why}; reconnecting");
+    tracing::warn!("lost the signer {shown}: {why}; reconnecting");
     link.state.send_replace(None);
     // Requests in flight on that session are lost (protocol §9.1): their
     // waiters learn it at once instead of waiting out the bound.
