@@ -98,7 +98,7 @@ impl PinnedPeer {
 
 impl PinnedPeer {
     /// Whether `which` is this peer's name, device id or fingerprint.
-    fn matches(&self, which: &str) -> bool {
+    pub fn matches(&self, which: &str) -> bool {
         self.name == which || self.device_id == which || self.fingerprint == which
     }
 }

@@ -38,6 +38,11 @@ fn start_signer(home: &std::path::Path, extra: &[&str]) -> (Proc, String) {
     (signer, addr)
 }
 
+/// What `vmux pair` says, word for word, when the signer has no pairing
+/// window open.
+const CLOSED: &str =
+    "vmux: The signer is not accepting new devices: on the signer press p, or start it with --pair.\n";
+
 fn code_in(line: &str) -> String {
     let digits: String = line.chars().filter(char::is_ascii_digit).collect();
     digits[digits.len() - 6..].to_owned()
@@ -57,7 +62,7 @@ fn peers(home: &std::path::Path) -> String {
 fn pairing_accepted_on_the_signer_pins_both_sides() {
     let dir = tempfile::tempdir().unwrap();
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
-    let (mut signer, addr) = start_signer(&signer_home, &[]);
+    let (mut signer, addr) = start_signer(&signer_home, &["--pair"]);
 
     let mut pair = Proc::spawn(
         &agent_home,
@@ -101,11 +106,52 @@ fn pairing_accepted_on_the_signer_pins_both_sides() {
     }
 }
 
+/// Without `--pair` (or `p`), nobody on the network can raise a sheet:
+/// `vmux pair` fails at once and says what to do.
+#[test]
+fn pairing_without_a_window_fails_fast_and_raises_no_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
+    let (mut signer, addr) = start_signer(&signer_home, &[]);
+    let started = std::time::Instant::now();
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
+    assert!(!pair.wait_exit(WAIT).success());
+    let took = started.elapsed();
+    pair.expect(CLOSED, WAIT);
+    assert!(!pair.transcript.contains("Pairing code"), "{}", pair.transcript);
+    signer.expect("Refused pairing with \"laptop\"", WAIT);
+    assert!(
+        !signer.transcript.contains("wants to pair"),
+        "{}",
+        signer.transcript
+    );
+    assert!(peers(&signer_home).contains("No paired devices"));
+    assert!(peers(&agent_home).contains("No paired devices"));
+    // Fast: one handshake, no waiting on anyone (the bound is for load).
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    eprintln!("measured: vmux pair refused by a closed window in {took:?}");
+
+    // A window opened from the plain UI lets it pair.
+    signer.type_line("p");
+    signer.expect("Accepting new devices", WAIT);
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
+    signer.expect("wants to pair", WAIT);
+    signer.type_line("a");
+    pair.expect("Paired with phone", WAIT);
+    assert!(pair.wait_exit(WAIT).success());
+}
+
 #[test]
 fn pairing_rejected_on_the_signer_fails_and_pins_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
-    let (mut signer, addr) = start_signer(&signer_home, &[]);
+    let (mut signer, addr) = start_signer(&signer_home, &["--pair"]);
 
     let mut pair = Proc::spawn(
         &agent_home,
@@ -125,7 +171,7 @@ fn pairing_rejected_on_the_signer_fails_and_pins_nothing() {
 fn unanswered_pairing_times_out_and_pins_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
-    let (mut signer, addr) = start_signer(&signer_home, &["--pairing-timeout", "1"]);
+    let (mut signer, addr) = start_signer(&signer_home, &["--pair", "--pairing-timeout", "1"]);
 
     let mut pair = Proc::spawn(
         &agent_home,
@@ -183,6 +229,9 @@ fn pair_finds_the_signer_by_discovery_inside_a_private_network_namespace() {
         ],
     );
     signer.expect("listening on", WAIT);
+    // The plain UI's line command opens the window.
+    signer.type_line("p");
+    signer.expect("Accepting new devices", WAIT);
     let mut pair = Proc::spawn(&agent_home, &["pair", "--name", "laptop"]);
     pair.expect("Found signer \"phone\"", WAIT);
     let shown_by_pair = pair.expect("Pairing code: ", WAIT);
@@ -207,6 +256,19 @@ fn the_full_screen_sheet_is_the_default_on_a_terminal() {
     let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
     signer.expect("Waiting for requests", WAIT);
 
+    // No window yet: refused, with no sheet.
+    let mut refused = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr, "--name", "laptop"],
+    );
+    assert!(!refused.wait_exit(WAIT).success());
+    refused.expect(CLOSED, WAIT);
+    signer.expect("Refused pairing with", WAIT);
+    assert!(!signer.transcript.contains("Pairing request"));
+
+    // `p` opens one.
+    signer.type_raw("p");
+    signer.expect("Accepting new devices", WAIT);
     let mut pair = Proc::spawn(
         &agent_home,
         &["pair", "--signer", &addr, "--name", "laptop"],

@@ -91,6 +91,7 @@ impl Rig {
             "phone",
             "--ui",
             "plain",
+            "--pair",
         ];
         let mut signer = Proc::spawn_in_pty_env(&signer_home, &args, env);
         let line = signer.expect("listening on", WAIT);

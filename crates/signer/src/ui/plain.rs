@@ -64,6 +64,8 @@ pub struct Input {
     after_cr: bool,
     finished: VecDeque<Line>,
     ended: bool,
+    /// Before any chunk could be stamped.
+    created: Instant,
 }
 
 impl Input {
@@ -90,6 +92,7 @@ impl Input {
     }
 
     fn spawn(mut reader: impl Read + Send + 'static, saved: Option<termios::Termios>) -> Self {
+        let created = Instant::now();
         let (tx, chunks) = mpsc::unbounded_channel();
         // A plain thread: blocking reads never tie up the async runtime, and
         // each chunk is stamped with when it arrived.
@@ -115,6 +118,7 @@ impl Input {
             after_cr: false,
             finished: VecDeque::new(),
             ended: false,
+            created,
         }
     }
 
@@ -263,8 +267,9 @@ where
 {
     let mut waiting = 0usize;
     write(&mut out, "Type p and Enter to let a new device pair.\n").await?;
-    // Between sheets, only lines begun after the last one count.
-    let mut idle_since = Instant::now();
+    // Between sheets, only lines begun after the last one count (before
+    // the first, any: typeahead of `p` harms no one).
+    let mut idle_since = input.created;
     loop {
         let command = tokio::select! {
             command = commands.recv() => command,

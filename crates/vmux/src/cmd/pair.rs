@@ -8,7 +8,8 @@ use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
 use vmux_link::session;
 use vmux_link::trust::TrustStore;
-use vmux_proto::envelope::Role;
+use vmux_proto::envelope::{ErrorCode, Role};
+use vmux_proto::text::escape;
 
 use super::Result;
 
@@ -40,17 +41,26 @@ pub async fn run(args: Args) -> Result {
     )
     .await
     {
-        println!("Already paired with {}", session.peer().name);
+        println!("Already paired with {}", escape(&session.peer().name));
         return Ok(());
     }
-    let pending = session::start_pairing(&address, &device, Role::Agent).await?;
+    let pending = match session::start_pairing(&address, &device, Role::Agent).await {
+        Ok(pending) => pending,
+        // Word for word: it says what to do, and the code adds nothing.
+        Err(vmux_link::Error::Peer {
+            code: ErrorCode::PairingInvalid,
+            message,
+        }) if message == session::PAIRING_CLOSED => return Err(message.into()),
+        Err(e) => return Err(e.into()),
+    };
+    // The signer's name was checked at decode (no control characters);
+    // escaped all the same, as everything a peer chose.
+    let name = escape(&pending.signer().name).into_owned();
     println!("Pairing code: {}", pending.code());
     println!(
-        "Accept on the signer \"{}\" only if it shows the same code (signer key {}).",
-        pending.signer().name,
+        "Accept on the signer \"{name}\" only if it shows the same code (signer key {}).",
         pending.signer().fingerprint()
     );
-    let name = pending.signer().name.clone();
     let _session = pending.finish(&mut trust, SystemClock.now_ms()).await?;
     println!("Paired with {name}");
     Ok(())
@@ -65,7 +75,8 @@ async fn discover() -> Result<String> {
     for s in &other {
         println!(
             "Skipping signer \"{}\": it speaks protocol version {}",
-            s.name, s.version
+            escape(&s.name),
+            s.version
         );
     }
     match usable.as_slice() {
@@ -77,13 +88,14 @@ async fn discover() -> Result<String> {
             let Some(address) = signer.addresses.first() else {
                 return Err(format!(
                     "signer \"{}\" advertised no address; give --signer HOST:PORT",
-                    signer.name
+                    escape(&signer.name)
                 )
                 .into());
             };
             println!(
                 "Found signer \"{}\" at {address} (key {})",
-                signer.name, signer.fingerprint
+                escape(&signer.name),
+                signer.fingerprint
             );
             Ok(address.to_string())
         }
@@ -96,7 +108,11 @@ async fn discover() -> Result<String> {
                     .addresses
                     .first()
                     .map_or("no address".to_owned(), ToString::to_string);
-                println!("  \"{}\" at {address} (key {})", s.name, s.fingerprint);
+                println!(
+                    "  \"{}\" at {address} (key {})",
+                    escape(&s.name),
+                    s.fingerprint
+                );
             }
             Err("several signers answered; choose one with --signer HOST:PORT".into())
         }

@@ -3,6 +3,7 @@
 use vmux_link::clock::format_utc;
 use vmux_link::home::Home;
 use vmux_link::trust::{PeerRole, TrustStore};
+use vmux_proto::text::escape;
 
 use super::Result;
 
@@ -10,7 +11,8 @@ use super::Result;
 pub enum Command {
     /// List paired devices.
     List,
-    /// Forget a paired device (by name, device id or fingerprint). On a
+    /// Forget a paired device (by name, device id or fingerprint). A running
+    /// signer or agent drops its sessions with it within 2 seconds. On a
     /// signer, asks whether to revoke the certificates its CA issued to it.
     Remove {
         /// Name, device id or `SHA256:` fingerprint.
@@ -18,6 +20,14 @@ pub enum Command {
         /// Revoke the device's certificates too, without asking.
         #[arg(long)]
         revoke: bool,
+    },
+    /// Change the name a paired device is shown by (on sheets, in logs and
+    /// in certificates), whatever it calls itself.
+    Rename {
+        /// Name, device id or `SHA256:` fingerprint.
+        which: String,
+        /// The new name.
+        name: String,
     },
 }
 
@@ -34,10 +44,11 @@ pub fn run(command: Command) -> Result {
                     PeerRole::Signer => "signer",
                     PeerRole::Requester => "device",
                 };
+                // Written by whoever paired, perhaps by an older build.
                 println!(
                     "{role:<7} {:<24} {}  paired {}  last seen {}",
-                    p.name,
-                    p.fingerprint,
+                    escape(&p.name),
+                    escape(&p.fingerprint),
                     format_utc(p.first_paired),
                     format_utc(p.last_seen)
                 );
@@ -47,20 +58,34 @@ pub fn run(command: Command) -> Result {
             let removed: Vec<_> = trust
                 .peers()
                 .iter()
-                .filter(|p| p.name == which || p.device_id == which || p.fingerprint == which)
+                .filter(|p| p.matches(&which))
                 .cloned()
                 .collect();
             match trust.remove(&which)? {
-                0 => {
-                    return Err(format!(
-                        "no paired device matches \"{which}\"; see `vmux peers list`"
-                    )
-                    .into());
-                }
+                0 => return Err(no_match(&which)),
                 n => println!("Forgot {n} device(s)."),
             }
             super::ca::after_peers_removed(&home, &removed, revoke)?;
         }
+        Command::Rename { which, name } => match trust.rename(&which, &name)? {
+            0 => return Err(no_match(&which)),
+            1 => println!("Renamed \"{}\" to \"{}\".", escape(&which), escape(&name)),
+            n => {
+                return Err(format!(
+                    "{n} paired devices match \"{}\"; name one by its device id or fingerprint (see `vmux peers list`)",
+                    escape(&which)
+                )
+                .into());
+            }
+        },
     }
     Ok(())
+}
+
+fn no_match(which: &str) -> Box<dyn std::error::Error> {
+    format!(
+        "no paired device matches \"{}\"; see `vmux peers list`",
+        escape(which)
+    )
+    .into()
 }

@@ -163,7 +163,8 @@ impl<'a> Setup<'a> {
             sock,
             dir,
         };
-        paired.start_signer();
+        // Pairing needs a window the person opened; restarts open none.
+        paired.start_signer_with(&["--pair"]);
         let home = paired.device_home.clone();
         paired.pair(&home, self.device);
         paired
@@ -206,26 +207,29 @@ impl Paired {
     }
 
     /// Starts the signer (in a pty, plain UI unless set) on its home and listen
-    /// address; returns once it listens.
+    /// address, accepting no new devices; returns once it listens.
     pub fn start_signer(&mut self) {
+        self.start_signer_with(&[]);
+    }
+
+    /// [`Paired::start_signer`] with `extra` arguments.
+    pub fn start_signer_with(&mut self, extra: &[&str]) {
         let env: Vec<(&str, &str)> = self
             .signer_env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut signer = Proc::spawn_in_pty_env(
-            &self.signer_home,
-            &[
-                "signer",
-                "--listen",
-                &self.listen,
-                "--name",
-                "phone",
-                "--ui",
-                &self.ui,
-            ],
-            &env,
-        );
+        let mut args = vec![
+            "signer",
+            "--listen",
+            &self.listen,
+            "--name",
+            "phone",
+            "--ui",
+            &self.ui,
+        ];
+        args.extend_from_slice(extra);
+        let mut signer = Proc::spawn_in_pty_env(&self.signer_home, &args, &env);
         let line = signer.expect("listening on", WAIT);
         let port = line.trim().rsplit(':').next().unwrap();
         self.addr = format!("127.0.0.1:{port}");
