@@ -275,6 +275,7 @@ impl Signer {
             peer.clone(),
         );
         tokio::spawn(async move {
+            let peer = signer.pinned_now(peer);
             let busy = pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_REQUESTS;
             let work = async {
                 match request {
@@ -302,6 +303,24 @@ impl Signer {
                 );
             }
         });
+    }
+
+    /// `peer` with the name and device id pinned for its key now, so that
+    /// `vmux peers rename` applies from the next request on. (One no longer
+    /// pinned is refused by [`Signer::admit`].)
+    fn pinned_now(&self, peer: Peer) -> Peer {
+        let trust = match TrustStore::load(&self.home) {
+            Ok(trust) => trust,
+            Err(_) => return peer,
+        };
+        match trust.find(PeerRole::Requester, &peer.public_key) {
+            Some(pinned) => Peer {
+                name: pinned.name.clone(),
+                device_id: pinned.device_id.clone(),
+                ..peer
+            },
+            None => peer,
+        }
     }
 
     /// Checks shared by sign and certificate requests: §9.3 checks 2–5.

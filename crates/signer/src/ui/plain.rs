@@ -275,9 +275,11 @@ where
             command = commands.recv() => command,
             // Between sheets a line is a command; input that ended is
             // noticed when a sheet needs it.
-            event = input.next(Some(idle_since)), if !input.ended => {
+            // Nothing is echoed: what is typed here may be the rest of a
+            // withdrawn prompt's passphrase.
+            event = input.next(None), if !input.ended => {
                 match event {
-                    Event::Echo(echo) => write(&mut out, &echo).await?,
+                    Event::Echo(_) => {}
                     Event::Line(line) if line.begun < idle_since => {}
                     Event::Line(line) => match line.text.trim() {
                         "p" | "P" => window.open(),
