@@ -224,4 +224,33 @@ fn up_full_screen_shows_next_steps_and_no_log_lines() {
         assert!(copied.contains(line), "{line} not in\n{copied}");
     }
     up.ctrl_c();
+
+/// A host name longer than the link carries: the agent's name (`NAME (vmux
+/// up)`) is cut for the wire, and the two halves still connect; the sheet
+/// names the device as pinned, with no claim of another name.
+#[test]
+fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let long = "build-runner-".repeat(6);
+    assert!(long.len() > vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN);
+    // As `vmux up` would have stored the host name on first run.
+    let device =
+        vmux_link::device::Device::load_or_create(&Home::at(home.clone()).unwrap(), Some(&long))
+            .unwrap();
+    assert_eq!(device.name, long);
+    let mut keyring = Keyring::load(&Home::at(home.clone()).unwrap()).unwrap();
+    keyring
+        .create_software("demo", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+        .unwrap();
+    let mut up = Proc::spawn_in_pty(&home, &["up", "--ui", "plain"]);
+    // The agent reached the signer: its first request is on the sheet.
+    up.expect("Session certificate for", WAIT);
+    let from = up.transcript.clone();
+    assert!(from.contains(&format!("From Device  {}", &long[..20])), "{from}");
+    assert!(!from.contains("Claims name"), "{from}");
+    up.type_line("a");
+    up.expect("Approved session certificate", WAIT);
+    up.type_raw("\x03");
+    up.expect("Stopped.", WAIT);
 }

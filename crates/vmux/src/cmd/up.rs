@@ -252,9 +252,10 @@ fn pin_each_other(
         .find(PeerRole::Requester, &agent.keypair.public())
         .is_none()
     {
+        // The names pairing would pin: as each sends it in its hello.
         trust.pin(PinnedPeer::new(
             agent.id.clone(),
-            agent.name.clone(),
+            agent.wire_name(),
             PeerRole::Requester,
             &agent.keypair.public(),
             now,
@@ -263,7 +264,7 @@ fn pin_each_other(
     let mut trust = TrustStore::load(agent_home)?;
     let mut record = PinnedPeer::new(
         signer.id.clone(),
-        signer.name.clone(),
+        signer.wire_name(),
         PeerRole::Signer,
         &signer.keypair.public(),
         now,

@@ -114,6 +114,23 @@ impl Proc {
         }
     }
 
+    /// Waits up to `within` until `needle` has appeared anywhere in the
+    /// output, before or after the last match (for lines whose order
+    /// against others is not fixed); the cursor stays.
+    pub fn expect_seen(&mut self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.transcript.contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => self.transcript.push_str(&chunk),
+                Err(_) => panic!(
+                    "no {needle:?} within {within:?}; output so far:\n{}",
+                    self.transcript
+                ),
+            }
+        }
+    }
+
     /// Waits up to `within` for any of `needles` after the last match;
     /// returns which one appeared first, or `None`.
     pub fn wait_any(&mut self, needles: &[&str], within: Duration) -> Option<usize> {
