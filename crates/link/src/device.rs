@@ -207,9 +207,15 @@ mod tests {
         let json = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, json.replace("\"ok\"", "\"bad\\u001b[2J\"")).unwrap();
         let err = Device::load_or_create(&home, None).unwrap_err().to_string();
-        assert!(err.contains("U+001B") && err.contains("device.json") && err.contains("--name"), "{err}");
+        assert!(
+            err.contains("U+001B") && err.contains("device.json") && err.contains("--name"),
+            "{err}"
+        );
         assert!(!err.contains('\u{1b}'), "{err}");
         // --name replaces it.
-        assert_eq!(Device::load_or_create(&home, Some("fixed")).unwrap().name, "fixed");
+        assert_eq!(
+            Device::load_or_create(&home, Some("fixed")).unwrap().name,
+            "fixed"
+        );
     }
 }

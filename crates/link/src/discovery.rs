@@ -600,7 +600,12 @@ mod tests {
         }
         let long = "x".repeat(65);
         assert!(signer_record(&full, Some(&long), fp, None, Vec::new()).is_err());
-        for bad_fp in [None, Some("SHA256:"), Some("MD5:ab"), Some("SHA256:ab\u{1b}[2J")] {
+        for bad_fp in [
+            None,
+            Some("SHA256:"),
+            Some("MD5:ab"),
+            Some("SHA256:ab\u{1b}[2J"),
+        ] {
             assert!(signer_record(&full, Some("phone"), bad_fp, None, Vec::new()).is_err());
         }
     }

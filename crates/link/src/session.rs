@@ -254,7 +254,10 @@ pub async fn connect(
         let mut ch = finish_handshake(stream, presented).await?;
         ch.send(&hello(device, role, false)).await?;
         let h = expect_hello(&mut ch, &[Role::Signer]).await?;
-        Ok(Session::spawn(ch, Peer::pinned(&pinned, key, h.device_name)))
+        Ok(Session::spawn(
+            ch,
+            Peer::pinned(&pinned, key, h.device_name),
+        ))
     })
     .await
     .map_err(|_| Error::Timeout("the signer's handshake"))??;
@@ -420,9 +423,12 @@ pub async fn accept(
     trust: &TrustStore,
     pairing: Pairing,
 ) -> Result<Accepted> {
-    timeout(HANDSHAKE_TIMEOUT, accept_inner(stream, device, trust, pairing))
-        .await
-        .map_err(|_| Error::Timeout("the requester's handshake"))?
+    timeout(
+        HANDSHAKE_TIMEOUT,
+        accept_inner(stream, device, trust, pairing),
+    )
+    .await
+    .map_err(|_| Error::Timeout("the requester's handshake"))?
 }
 
 async fn accept_inner(

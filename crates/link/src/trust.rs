@@ -206,12 +206,13 @@ impl TrustStore {
         }
         self.edit(|peers| {
             // Only a peer still on disk: one removed meanwhile stays removed.
-            if let Some(p) = peers.iter_mut().find(|p| p.role == role && p.has_key(key)) {
-                if stale(p) {
-                    p.last_seen = now_ms;
-                    if let Some(address) = address {
-                        p.address = Some(address.to_owned());
-                    }
+            let found = peers
+                .iter_mut()
+                .find(|p| p.role == role && p.has_key(key) && stale(p));
+            if let Some(p) = found {
+                p.last_seen = now_ms;
+                if let Some(address) = address {
+                    p.address = Some(address.to_owned());
                 }
             }
         })
@@ -429,8 +430,12 @@ mod tests {
         let mut cli = TrustStore::load_from(path.clone()).unwrap();
         assert_eq!(cli.remove("ci").unwrap(), 1);
         // The running one, whose snapshot still has it, records sessions.
-        running.touch(PeerRole::Requester, &[1; 32], 120_000, None).unwrap();
-        running.touch(PeerRole::Requester, &[2; 32], 120_000, None).unwrap();
+        running
+            .touch(PeerRole::Requester, &[1; 32], 120_000, None)
+            .unwrap();
+        running
+            .touch(PeerRole::Requester, &[2; 32], 120_000, None)
+            .unwrap();
         running.pin(pinned("phone", 3)).unwrap();
         let names: Vec<String> = TrustStore::load_from(path)
             .unwrap()
@@ -467,9 +472,16 @@ mod tests {
         store.pin(pinned("twin", 2)).unwrap();
         store.pin(pinned("twin", 3)).unwrap();
         assert_eq!(store.rename("ci", "build box").unwrap(), 1);
-        assert_eq!(store.rename("twin", "x").unwrap(), 2, "ambiguous: nothing renamed");
+        assert_eq!(
+            store.rename("twin", "x").unwrap(),
+            2,
+            "ambiguous: nothing renamed"
+        );
         assert_eq!(store.rename("nobody", "x").unwrap(), 0);
-        let err = store.rename("build box", "evil\u{1b}[2J").unwrap_err().to_string();
+        let err = store
+            .rename("build box", "evil\u{1b}[2J")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("U+001B") && !err.contains('\u{1b}'), "{err}");
         assert!(store.rename("build box", &"x".repeat(65)).is_err());
         let names: Vec<String> = TrustStore::load_from(path)
@@ -490,10 +502,15 @@ mod tests {
         store.pin(pinned("laptop", 2)).unwrap();
         let watch = tokio::spawn(unpinned(path.clone(), PeerRole::Requester, [1; 32]));
         // Other changes don't end it.
-        store.touch(PeerRole::Requester, &[2; 32], 600_000, None).unwrap();
+        store
+            .touch(PeerRole::Requester, &[2; 32], 600_000, None)
+            .unwrap();
         tokio::time::sleep(WATCH_INTERVAL * 2).await;
         assert!(!watch.is_finished());
-        TrustStore::load_from(path.clone()).unwrap().remove("ci").unwrap();
+        TrustStore::load_from(path.clone())
+            .unwrap()
+            .remove("ci")
+            .unwrap();
         tokio::time::timeout(Duration::from_secs(2), watch)
             .await
             .expect("noticed within 2 s")

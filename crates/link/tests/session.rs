@@ -531,8 +531,13 @@ async fn trust_failures_are_not_retried() {
     let (l, addr) = listener().await;
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
-            let _ =
-                session::accept(s, &signer.device, &TrustStore::load(&signer.home).unwrap(), Pairing::Open).await;
+            let _ = session::accept(
+                s,
+                &signer.device,
+                &TrustStore::load(&signer.home).unwrap(),
+                Pairing::Open,
+            )
+            .await;
         }
     });
     let mut agent_trust = trust(&agent);

@@ -335,10 +335,7 @@ impl Signer {
     ) -> Result<(), Refusal> {
         // Removed a moment ago, before its session was closed: refused.
         let trust = TrustStore::load(&self.home).map_err(internal)?;
-        if trust
-            .find(PeerRole::Requester, &peer.public_key)
-            .is_none()
-        {
+        if trust.find(PeerRole::Requester, &peer.public_key).is_none() {
             return Err((
                 ErrorCode::PairingInvalid,
                 "this device is no longer paired with the signer; run `vmux pair`".into(),

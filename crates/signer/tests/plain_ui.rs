@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -127,7 +127,10 @@ impl Screen {
         self.typed += keys.len();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while self.taken.load(Ordering::SeqCst) < self.typed {
-            assert!(tokio::time::Instant::now() < deadline, "the UI never read the keys");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the UI never read the keys"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -234,8 +237,12 @@ async fn the_rest_of_a_withdrawn_secret_never_answers_the_next_sheet() {
     });
     ui.sees("From Device  next").await;
     ui.types("a");
-    ui.sees("Ignored a line begun before this sheet appeared").await;
-    assert!(!next.is_finished(), "the rest of the passphrase answered the sheet");
+    ui.sees("Ignored a line begun before this sheet appeared")
+        .await;
+    assert!(
+        !next.is_finished(),
+        "the rest of the passphrase answered the sheet"
+    );
     ui.types("d");
     assert_eq!(next.await.unwrap(), Ok(Decision::Deny));
 }
@@ -273,7 +280,8 @@ async fn the_pinned_name_leads_and_the_claim_is_labelled_and_escaped() {
         }
     });
     ui.sees("From Device  old\\e[2J\n").await;
-    ui.sees("Claims name  \"laptop\" (its own word; paired as \"old\\e[2J\")").await;
+    ui.sees("Claims name  \"laptop\" (its own word; paired as \"old\\e[2J\")")
+        .await;
     ui.types("d");
     assert_eq!(asked.await.unwrap(), Ok(Decision::Deny));
     assert!(!ui.seen.contains('\u{1b}'), "{}", ui.seen);

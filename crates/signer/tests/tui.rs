@@ -94,9 +94,12 @@ fn child_scenario() {
         log += &format!("withdrawn={withdrawn}\n");
         // A prompt withdrawn while its passphrase is half typed, then a
         // sheet: the rest of that typing must not answer it.
-        let half = timeout(Duration::from_millis(2500), turn.secret("Passphrase for other-key"))
-            .await
-            .is_err();
+        let half = timeout(
+            Duration::from_millis(2500),
+            turn.secret("Passphrase for other-key"),
+        )
+        .await
+        .is_err();
         let after = timeout(Duration::from_millis(2000), turn.ask(sign("after"))).await;
         log += &format!("half_withdrawn={half}\nafter={after:?}\n");
         drop(turn);

@@ -40,8 +40,7 @@ fn start_signer(home: &std::path::Path, extra: &[&str]) -> (Proc, String) {
 
 /// What `vmux pair` says, word for word, when the signer has no pairing
 /// window open.
-const CLOSED: &str =
-    "vmux: The signer is not accepting new devices: on the signer press p, or start it with --pair.\n";
+const CLOSED: &str = "vmux: The signer is not accepting new devices: on the signer press p, or start it with --pair.\n";
 
 fn code_in(line: &str) -> String {
     let digits: String = line.chars().filter(char::is_ascii_digit).collect();
@@ -121,7 +120,11 @@ fn pairing_without_a_window_fails_fast_and_raises_no_sheet() {
     assert!(!pair.wait_exit(WAIT).success());
     let took = started.elapsed();
     pair.expect(CLOSED, WAIT);
-    assert!(!pair.transcript.contains("Pairing code"), "{}", pair.transcript);
+    assert!(
+        !pair.transcript.contains("Pairing code"),
+        "{}",
+        pair.transcript
+    );
     signer.expect("Refused pairing with \"laptop\"", WAIT);
     assert!(
         !signer.transcript.contains("wants to pair"),

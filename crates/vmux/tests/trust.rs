@@ -123,7 +123,8 @@ fn hostile_names_are_refused_with_a_clear_error_and_never_printed_raw() {
             Some(Envelope::Error(e)) => {
                 assert_eq!(e.code, ErrorCode::MalformedRequest);
                 assert!(
-                    e.message.contains("hello.deviceName contains the control or format character U+"),
+                    e.message
+                        .contains("hello.deviceName contains the control or format character U+"),
                     "{}",
                     e.message
                 );
@@ -134,7 +135,11 @@ fn hostile_names_are_refused_with_a_clear_error_and_never_printed_raw() {
     // Everything before this answer has been printed.
     signer.type_line("x");
     signer.expect("Nothing to answer now", WAIT);
-    assert!(!signer.transcript.contains("wants to pair"), "{}", signer.transcript);
+    assert!(
+        !signer.transcript.contains("wants to pair"),
+        "{}",
+        signer.transcript
+    );
     assert!(!has_controls(&signer.transcript), "{:?}", signer.transcript);
 
     // `vmux pair` against a signer whose name holds control characters:
@@ -178,7 +183,11 @@ fn hostile_names_are_refused_with_a_clear_error_and_never_printed_raw() {
         .unwrap();
     let file = legacy.join("trust.json");
     let json = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, json.replace("PLACEHOLDER", "old\\u001b[2Jbox\\u202e")).unwrap();
+    std::fs::write(
+        &file,
+        json.replace("PLACEHOLDER", "old\\u001b[2Jbox\\u202e"),
+    )
+    .unwrap();
     let out = vmux_in(&legacy, &["peers", "list"]);
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
@@ -225,7 +234,10 @@ fn a_device_that_renames_itself_is_shown_by_its_pinned_name() {
     // The person renames it on the signer: that is what the sheet says now.
     let out = vmux_in(&rig.signer_home, &["peers", "rename", "ci", "build box"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = vmux_in(&rig.signer_home, &["peers", "rename", "build box", "x\u{1b}[2J"]);
+    let out = vmux_in(
+        &rig.signer_home,
+        &["peers", "rename", "build box", "x\u{1b}[2J"],
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("U+001B") && !has_controls(&text(&out)));
     let (mut child, _) = rig.start_sign("renamed", b"renamed\n");
@@ -245,7 +257,8 @@ fn a_device_that_renames_itself_is_shown_by_its_pinned_name() {
     let (ok, _) = wait_child(&mut child, WAIT);
     assert!(!ok, "signed with another device's id");
     assert!(
-        rig.request_log().contains("\"outcome\":\"malformedRequest\""),
+        rig.request_log()
+            .contains("\"outcome\":\"malformedRequest\""),
         "{}",
         rig.request_log()
     );
@@ -295,7 +308,9 @@ fn a_device_removed_while_connected_is_cut_off_at_once_and_stays_removed() {
     let (mut again, _) = rig.start_sign("again", b"again\n");
     assert!(!wait_child(&mut again, WAIT).0, "signed after a restart");
     assert_eq!(
-        rig.request_log().matches("\"outcome\":\"pairingInvalid\"").count(),
+        rig.request_log()
+            .matches("\"outcome\":\"pairingInvalid\"")
+            .count(),
         2,
         "{}",
         rig.request_log()

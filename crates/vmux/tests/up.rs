@@ -247,7 +247,10 @@ fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
     // The agent reached the signer: its first request is on the sheet.
     up.expect("Session certificate for", WAIT);
     let from = up.transcript.clone();
-    assert!(from.contains(&format!("From Device  {}", &long[..20])), "{from}");
+    assert!(
+        from.contains(&format!("From Device  {}", &long[..20])),
+        "{from}"
+    );
     assert!(!from.contains("Claims name"), "{from}");
     up.type_line("a");
     up.expect("Approved session certificate", WAIT);

@@ -78,7 +78,8 @@ impl Input {
             .flatten();
         if let Some(saved) = &saved {
             let mut raw = saved.clone();
-            raw.local_modes.remove(LocalModes::ICANON | LocalModes::ECHO);
+            raw.local_modes
+                .remove(LocalModes::ICANON | LocalModes::ECHO);
             raw.special_codes[SpecialCodeIndex::VMIN] = 1;
             raw.special_codes[SpecialCodeIndex::VTIME] = 0;
             let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &raw);
@@ -163,8 +164,8 @@ impl Input {
     fn take(&mut self, at: Instant, bytes: &[u8], echo_from: Option<Instant>) -> String {
         let mut echo = String::new();
         for &b in bytes {
-            let echoing = self.tty()
-                && echo_from.is_some_and(|from| self.begun.unwrap_or(at) >= from);
+            let echoing =
+                self.tty() && echo_from.is_some_and(|from| self.begun.unwrap_or(at) >= from);
             let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
             match b {
                 b'\n' if after_cr => {}
@@ -344,7 +345,8 @@ where
                 let shown = Instant::now();
                 let prompt = format!("{}: ", escape(&prompt));
                 write(&mut out, &prompt).await?;
-                let stale = format!("\n(Ignored typing begun before this prompt appeared.)\n{prompt}");
+                let stale =
+                    format!("\n(Ignored typing begun before this prompt appeared.)\n{prompt}");
                 let secret = tokio::select! {
                     line = input.line_since(shown, true, &mut out, &stale) => line?,
                     () = reply.closed() => None,
@@ -367,8 +369,7 @@ where
 const WITHDRAWN: &str =
     "Withdrawn before an answer (it expired, the device left, or another request came first).";
 /// Shown when a line begun before the sheet appeared is dropped.
-const STALE_ANSWER: &str =
-    "\n(Ignored a line begun before this sheet appeared.)\nType a or d: ";
+const STALE_ANSWER: &str = "\n(Ignored a line begun before this sheet appeared.)\nType a or d: ";
 
 async fn write<W: AsyncWrite + Unpin>(out: &mut W, s: &str) -> std::io::Result<()> {
     out.write_all(s.as_bytes()).await?;

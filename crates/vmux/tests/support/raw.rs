@@ -16,7 +16,10 @@ pub fn hello(name: &str, role: &str, pairing: bool) -> Vec<u8> {
     let body = Value::Map(vec![
         (text("protocolMajor"), Value::Integer(1.into())),
         (text("protocolMinor"), Value::Integer(0.into())),
-        (text("deviceID"), text("6f1d6c2e-0000-4000-8000-000000000000")),
+        (
+            text("deviceID"),
+            text("6f1d6c2e-0000-4000-8000-000000000000"),
+        ),
         (text("deviceName"), text(name)),
         (text("role"), text(role)),
         (text("pairing"), Value::Bool(pairing)),
