@@ -35,6 +35,9 @@ mod verification;
 
 use handshakes::{Handshake, Handshakes};
 
+/// At most one "refused pairing" banner this often: strangers can cause
+/// them, and must not fill the person's screen.
+const REFUSED_PAIRING_BANNER_EVERY: Duration = Duration::from_secs(30);
 /// Pairing invitations waiting for the person at once.
 const MAX_PENDING_INVITATIONS: usize = 4;
 
@@ -68,6 +71,8 @@ pub struct Signer {
     clock: Arc<dyn Clock>,
     config: Config,
     invitations: Semaphore,
+    /// When a refused pairing was last shown to the person.
+    refused_pairing_shown: std::sync::Mutex<Option<Instant>>,
     replays: std::sync::Mutex<ReplayCache>,
     log: Log,
 }
@@ -96,6 +101,7 @@ impl Signer {
             clock,
             config,
             invitations: Semaphore::new(MAX_PENDING_INVITATIONS),
+            refused_pairing_shown: std::sync::Mutex::new(None),
             replays: std::sync::Mutex::new(ReplayCache::default()),
             log,
         }))
@@ -158,12 +164,14 @@ impl Signer {
                 tracing::warn!("{e} (from {from})");
                 Ok(())
             }
-            Err(Error::PairingClosed { name, .. }) => {
-                // Anyone can trigger this line, but it is one line, and the
-                // person who forgot `--pair` learns what to do.
-                self.approvals.banner(format!(
-                    "Refused pairing with \"{name}\" from {from}: press p to accept new devices"
-                ));
+            Err(e @ Error::PairingClosed { .. }) => {
+                tracing::info!("{e} (from {from})");
+                // The person who forgot `--pair` learns what to do.
+                if self.refused_pairing_banner_due() {
+                    self.approvals.banner(format!(
+                        "Refused a pairing request from {from}: press p to accept new devices"
+                    ));
+                }
                 Ok(())
             }
             Err(e) => Err(e),
@@ -175,6 +183,21 @@ impl Signer {
             Err(e) => tracing::info!("connection from {from} ended: {e}"),
             Ok(()) => {}
         }
+    }
+
+    /// Whether to tell the person about a refused pairing request now:
+    /// anyone can cause one, so not more often than
+    /// [`REFUSED_PAIRING_BANNER_EVERY`].
+    fn refused_pairing_banner_due(&self) -> bool {
+        let mut shown = self
+            .refused_pairing_shown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = shown.is_none_or(|at| at.elapsed() >= REFUSED_PAIRING_BANNER_EVERY);
+        if due {
+            *shown = Some(Instant::now());
+        }
+        due
     }
 
     /// Answers requests until the peer leaves or is removed from the trust

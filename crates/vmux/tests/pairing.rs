@@ -125,7 +125,7 @@ fn pairing_without_a_window_fails_fast_and_raises_no_sheet() {
         "{}",
         pair.transcript
     );
-    signer.expect("Refused pairing with \"laptop\"", WAIT);
+    signer.expect("Refused a pairing request from 127.0.0.1", WAIT);
     assert!(
         !signer.transcript.contains("wants to pair"),
         "{}",
@@ -266,7 +266,7 @@ fn the_full_screen_sheet_is_the_default_on_a_terminal() {
     );
     assert!(!refused.wait_exit(WAIT).success());
     refused.expect(CLOSED, WAIT);
-    signer.expect("Refused pairing with", WAIT);
+    signer.expect("Refused a pairing request from", WAIT);
     assert!(!signer.transcript.contains("Pairing request"));
 
     // `p` opens one.

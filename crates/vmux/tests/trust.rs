@@ -168,6 +168,30 @@ fn hostile_names_are_refused_with_a_clear_error_and_never_printed_raw() {
         other => panic!("the fake signer was told {other:?}"),
     }
 
+    // A signer's refusal is free text: printed, but escaped.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let fake_addr = listener.local_addr().unwrap().to_string();
+    let refusal = Envelope::Error(vmux_proto::envelope::ErrorReport {
+        code: ErrorCode::MalformedRequest,
+        message: "no\u{1b}[2J\u{1b}[Hway".into(),
+        request_id: None,
+    });
+    let fake = rt.spawn(raw::signer(listener, 2, refusal.encode().unwrap()));
+    let out = vmux_in(
+        &dir.path().join("c"),
+        &["pair", "--signer", &fake_addr, "--name", "laptop"],
+    );
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains(r"no\e[2J\e[Hway (malformedRequest)"),
+        "{said}"
+    );
+    assert!(!has_controls(&said), "{said:?}");
+    drop(rt.block_on(fake));
+
     // A trust store written by an older build holding such a name is
     // printed escaped.
     let legacy = dir.path().join("legacy");
