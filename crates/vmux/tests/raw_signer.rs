@@ -29,7 +29,7 @@ use vmux_link::device::Device;
 use vmux_link::home::Home;
 use vmux_link::noise::{self, CipherState};
 use vmux_link::pairing::{self, PairingCode};
-use vmux_link::session::{self, Accepted};
+use vmux_link::session::{self, Accepted, Pairing};
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_link::{Fingerprint, frame};
 use vmux_proto::envelope::{
@@ -339,7 +339,7 @@ fn an_error_naming_a_request_ends_it_at_once() {
             loop {
                 let (stream, _) = l.accept().await.unwrap();
                 let Ok(Accepted::Session(mut session)) =
-                    session::accept(stream, &me, &signer_trust).await
+                    session::accept(stream, &me, &signer_trust, Pairing::Closed).await
                 else {
                     continue;
                 };
