@@ -75,14 +75,15 @@ impl Device {
             (None, Some(s)) => {
                 // Written by hand or by an older build: peers would refuse
                 // it, so say so here, where it can be fixed.
-                check_name(&s.name).map_err(|e| Error::Name {
-                    name: s.name.clone(),
-                    why: format!(
-                        "(in {}) {}; give a new one with --name, or edit the file",
-                        info_path.display(),
-                        e.why()
-                    ),
-                })?;
+                if let Some(why) = name_problem(&s.name) {
+                    return Err(Error::Name {
+                        name: s.name.clone(),
+                        why: format!(
+                            "(in {}) {why}; give a new one with --name, or edit the file",
+                            info_path.display()
+                        ),
+                    });
+                }
                 s.name.clone()
             }
             (None, None) => default_name(),
@@ -123,20 +124,25 @@ impl Device {
 /// control or format character ([`vmux_proto::text`]). A name longer than
 /// the wire allows is fine: [`Device::wire_name`] cuts it.
 pub fn check_name(name: &str) -> Result<()> {
-    let why = if name.trim().is_empty() {
-        "is empty".to_owned()
-    } else if let Err(c) = vmux_proto::text::check(name) {
-        format!(
-            "contains the control or format character {}, which peers refuse to show",
-            vmux_proto::text::describe(c)
-        )
-    } else {
-        return Ok(());
-    };
-    Err(Error::Name {
-        name: name.to_owned(),
-        why,
-    })
+    match name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(Error::Name {
+            name: name.to_owned(),
+            why,
+        }),
+    }
+}
+
+/// What is wrong with `name`, worded to follow it.
+fn name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("is empty".to_owned());
+    }
+    let c = vmux_proto::text::check(name).err()?;
+    Some(format!(
+        "contains the control or format character {}, which peers refuse to show",
+        vmux_proto::text::describe(c)
+    ))
 }
 
 /// A random (version 4) UUID in its canonical text form.

@@ -77,15 +77,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// What is wrong with a refused name ([`Error::Name`]); otherwise the
-    /// whole message.
-    pub fn why(&self) -> String {
-        match self {
-            Error::Name { why, .. } => why.clone(),
-            other => other.to_string(),
-        }
-    }
-
     /// Whether retrying the same connection cannot help: the keys don't
     /// match, we aren't paired, or our own state is broken.
     pub fn is_permanent(&self) -> bool {
