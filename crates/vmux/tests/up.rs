@@ -224,6 +224,7 @@ fn up_full_screen_shows_next_steps_and_no_log_lines() {
         assert!(copied.contains(line), "{line} not in\n{copied}");
     }
     up.ctrl_c();
+}
 
 /// A host name longer than the link carries: the agent's name (`NAME (vmux
 /// up)`) is cut for the wire, and the two halves still connect; the sheet

@@ -275,7 +275,8 @@ fn expect_ok(reply: Reply) -> io::Result<()> {
 fn description(sheet: &Sheet, waiting: usize) -> String {
     let mut lines: Vec<String> = text::fields(sheet)
         .into_iter()
-        .map(|(label, value)| format!("{label}: {}", escape(&value)))
+        // Already escaped by `text::fields`.
+        .map(|(label, value)| format!("{label}: {value}"))
         .collect();
     if let Some(note) = text::note(sheet) {
         lines.push(String::new());
@@ -313,6 +314,7 @@ mod tests {
     fn description_escapes_what_peers_sent() {
         let sheet = Sheet::Sign {
             device: "lap\u{202e}top".into(),
+            claimed: None,
             destination: Destination {
                 host: Some("evil%0Ahost".into()),
                 user: Some("me".into()),
