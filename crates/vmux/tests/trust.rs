@@ -224,14 +224,7 @@ fn a_device_that_renames_itself_is_shown_by_its_pinned_name() {
     let mut rig = Paired::setup().device("ci").start();
     // Device B pairs too; the window opened at start is still open.
     let b_home = rig.dir.path().join("b");
-    let mut pair = Proc::spawn(
-        &b_home,
-        &["pair", "--signer", &rig.addr, "--name", "laptop"],
-    );
-    rig.signer().expect("wants to pair", WAIT);
-    rig.signer().type_line("a");
-    pair.expect("Paired with phone", WAIT);
-    assert!(pair.wait_exit(WAIT).success());
+    rig.pair(&b_home, "laptop");
 
     // A now says it is "laptop".
     edit_device(&rig.device_home, Some("laptop"), None);
