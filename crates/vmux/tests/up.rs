@@ -253,8 +253,8 @@ fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
         "{from}"
     );
     assert!(!from.contains("Claims name"), "{from}");
-    up.type_line("a");
-    up.expect("Approved session certificate", WAIT);
+    up.type_line("d");
+    up.expect("Denied session certificate", WAIT);
     up.type_raw("\x03");
     up.expect("Stopped.", WAIT);
 }
