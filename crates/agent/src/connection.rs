@@ -16,7 +16,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 use vmux_proto::agent::{
-    Extension, ExtensionResponse, FrameDecoder, Request, Response, SignRequest,
+    Extension, ExtensionResponse, FrameDecoder, Request, Response, SignRequest, SignedData,
+    classify,
 };
 use vmux_proto::envelope::ErrorCode;
 use vmux_proto::envelope::limits::MAX_DATA_TO_SIGN_LEN;
@@ -25,8 +26,9 @@ use zeroize::Zeroizing;
 
 use crate::Agent;
 use crate::cert::{self, Local};
-use crate::context::sign_context;
+use crate::context::{named, route, sign_context};
 use crate::control::{CERT_REQUEST, REFRESH, STATUS};
+use crate::known_names;
 use crate::link::Outcome;
 use crate::lock::Refused;
 use crate::request_log::Entry;
@@ -181,7 +183,9 @@ impl Connection<'_> {
                     identities.extend(agent.certs.identity());
                 }
                 identities.extend(agent.keys().identities());
-                Response::IdentitiesAnswer(identities)
+                // ssh binds before it lists: the host is known by now.
+                let host = self.bindings.last().map(|b| b.host_key.as_slice());
+                Response::IdentitiesAnswer(agent.offers.order(host, identities))
             }
             Request::SignRequest(s) => sign(agent, s, &self.bindings).await,
             Request::Lock { .. } | Request::Unlock { .. } if self.forwarded() => {
@@ -328,7 +332,9 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         return Response::Failure;
     };
     let started = Instant::now();
-    let context = sign_context(&request.data, bindings);
+    // The proofs travel for the signer to check; the names are claims.
+    let bound = bindings.to_wire(known_names::name_of);
+    let context = named(sign_context(&request.data, bindings), &bound);
     let mut entry = Entry {
         time_milliseconds: agent.clock.now_ms(),
         request_id: None,
@@ -339,6 +345,7 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         outcome: String::new(),
         latency_ms: 0,
         message: None,
+        route: route(&bound),
     };
     let response = if agent.is_locked() {
         entry.outcome = "locked".to_owned();
@@ -355,13 +362,17 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
                 &request.data,
                 request.flags.bits(),
                 context,
+                bound,
                 agent.sign_timeout,
             )
             .await;
         entry.request_id = request_id;
         entry.outcome = outcome.name().to_owned();
         match outcome {
-            Outcome::Signed(signature) => Response::SignResponse { signature },
+            Outcome::Signed(signature) => {
+                logged_in(agent, &request, bindings);
+                Response::SignResponse { signature }
+            }
             Outcome::Refused(code, message) => {
                 // A person saying no is the system working; anything else
                 // (clock skew, a disabled key, …) is something to fix. The
@@ -396,11 +407,14 @@ fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Op
     let (response, outcome, fingerprint) = match agent.certs.sign(&request.key_blob, &request.data)
     {
         Local::NotOurs => return None,
-        Local::Signed(signature, fingerprint) => (
-            Response::SignResponse { signature },
-            "approved",
-            fingerprint,
-        ),
+        Local::Signed(signature, fingerprint) => {
+            logged_in(agent, request, bindings);
+            (
+                Response::SignResponse { signature },
+                "approved",
+                fingerprint,
+            )
+        }
         Local::Failed(fingerprint) => (Response::Failure, "internal", fingerprint),
     };
     log_session_cert(
@@ -435,5 +449,16 @@ fn log_session_cert(
             u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)
         }),
         message: None,
+        route: None,
     });
+}
+
+/// A login signature was made with `request`'s key: list it first for
+/// that host next time.
+fn logged_in(agent: &Agent, request: &SignRequest, bindings: &Bindings) {
+    if let SignedData::Userauth(login) = classify(&request.data)
+        && let Some(bound) = bindings.for_session(&login.session_id)
+    {
+        agent.offers.signed(&bound.host_key, &request.key_blob);
+    }
 }

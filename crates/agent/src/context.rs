@@ -2,8 +2,9 @@
 //! data and from the connection's session bindings. All of it is a claim by
 //! the local client, so the quality is never more than `claimed`.
 
+use vmux_link::Fingerprint;
 use vmux_proto::agent::{SignedData, classify};
-use vmux_proto::envelope::{ContextQuality, Purpose, SignContext};
+use vmux_proto::envelope::{ContextQuality, Purpose, SessionBinding, SignContext};
 
 use crate::session_bind::Bindings;
 
@@ -36,6 +37,44 @@ pub fn sign_context(data: &[u8], bindings: &Bindings) -> SignContext {
         ctx.context_quality = ContextQuality::Claimed;
     }
     ctx
+}
+
+/// `ctx` with its host (a fingerprint) named as this user's known_hosts
+/// names it, when a binding carries that name: a person can judge a name.
+/// Still a claim; the signer names verified hosts from its own list.
+pub fn named(mut ctx: SignContext, bound: &[SessionBinding]) -> SignContext {
+    let name = ctx.host.as_deref().and_then(|host| {
+        bound
+            .iter()
+            .find(|b| Fingerprint::of(&b.host_key).as_str() == host)
+            .and_then(|b| b.known_hosts_name.clone())
+    });
+    if name.is_some() {
+        ctx.host = name;
+    }
+    ctx
+}
+
+/// The bound hosts in order, `bastion (forwarded) → db`, for the log.
+pub fn route(bound: &[SessionBinding]) -> Option<String> {
+    if bound.is_empty() {
+        return None;
+    }
+    let hops: Vec<String> = bound
+        .iter()
+        .map(|b| {
+            let name = b
+                .known_hosts_name
+                .clone()
+                .unwrap_or_else(|| Fingerprint::of(&b.host_key).to_string());
+            if b.forwarded {
+                format!("{name} (forwarded)")
+            } else {
+                name
+            }
+        })
+        .collect();
+    Some(hops.join(" → "))
 }
 
 #[cfg(test)]

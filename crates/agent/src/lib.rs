@@ -8,8 +8,9 @@
 //! - [`slots`]: the cap on connections, and on forwarded ones.
 //! - [`link`]: the session with the signer, reconnects, response routing.
 //! - [`keys`], [`cache`]: the identities offered, and their cache on disk.
-//! - [`lock`], [`session_bind`], [`context`]: OpenSSH's lock and session
-//!   binding, and what we tell the signer about each request.
+//! - [`lock`], [`session_bind`], [`context`], [`known_names`]: OpenSSH's
+//!   lock and session binding, and what we tell the signer about each
+//!   request; [`offers`]: the identity that last logged in to a host first.
 //! - [`control`]: `status@vmux` / `refresh@vmux` for `vmux status` and
 //!   `vmux refresh`.
 //! - [`cert`]: the session certificate, an ephemeral key signed by the
@@ -25,8 +26,10 @@ pub mod context;
 pub mod control;
 mod error;
 pub mod keys;
+pub mod known_names;
 pub mod link;
 pub mod lock;
+pub mod offers;
 pub mod request_log;
 pub mod session_bind;
 pub mod slots;
@@ -103,6 +106,8 @@ pub struct Agent {
     /// Whether the last key list reached the cache.
     cache_unsaved: Unsaved,
     sign_timeout: Duration,
+    /// Which identity to list first for a bound host.
+    offers: offers::Offers,
 }
 
 impl Agent {
@@ -199,6 +204,7 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
              (on reconnecting, or `vmux refresh`), and an agent restarted before that starts from the older cache",
         ),
         sign_timeout: config.sign_timeout,
+        offers: offers::Offers::default(),
     });
     Ok(Running {
         agent,

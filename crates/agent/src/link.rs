@@ -16,7 +16,7 @@ use vmux_link::session::{self, Session, SessionSender};
 use vmux_link::trust::{self, PeerRole, TrustStore};
 use vmux_proto::envelope::{
     CertificateRequest, CertificateResponse, Envelope, ErrorCode, ErrorReport, KeyListRequest,
-    Origin, Role, SignContext, SignRequest, SignResponse,
+    Origin, Role, SessionBinding, SignContext, SignRequest, SignResponse,
 };
 
 use crate::cert::{Issuer, Reply};
@@ -223,14 +223,16 @@ impl Link {
         )
     }
 
-    /// Forwards one signature to the signer and waits, at most `bound`, for
-    /// the answer. Returns the outcome and the `requestID` if one was sent.
+    /// Forwards one signature to the signer, with the connection's session
+    /// bindings for it to check, and waits, at most `bound`, for the answer.
+    /// Returns the outcome and the `requestID` if one was sent.
     pub async fn sign(
         &self,
         key: &Key,
         data: &[u8],
         flags: u32,
         context: SignContext,
+        bindings: Vec<SessionBinding>,
         bound: Duration,
     ) -> (Outcome, Option<String>) {
         let deadline = Instant::now() + bound;
@@ -271,6 +273,7 @@ impl Link {
             expires_at_milliseconds: now.saturating_add(REQUEST_WINDOW_MS),
             flags,
             context,
+            bindings,
         };
         if connected
             .sender

@@ -44,6 +44,10 @@ pub struct Entry {
     /// The signer's reason, when it refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The hosts the connection was bound to, `a (forwarded) → b`: host
+    /// signatures this agent verified, named by known_hosts when it could.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// Appends entries to the log file.
@@ -168,6 +172,7 @@ mod tests {
             outcome: "approved".into(),
             latency_ms: 0,
             message: None,
+            route: None,
         }
     }
 

@@ -3,8 +3,10 @@
 //!
 //! ssh binds its agent connection to each session by sending the server's
 //! host key and that key's signature over the session id. We verify the
-//! signature before recording anything: an unverified binding would let a
-//! client name any host it likes on the signer's approval sheet.
+//! signature before recording anything (with the same check the signer
+//! makes again, `vmux_hostkey::bind`), and keep the proof so that it can
+//! travel with each sign request: the signer believes no agent's word for
+//! the destination.
 //!
 //! The one exception is the forwarding flag. It only ever takes rights
 //! away (a forwarded connection never gets the session certificate nor the
@@ -14,10 +16,10 @@
 //! one. And once set it stays set: later binds, which on a forwarded
 //! connection come from the remote host, cannot clear it.
 
-use signature::Verifier;
-use ssh_key::{PublicKey, Signature};
+use vmux_hostkey::{same_key, verify};
 use vmux_link::Fingerprint;
 use vmux_proto::agent::{MAX_SESSION_ID_LEN, SessionBind};
+use vmux_proto::envelope::SessionBinding;
 
 /// OpenSSH's `AGENT_MAX_SESSION_IDS`.
 pub const MAX_BINDINGS: usize = 16;
@@ -29,6 +31,8 @@ pub struct Binding {
     pub host_key: Vec<u8>,
     /// The session's exchange hash.
     pub session_id: Vec<u8>,
+    /// The host key's signature over `session_id`: the proof.
+    pub signature: Vec<u8>,
     /// The connection is forwarded to that host, not used to log in to it.
     pub forwarded: bool,
 }
@@ -76,7 +80,8 @@ impl Bindings {
         if self.verified.len() >= MAX_BINDINGS {
             return Err(BindError::TooMany);
         }
-        verify(bind)?;
+        verify(&bind.host_key, &bind.session_id, &bind.signature)
+            .map_err(|_| BindError::BadSignature)?;
         for b in &self.verified {
             if !b.forwarded {
                 return Err(BindError::AfterAuthentication);
@@ -92,6 +97,7 @@ impl Bindings {
         self.verified.push(Binding {
             host_key: bind.host_key.clone(),
             session_id: bind.session_id.clone(),
+            signature: bind.signature.clone(),
             forwarded: bind.is_forwarding,
         });
         Ok(())
@@ -111,21 +117,21 @@ impl Bindings {
     pub fn last(&self) -> Option<&Binding> {
         self.verified.last()
     }
-}
 
-fn verify(bind: &SessionBind) -> Result<(), BindError> {
-    let key = PublicKey::from_bytes(&bind.host_key).map_err(|_| BindError::BadSignature)?;
-    let signature =
-        Signature::try_from(bind.signature.as_slice()).map_err(|_| BindError::BadSignature)?;
-    key.key_data()
-        .verify(&bind.session_id, &signature)
-        .map_err(|_| BindError::BadSignature)
-}
-
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    match (PublicKey::from_bytes(a), PublicKey::from_bytes(b)) {
-        (Ok(a), Ok(b)) => a.key_data() == b.key_data(),
-        _ => a == b,
+    /// Every binding, oldest first: what the signer checks for itself.
+    /// `name` gives the name this user's known_hosts has for a host key (a
+    /// claim that travels with the proof).
+    pub fn to_wire(&self, name: impl Fn(&[u8]) -> Option<String>) -> Vec<SessionBinding> {
+        self.verified
+            .iter()
+            .map(|b| SessionBinding {
+                host_key: b.host_key.clone(),
+                session_id: b.session_id.clone(),
+                signature: b.signature.clone(),
+                forwarded: b.forwarded,
+                known_hosts_name: name(&b.host_key),
+            })
+            .collect()
     }
 }
 
@@ -134,7 +140,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use signature::Signer;
-    use ssh_key::{Algorithm, PrivateKey};
+    use ssh_key::{Algorithm, PrivateKey, Signature};
 
     fn bind(key: &PrivateKey, sid: &[u8], forwarding: bool) -> SessionBind {
         let sig: Signature = key.try_sign(sid).unwrap();

@@ -54,8 +54,8 @@ pub use keys::{KeyList, KeyListRequest, ProviderKind, PublicKeyRecord};
 pub use limits::{MAX_ENVELOPE_LEN, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 pub use pairing::{PairCommit, PairNonce, PairResult, PairReveal};
 pub use sign::{
-    ContextQuality, Origin, Purpose, SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512, SignContext,
-    SignRequest, SignResponse,
+    ContextQuality, Origin, Purpose, SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512,
+    SessionBinding, SignContext, SignRequest, SignResponse,
 };
 
 use crate::{Error, Result};

@@ -140,7 +140,9 @@ fn sign_request() -> Envelope {
             purpose: Some(Purpose::SshUserauth),
             namespace: None,
             forwarded: false,
+            host_key: None,
         },
+        bindings: Vec::new(),
     })
 }
 

@@ -22,10 +22,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot, watch};
 use vmux_keys::ca::Grant;
 use vmux_link::Fingerprint;
 use vmux_link::pairing::PairingCode;
-use vmux_proto::envelope::ContextQuality;
 use zeroize::Zeroizing;
 
 use crate::ui::guide::Guide;
+
+pub use crate::destination::Destination;
 
 /// What the person is asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +47,8 @@ pub enum Sheet {
         device: String,
         /// The name it gives itself now, when that differs: its claim.
         claimed: Option<String>,
-        /// Where the signature will be used, as far as the requester knows.
+        /// Where the signature will be used, each item with how sure the
+        /// signer is of it.
         destination: Destination,
         /// The identity's name.
         key: String,
@@ -63,19 +65,6 @@ pub enum Sheet {
         /// pinned one in `grant`: its claim.
         claimed: Option<String>,
     },
-}
-
-/// Where a signature is going, and how sure the requester is.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Destination {
-    /// Server host name.
-    pub host: Option<String>,
-    /// Login name on it.
-    pub user: Option<String>,
-    /// What the signature is for, e.g. `SSH login` or `git signature`.
-    pub purpose: Option<String>,
-    /// `unknown`, `claimed` or `verified`.
-    pub quality: ContextQuality,
 }
 
 /// The person's answer.

@@ -10,11 +10,7 @@ use vmux_keys::ca::revocation::Revocations;
 use vmux_keys::ca::{Ca, Grant, Policy};
 use vmux_keys::store::{Provider, RsaHash, SigningKey};
 use vmux_link::home::Home;
-use vmux_proto::envelope::{
-    ProviderKind, PublicKeyRecord, Purpose, SSH_AGENT_RSA_SHA2_256, SignContext,
-};
-
-use crate::approval::Destination;
+use vmux_proto::envelope::{ProviderKind, PublicKeyRecord, SSH_AGENT_RSA_SHA2_256};
 
 pub use vmux_keys::Identity;
 
@@ -94,28 +90,6 @@ pub fn rsa_hash(flags: u32) -> RsaHash {
         RsaHash::Sha256
     } else {
         RsaHash::Sha512
-    }
-}
-
-/// What the sheet shows as the destination.
-pub fn destination(context: &SignContext) -> Destination {
-    let purpose = match (context.purpose, context.namespace.as_deref()) {
-        (Some(Purpose::SshUserauth), _) => Some("SSH login".to_owned()),
-        (Some(Purpose::Sshsig), Some("git")) => Some("git signature".to_owned()),
-        (Some(Purpose::Sshsig), Some(ns)) => Some(format!("signature, namespace \"{ns}\"")),
-        (Some(Purpose::Sshsig), None) => Some("signature".to_owned()),
-        _ => None,
-    };
-    let purpose = match (purpose, context.forwarded) {
-        (Some(p), true) => Some(format!("{p}, through a forwarded agent")),
-        (None, true) => Some("through a forwarded agent".to_owned()),
-        (p, false) => p,
-    };
-    Destination {
-        host: context.host.clone(),
-        user: context.user.clone(),
-        purpose,
-        quality: context.context_quality,
     }
 }
 

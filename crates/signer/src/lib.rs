@@ -5,13 +5,23 @@
 //!   decisions. Nothing is ever approved without a person's answer.
 //! - [`ui`]: the front ends that show sheets (`plain`: one line per answer).
 //! - [`server`]: the accept loop and per-session request handling.
+//! - [`verify`]: what a sign request is for, read from the signed bytes and
+//!   the session bindings; [`hostkeys`]: hosts the signer knows by name;
+//!   [`policy`]: per-key limits; [`destination`]: how the sheet shows it.
 
 pub mod approval;
 pub mod checks;
+pub mod destination;
+mod error;
+pub mod hostkeys;
 pub mod identities;
 pub mod log;
 mod notify;
+pub mod policy;
 pub mod server;
+mod state;
 pub mod ui;
+pub mod verify;
 
+pub use error::{Error, Result};
 pub use server::{Config, Signer};

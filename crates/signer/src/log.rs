@@ -12,7 +12,7 @@ use vmux_proto::text::escape;
 pub const LOG_FILE: &str = "signer-log.jsonl";
 
 /// One request and what became of it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// When the request arrived, ms since the epoch.
@@ -27,9 +27,26 @@ pub struct Entry {
     /// The key asked for (or the certificate's key), `SHA256:` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
-    /// Where it was going, as the requester described it.
+    /// Where it was going, with how sure the signer is:
+    /// `root@prod-db (verified by this signer)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    /// The login's user, read from the signed data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `SSH login`, `git signature`, `file signature (namespace "…")`,
+    /// `unknown data`, with its quality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// `laptop → bastion (forwarded) → db`, with its quality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The destination's host key and what the signer knows of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// Why it was refused (what disagreed, which policy), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// `approved`, or the error code.
     pub outcome: String,
     /// From arrival to decision, in ms.
@@ -97,16 +114,28 @@ impl Entry {
     /// One line for people. Every field is stored text, some of it a
     /// peer's words, and a log may be older than today's checks: escaped.
     pub fn human(&self) -> String {
-        format!(
+        let field = |v: &Option<String>| escape(v.as_deref().unwrap_or("-")).into_owned();
+        let mut line = format!(
             "{}  {:<11} {:<18} {:<20} {:<40} {} ({} ms)",
             format_utc(self.time),
             escape(&self.kind),
             escape(&self.device),
-            escape(self.destination.as_deref().unwrap_or("-")),
-            escape(self.key_fingerprint.as_deref().unwrap_or("-")),
+            field(&self.destination),
+            field(&self.key_fingerprint),
             escape(&self.outcome),
             self.decision_ms
-        )
+        );
+        for (label, value) in [
+            ("purpose", &self.purpose),
+            ("path", &self.path),
+            ("host key", &self.host_key),
+            ("reason", &self.reason),
+        ] {
+            if value.is_some() {
+                line.push_str(&format!("\n    {label}: {}", field(value)));
+            }
+        }
+        line
     }
 }
 
@@ -125,6 +154,7 @@ mod tests {
             destination: Some("git@example.com".into()),
             outcome: "approved".into(),
             decision_ms: 5,
+            ..Entry::default()
         }
     }
 

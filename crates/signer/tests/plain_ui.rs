@@ -18,7 +18,9 @@ use tokio::io::{AsyncReadExt, DuplexStream};
 use vmux_link::Fingerprint;
 use vmux_link::pairing::PairingCode;
 use vmux_signer::approval::{Approvals, Decision, Destination, Sheet};
+use vmux_signer::hostkeys::HostKeys;
 use vmux_signer::ui::plain::{self, Input};
+use vmux_signer::verify::{Forwarded, Host, Purpose, Reading};
 
 fn pairing(device: &str) -> Sheet {
     let code = PairingCode::derive(&[1; 32], &[2; 32], &[3; 32]);
@@ -29,12 +31,22 @@ fn pairing(device: &str) -> Sheet {
     }
 }
 
-fn sign(device: &str) -> Sheet {
-    let destination = Destination {
-        host: Some("git.example".into()),
-        user: Some("git".into()),
-        ..Default::default()
+/// A login to git.example that the requester (`vmux ssh`) verified.
+fn login(device: &str) -> Destination {
+    let reading = Reading {
+        purpose: Purpose::Login { user: "git".into() },
+        host: Host::ByRequester {
+            key: None,
+            name: Some("git.example".into()),
+        },
+        through: Vec::new(),
+        forwarded: Forwarded::No,
     };
+    Destination::describe(&reading, &HostKeys::default(), device)
+}
+
+fn sign(device: &str) -> Sheet {
+    let destination = login(device);
     Sheet::Sign {
         device: device.into(),
         claimed: None,
@@ -273,7 +285,7 @@ async fn the_pinned_name_leads_and_the_claim_is_labelled_and_escaped() {
             let sheet = Sheet::Sign {
                 device: "old\u{1b}[2J".into(),
                 claimed: Some("laptop".into()),
-                destination: Destination::default(),
+                destination: login("old"),
                 key: "work".into(),
             };
             a.turn().await.ask(sheet).await

@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::time::timeout;
-use vmux_proto::envelope::ContextQuality;
 use vmux_signer::approval::{Approvals, Destination, Sheet};
+use vmux_signer::hostkeys::HostKeys;
 use vmux_signer::ui::tui;
+use vmux_signer::verify::{Forwarded, Host, Purpose, Reading};
 
 /// Set in the child: where it writes its results.
 const CHILD_OUT: &str = "VMUX_TUI_TEST_OUT";
@@ -29,12 +30,19 @@ fn sign(device: &str) -> Sheet {
     Sheet::Sign {
         device: device.to_owned(),
         claimed: None,
-        destination: Destination {
-            host: Some("build.example.org".into()),
-            user: Some("ci".into()),
-            purpose: Some("SSH login".into()),
-            quality: ContextQuality::Claimed,
-        },
+        destination: Destination::describe(
+            &Reading {
+                purpose: Purpose::Login { user: "ci".into() },
+                host: Host::ByRequester {
+                    key: None,
+                    name: Some("build.example.org".into()),
+                },
+                through: Vec::new(),
+                forwarded: Forwarded::No,
+            },
+            &HostKeys::default(),
+            device,
+        ),
         key: "work-key".into(),
     }
 }

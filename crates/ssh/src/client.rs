@@ -205,6 +205,7 @@ pub async fn authenticate(
         purpose: Some(Purpose::SshUserauth),
         namespace: None,
         forwarded: false,
+        host_key: None,
     };
     let tried = keys.len();
     for (key, blob) in keys {

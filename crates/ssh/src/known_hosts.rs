@@ -1,76 +1,18 @@
 //! OpenSSH's `known_hosts` files: the same files, the same format (hashed
 //! names included), the same verdicts as `ssh` with
-//! `StrictHostKeyChecking=ask`.
-
-mod pattern;
+//! `StrictHostKeyChecking=ask`. The format itself is parsed by
+//! `vmux_hostkey::known_hosts`, which the agent and the signer share.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ssh_key::{Algorithm, PublicKey};
+use vmux_hostkey::known_hosts::{self as format, Entry, MAX_FILE_LEN, Marker};
 
 use crate::{Error, Result};
 
-pub use pattern::lookup_name;
-
-/// A known_hosts file larger than this is refused rather than read whole.
-const MAX_FILE_LEN: u64 = 16 << 20;
-
-/// What a line says about its key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Marker {
-    None,
-    /// `@revoked`: never accept this key for these hosts.
-    Revoked,
-    /// `@cert-authority`: signs host certificates, which we do not ask for.
-    CertAuthority,
-}
-
-/// One usable line.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    marker: Marker,
-    hosts: String,
-    key: PublicKey,
-    /// 1-based, as OpenSSH reports it.
-    pub line: usize,
-}
-
-/// Parses a known_hosts file's text. Lines that are not entries (comments,
-/// blanks, unknown key types, garbage) are skipped, as OpenSSH does.
-pub fn parse(text: &str) -> Vec<Entry> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, line)| parse_line(line, i.saturating_add(1)))
-        .collect()
-}
-
-fn parse_line(line: &str, number: usize) -> Option<Entry> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let mut fields = line.split_whitespace();
-    let mut first = fields.next()?;
-    let marker = match first {
-        "@revoked" => Marker::Revoked,
-        "@cert-authority" => Marker::CertAuthority,
-        m if m.starts_with('@') => return None,
-        _ => Marker::None,
-    };
-    if marker != Marker::None {
-        first = fields.next()?;
-    }
-    let (kind, blob) = (fields.next()?, fields.next()?);
-    let key = PublicKey::from_openssh(&format!("{kind} {blob}")).ok()?;
-    Some(Entry {
-        marker,
-        hosts: first.to_owned(),
-        key,
-        line: number,
-    })
-}
+pub use format::{lookup_name, parse};
 
 /// The verdict on a host's key.
 #[derive(Debug)]
@@ -138,7 +80,7 @@ impl KnownHosts {
         self.files.iter().flat_map(move |(path, entries)| {
             entries
                 .iter()
-                .filter(move |e| pattern::matches(&e.hosts, name))
+                .filter(move |e| format::matches(&e.hosts, name))
                 .map(move |e| (path.as_path(), e))
         })
     }
@@ -203,7 +145,7 @@ impl KnownHosts {
         if let Some(dir) = path.parent() {
             vmux_link::home::create_private_dir(dir)?;
         }
-        let hosts = pattern::hashed(name).map_err(|_| Error::Random)?;
+        let hosts = format::hashed(name).map_err(|_| Error::Random)?;
         let bare = PublicKey::new(key.key_data().clone(), "");
         let text = bare
             .to_openssh()
@@ -213,7 +155,7 @@ impl KnownHosts {
         let line = format!("{}{hosts} {text}\n", if needs_newline { "\n" } else { "" });
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
-        let entry = parse_line(&format!("{hosts} {text}"), usize::MAX);
+        let entry = format::parse_line(&format!("{hosts} {text}"), usize::MAX);
         if let (Some(entry), Some((_, entries))) =
             (entry, self.files.iter_mut().find(|(p, _)| *p == path))
         {
@@ -358,11 +300,5 @@ mod tests {
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
-    }
-
-    #[test]
-    fn garbage_is_skipped_not_fatal() {
-        let entries = parse("@revoked\n@x a b c\nhost ssh-ed25519 !!!\nhost\n\u{0}\u{ff}\n");
-        assert!(entries.is_empty());
     }
 }

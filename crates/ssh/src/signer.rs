@@ -200,6 +200,7 @@ impl RemoteSigner {
             expires_at_milliseconds: now.saturating_add(REQUEST_WINDOW_MS),
             flags,
             context,
+            bindings: Vec::new(),
         };
         self.session.send(Envelope::SignRequest(request)).await?;
         let answer = tokio::time::timeout(SIGN_WAIT, async {

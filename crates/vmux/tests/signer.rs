@@ -173,7 +173,9 @@ impl Rig {
                 purpose: Some(Purpose::Sshsig),
                 namespace: Some("file".into()),
                 forwarded: false,
+                host_key: None,
             },
+            bindings: Vec::new(),
         }
     }
 

@@ -207,6 +207,7 @@ impl Certs {
                 outcome: outcome.to_owned(),
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 message: None,
+                route: None,
             });
         }
         self.identity().is_some()

@@ -207,5 +207,6 @@ fn sign_request(i: u64) -> Envelope {
             context_quality: ContextQuality::Unknown,
             ..Default::default()
         },
+        bindings: Vec::new(),
     })
 }

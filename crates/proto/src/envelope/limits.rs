@@ -23,6 +23,11 @@ pub const MAX_DEVICE_NAME_LEN: usize = 64;
 pub const MAX_BLOB_LEN: usize = 16 * 1024;
 /// Largest `dataToSign`.
 pub const MAX_DATA_TO_SIGN_LEN: usize = 16 * 1024;
+/// Most `bindings` in one `signRequest` (OpenSSH's agent keeps at most 16
+/// session bindings per connection).
+pub const MAX_BINDINGS: usize = 16;
+/// Longest session identifier in a binding (OpenSSH's `AGENT_MAX_SID_LEN`).
+pub const MAX_SESSION_ID_LEN: usize = crate::agent::MAX_SESSION_ID_LEN;
 /// Most records in one `keyList`.
 pub const MAX_KEYS: usize = 256;
 /// Shortest anti-replay `nonce` of a sign or certificate request.

@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{self, Check};
 use super::error_code::ErrorCode;
-use super::limits::{MAX_DATA_TO_SIGN_LEN, MAX_DEVICE_NAME_LEN, MAX_NONCE_LEN, MIN_NONCE_LEN};
+use super::limits::{
+    MAX_BINDINGS, MAX_DATA_TO_SIGN_LEN, MAX_DEVICE_NAME_LEN, MAX_NONCE_LEN, MAX_SESSION_ID_LEN,
+    MIN_NONCE_LEN,
+};
 use crate::Result;
 
 /// ssh-agent sign flag `SSH_AGENT_RSA_SHA2_256`: sign an RSA key with `rsa-sha2-256`.
@@ -47,6 +50,37 @@ pub struct SignRequest {
     pub flags: u32,
     /// What the requester knows about the signature's use.
     pub context: SignContext,
+    /// The `session-bind@openssh.com` proofs the requester's agent
+    /// connection received, oldest first, for the signer to check itself.
+    /// Optional on the wire, default empty; older signers ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<SessionBinding>,
+}
+
+/// One `session-bind@openssh.com` an agent verified on the connection a
+/// sign request came from: the server's host key signed the session
+/// identifier. The signer checks the signature again; only
+/// `knownHostsName` is taken on the requester's word.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionBinding {
+    /// The server's host public key blob.
+    #[serde(with = "serde_bytes")]
+    pub host_key: Vec<u8>,
+    /// The session identifier (exchange hash of the session's first key
+    /// exchange), 1 to 128 bytes.
+    #[serde(rename = "sessionID", with = "serde_bytes")]
+    pub session_id: Vec<u8>,
+    /// The host key's SSH signature blob over `sessionID`.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+    /// The agent connection is forwarded to that host (`true`), or used to
+    /// log in to it (`false`).
+    pub forwarded: bool,
+    /// A claim: the name a plain (unhashed) line of the requester's
+    /// OpenSSH `known_hosts` files gives this host key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts_name: Option<String>,
 }
 
 /// What kind of program sent a sign request.
@@ -85,6 +119,10 @@ pub struct SignContext {
     /// Optional on the wire, default `false`.
     #[serde(default)]
     pub forwarded: bool,
+    /// The host key blob the requester verified itself for `host` (`vmux
+    /// ssh` checks it against known_hosts). Optional.
+    #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<Vec<u8>>,
 }
 
 /// How sure a requester is of the context it reports.
@@ -160,7 +198,26 @@ impl Check for SignRequest {
             MIN_NONCE_LEN,
             MAX_NONCE_LEN,
         )?;
-        self.context.check()
+        self.context.check()?;
+        check::count("signRequest.bindings", self.bindings.len(), MAX_BINDINGS)?;
+        self.bindings.iter().try_for_each(Check::check)
+    }
+}
+
+impl Check for SessionBinding {
+    fn check(&self) -> Result<()> {
+        check::blob("signRequest.bindings.hostKey", &self.host_key)?;
+        check::bytes(
+            "signRequest.bindings.sessionID",
+            &self.session_id,
+            1,
+            MAX_SESSION_ID_LEN,
+        )?;
+        check::blob("signRequest.bindings.signature", &self.signature)?;
+        check::opt_text(
+            "signRequest.bindings.knownHostsName",
+            self.known_hosts_name.as_deref(),
+        )
     }
 }
 
@@ -168,7 +225,8 @@ impl Check for SignContext {
     fn check(&self) -> Result<()> {
         check::opt_text("signRequest.context.host", self.host.as_deref())?;
         check::opt_text("signRequest.context.user", self.user.as_deref())?;
-        check::opt_text("signRequest.context.namespace", self.namespace.as_deref())
+        check::opt_text("signRequest.context.namespace", self.namespace.as_deref())?;
+        check::opt_blob("signRequest.context.hostKey", self.host_key.as_deref())
     }
 }
 

@@ -34,9 +34,9 @@ impl Signer {
             kind: "certificate".into(),
             device: peer.name.clone(),
             key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
-            destination: None,
             outcome: outcome(&result),
             decision_ms: self.clock.now_ms().saturating_sub(arrived),
+            ..Entry::default()
         });
         match result {
             Ok(issued) => CertificateResponse {

@@ -1,5 +1,5 @@
-//! One forwarded signature: checks, the sheet, user verification, the
-//! signature, the log.
+//! One forwarded signature, in the house order: checks → verify → policy →
+//! sheet → user verification → sign → log.
 
 use tokio::time::timeout_at;
 use vmux_link::Fingerprint;
@@ -7,28 +7,36 @@ use vmux_link::session::Peer;
 use vmux_proto::envelope::{ErrorCode, SignRequest, SignResponse};
 
 use super::{Signer, internal, outcome, verification};
-use crate::approval::{Decision, Destination, Sheet};
+use crate::approval::{Decision, Sheet};
 use crate::checks::Refusal;
+use crate::destination::Destination;
+use crate::hostkeys::HostKeys;
 use crate::identities::{self, Identities};
 use crate::log::Entry;
 use crate::notify;
+use crate::policy::{self, Policies};
+use crate::verify::{self, Host, Reading};
 
 impl Signer {
     pub(super) async fn sign(&self, peer: &Peer, r: SignRequest, busy: bool) -> SignResponse {
         let arrived = self.clock.now_ms();
-        let destination = identities::destination(&r.context);
-        let fingerprint = Fingerprint::of(&r.public_key_blob).to_string();
-        let result = self.sign_checked(peer, &r, busy, &destination).await;
-        self.log.append(&Entry {
+        let mut entry = Entry {
             time: arrived,
             request_id: r.request_id.clone(),
             kind: "sign".into(),
             device: peer.name.clone(),
-            key_fingerprint: Some(fingerprint),
-            destination: Some(crate::ui::text::destination_line(&destination)),
-            outcome: outcome(&result),
-            decision_ms: self.clock.now_ms().saturating_sub(arrived),
-        });
+            key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
+            ..Entry::default()
+        };
+        let result = self.sign_checked(peer, &r, busy, &mut entry).await;
+        entry.outcome = outcome(&result);
+        entry.decision_ms = self.clock.now_ms().saturating_sub(arrived);
+        if let Err((code, message)) = &result
+            && *code != ErrorCode::UserDenied
+        {
+            entry.reason = Some(message.clone());
+        }
+        self.log.append(&entry);
         match result {
             Ok(signature) => SignResponse {
                 request_id: r.request_id,
@@ -52,8 +60,9 @@ impl Signer {
         peer: &Peer,
         r: &SignRequest,
         busy: bool,
-        destination: &Destination,
+        entry: &mut Entry,
     ) -> Result<Vec<u8>, Refusal> {
+        // Checks.
         if identities::blob_algorithm(&r.public_key_blob).as_deref()
             != Some(r.key_algorithm.as_str())
         {
@@ -84,19 +93,51 @@ impl Signer {
                 format!("identity \"{}\" is disabled on the signer", identity.name),
             ));
         }
+
+        // Verify: the signer's own reading of the data and the bindings.
+        let reading = verify::read(r)?;
+        let hosts = HostKeys::load(&self.home).map_err(internal)?;
+        let destination = Destination::describe(&reading, &hosts, &peer.name);
+        entry.destination = Some(destination.target.to_string());
+        entry.user = destination.user.as_ref().map(|u| u.text.clone());
+        entry.purpose = Some(destination.purpose.to_string());
+        entry.path = destination.path.as_ref().map(ToString::to_string);
+        entry.host_key.clone_from(&destination.host_key);
+
+        // Policy: outside it, refused at once, no sheet.
+        let policies = Policies::load(&self.home).map_err(internal)?;
+        let fingerprint = Fingerprint::of(&r.public_key_blob).to_string();
+        let names: Vec<&str> = match &reading.host {
+            Host::Verified { key, .. } => hosts
+                .names_of(key)
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect(),
+            _ => Vec::new(),
+        };
+        policy::check(&policies.for_key(&fingerprint), &reading, &names).map_err(|why| {
+            (
+                ErrorCode::PolicyDenied,
+                format!(
+                    "the signer's policy for \"{}\" refused: {why}",
+                    identity.name
+                ),
+            )
+        })?;
+
+        // The sheet, user verification, the signature.
         let key = ids.open(&identity).map_err(internal)?;
         let deadline = self.deadline(r.expires_at_milliseconds);
+        notify::desktop(
+            "SSH Sign Request",
+            &format!("From {} → {}", peer.name, destination.line()),
+        );
         let sheet = Sheet::Sign {
             device: peer.name.clone(),
             claimed: peer.claimed_name().map(str::to_owned),
-            destination: destination.clone(),
+            destination,
             key: identity.name.clone(),
         };
-        let host = destination
-            .host
-            .clone()
-            .unwrap_or_else(|| "unknown host".into());
-        notify::desktop("SSH Sign Request", &format!("From {} → {host}", peer.name));
         let rsa_hash = identities::rsa_hash(r.flags);
         let data = r.data_to_sign.clone();
         let approved = timeout_at(deadline, async {
@@ -118,12 +159,36 @@ impl Signer {
             Ok(signature)
         })
         .await;
-        approved.unwrap_or_else(|_| {
+        let signature = approved.unwrap_or_else(|_| {
             self.approvals.banner(format!(
                 "Request from \"{}\" expired before it was answered; nothing was signed or delivered",
                 peer.name
             ));
             Err((ErrorCode::RequestExpired, "the request expired before it was approved on the signer".into()))
-        })
+        })?;
+        self.learn(&reading);
+        Ok(signature)
+    }
+
+    /// After an approved login to a verified host the signer did not know,
+    /// remembers its key under the name the requester claimed (learned on
+    /// first use): the next sheet says "same host key as approved on …".
+    fn learn(&self, reading: &Reading) {
+        let Host::Verified {
+            key,
+            claimed_name: Some(name),
+        } = &reading.host
+        else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        match HostKeys::update(&self.home, |hosts| hosts.learn(name, key, now)) {
+            Ok(true) => tracing::info!(
+                "learned host key {} as \"{name}\" (approved on the sheet)",
+                Fingerprint::of(key)
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("could not remember the host key as \"{name}\": {e}"),
+        }
     }
 }

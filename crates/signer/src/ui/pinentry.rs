@@ -309,18 +309,27 @@ async fn say<W: AsyncWrite + Unpin>(out: &mut W, line: &str) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::approval::Destination;
+    use crate::hostkeys::HostKeys;
+    use crate::verify::{Forwarded, Host, Purpose, Reading};
 
     #[test]
     fn description_escapes_what_peers_sent() {
         let sheet = Sheet::Sign {
             device: "lap\u{202e}top".into(),
             claimed: None,
-            destination: Destination {
-                host: Some("evil%0Ahost".into()),
-                user: Some("me".into()),
-                purpose: None,
-                quality: Default::default(),
-            },
+            destination: Destination::describe(
+                &Reading {
+                    purpose: Purpose::Login { user: "me".into() },
+                    host: Host::ByRequester {
+                        key: None,
+                        name: Some("evil%0Ahost".into()),
+                    },
+                    through: Vec::new(),
+                    forwarded: Forwarded::No,
+                },
+                &HostKeys::default(),
+                "lap\u{202e}top",
+            ),
             key: "work".into(),
         };
         let desc = description(&sheet, 2);

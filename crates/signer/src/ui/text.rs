@@ -6,10 +6,9 @@
 
 use chrono::TimeZone;
 use vmux_keys::ca::Grant;
-use vmux_proto::envelope::ContextQuality;
 use vmux_proto::text::escape;
 
-use crate::approval::{Destination, Sheet};
+use crate::approval::Sheet;
 
 /// The sheet's heading.
 pub fn title(sheet: &Sheet) -> &'static str {
@@ -45,7 +44,17 @@ fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
             key,
         } => {
             let mut lines = from_device(device, claimed.as_deref());
-            lines.push(("Destination", destination_line(destination)));
+            lines.push(("Destination", destination.target.to_string()));
+            if let Some(user) = &destination.user {
+                lines.push(("User", user.to_string()));
+            }
+            lines.push(("Purpose", destination.purpose.to_string()));
+            if let Some(path) = &destination.path {
+                lines.push(("Path", path.to_string()));
+            }
+            if let Some(host_key) = &destination.host_key {
+                lines.push(("Host key", host_key.clone()));
+            }
             lines.push(("Key", key.clone()));
             lines
         }
@@ -160,25 +169,6 @@ pub fn no(sheet: &Sheet) -> &'static str {
     match sheet {
         Sheet::Pairing { .. } => "reject",
         _ => "deny",
-    }
-}
-
-/// `user@host (verified)`, or what is known of it.
-pub fn destination_line(d: &Destination) -> String {
-    let target = match (&d.user, &d.host) {
-        (Some(u), Some(h)) => format!("{u}@{h}"),
-        (None, Some(h)) => h.clone(),
-        (Some(u), None) => format!("{u}@(unknown host)"),
-        (None, None) => "unknown (the requester does not see the destination)".to_owned(),
-    };
-    let quality = match d.quality {
-        ContextQuality::Verified => "verified by the requester",
-        ContextQuality::Claimed => "claimed, not verified",
-        _ => "unverified",
-    };
-    match &d.purpose {
-        Some(p) => format!("{target} — {p} ({quality})"),
-        None => format!("{target} ({quality})"),
     }
 }
 

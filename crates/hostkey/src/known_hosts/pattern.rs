@@ -68,7 +68,7 @@ fn hmac_sha1(salt: &[u8], name: &str) -> Vec<u8> {
 
 /// Case-insensitive glob with `*` and `?`, iterative so that no pattern
 /// can make it recurse deeply or take exponential time.
-fn glob(pattern: &str, name: &str) -> bool {
+pub fn glob(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
     let n: Vec<char> = name.to_lowercase().chars().collect();
     let (mut pi, mut ni) = (0, 0);

@@ -1,0 +1,476 @@
+//! The destination as the sheet, the notification and the log show it:
+//! the signer's [`Reading`] named from its host key list, each item with
+//! its own quality word. The text is kept as it came (a user name from the
+//! signed data, a name a peer claimed): whatever prints it escapes it
+//! (`ui::text::fields`, the log's readers, the notification).
+
+use std::fmt;
+
+use ssh_key::PublicKey;
+use vmux_link::Fingerprint;
+use vmux_link::clock::format_utc;
+
+use crate::hostkeys::{HostKeys, Naming, Source};
+use crate::verify::{Forwarded, Host, Purpose, Reading};
+
+/// How sure the signer is of one item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Quality {
+    /// Checked by the signer itself: parsed from the signed bytes, or
+    /// proved by a session binding.
+    Signer,
+    /// `vmux ssh` checked it for its own connection.
+    Requester,
+    /// The requesting device's word (its pinned name).
+    Claimed(String),
+    /// Nobody knows.
+    Unknown,
+    /// Not proved, and why.
+    Unverified(String),
+}
+
+impl fmt::Display for Quality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quality::Signer => f.write_str("verified by this signer"),
+            Quality::Requester => f.write_str("verified by the requester"),
+            Quality::Claimed(device) => write!(f, "claimed by {device}"),
+            Quality::Unknown => f.write_str("unknown"),
+            Quality::Unverified(why) => write!(f, "UNVERIFIED: {why}"),
+        }
+    }
+}
+
+/// One line's value and its quality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// What is shown (raw: escaped where it is printed).
+    pub text: String,
+    /// How sure.
+    pub quality: Quality,
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.text, self.quality)
+    }
+}
+
+/// Where a signature goes, as the person sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// `user@host`, or what a non-login is.
+    pub target: Item,
+    /// The login's user, from the signed data.
+    pub user: Option<Item>,
+    /// `SSH login`, `git signature`, `file signature (namespace "…")`,
+    /// `unknown data`.
+    pub purpose: Item,
+    /// `laptop → bastion (forwarded) → db`.
+    pub path: Option<Item>,
+    /// The host key's fingerprint and what this signer knows of it.
+    pub host_key: Option<String>,
+    /// The host key is not the one this signer knows under the name claimed.
+    pub changed: bool,
+}
+
+impl Destination {
+    /// Describes `reading` for a request from `device` (its pinned name),
+    /// naming host keys from `hosts`.
+    pub fn describe(reading: &Reading, hosts: &HostKeys, device: &str) -> Self {
+        let purpose = purpose(&reading.purpose);
+        let user = match &reading.purpose {
+            Purpose::Login { user } => Some(user.clone()),
+            _ => None,
+        };
+        let at = |host: &str| match &user {
+            Some(u) => format!("{u}@{host}"),
+            None => host.to_owned(),
+        };
+        let mut changed = false;
+        let (target, host_key, last_hop) = match &reading.host {
+            Host::NotALogin => {
+                let (text, quality) = match reading.purpose {
+                    Purpose::Unknown => ("unknown".to_owned(), Quality::Unknown),
+                    _ => ("none: a signature, not a login".to_owned(), Quality::Signer),
+                };
+                (Item { text, quality }, None, None)
+            }
+            Host::Verified { key, claimed_name } => {
+                let naming = hosts.naming(key, claimed_name.as_deref());
+                changed = matches!(naming, Naming::Changed(_));
+                let name = name_for(key, &naming);
+                let line = key_line(key, &naming, claimed_name.as_deref(), device);
+                let target = Item {
+                    text: at(&name),
+                    quality: Quality::Signer,
+                };
+                (target, Some(line), Some(name))
+            }
+            Host::ByRequester { key, name } => {
+                let (shown, line) = match key {
+                    Some(key) => {
+                        let naming = hosts.naming(key, name.as_deref());
+                        changed = matches!(naming, Naming::Changed(_));
+                        let shown = match naming {
+                            Naming::Known(h) => h.name.clone(),
+                            _ => name.clone().unwrap_or_else(|| fingerprint(key)),
+                        };
+                        (
+                            shown,
+                            Some(key_line(key, &naming, name.as_deref(), device)),
+                        )
+                    }
+                    None => (name.clone().unwrap_or_else(|| "unknown host".into()), None),
+                };
+                let target = Item {
+                    text: at(&shown),
+                    quality: Quality::Requester,
+                };
+                (target, line, Some(shown))
+            }
+            Host::Unverified {
+                why,
+                key,
+                claimed_name,
+            } => {
+                let shown = match (claimed_name, key) {
+                    (Some(n), _) => format!("\"{n}\""),
+                    (None, Some(k)) => fingerprint(k),
+                    (None, None) => "unknown host".to_owned(),
+                };
+                let why = match claimed_name {
+                    Some(_) => format!("{why}; the name is claimed by {device}"),
+                    None => why.clone(),
+                };
+                let target = Item {
+                    text: at(&shown),
+                    quality: Quality::Unverified(why),
+                };
+                let line = key
+                    .as_ref()
+                    .map(|k| format!("{} (not proved)", fingerprint(k)));
+                (target, line, Some(shown))
+            }
+        };
+        let path = path(reading, hosts, device, last_hop, &target.quality);
+        Destination {
+            user: user.map(|text| Item {
+                text,
+                quality: Quality::Signer,
+            }),
+            target,
+            purpose,
+            path,
+            host_key,
+            changed,
+        }
+    }
+
+    /// One line for logs and notifications: `root@prod-db (verified by
+    /// this signer) — SSH login (verified by this signer)`.
+    pub fn line(&self) -> String {
+        format!("{} — {}", self.target, self.purpose)
+    }
+}
+
+fn purpose(p: &Purpose) -> Item {
+    let (text, quality) = match p {
+        Purpose::Login { .. } => ("SSH login".to_owned(), Quality::Signer),
+        Purpose::Signature { namespace } if namespace == "git" => {
+            ("git signature".to_owned(), Quality::Signer)
+        }
+        Purpose::Signature { namespace } => (
+            format!("file signature (namespace \"{namespace}\")"),
+            Quality::Signer,
+        ),
+        Purpose::Unknown => ("unknown data".to_owned(), Quality::Unknown),
+    };
+    Item { text, quality }
+}
+
+fn fingerprint(key: &[u8]) -> String {
+    Fingerprint::of(key).to_string()
+}
+
+/// The signer's name for a verified key, else its fingerprint.
+fn name_for(key: &[u8], naming: &Naming<'_>) -> String {
+    match naming {
+        Naming::Known(h) => h.name.clone(),
+        _ => fingerprint(key),
+    }
+}
+
+fn date(ms: u64) -> String {
+    format_utc(ms).chars().take(10).collect()
+}
+
+/// `SHA256:… — what this signer knows of it`.
+fn key_line(key: &[u8], naming: &Naming<'_>, claimed: Option<&str>, device: &str) -> String {
+    let fp = fingerprint(key);
+    let claim = claimed.map(str::to_owned);
+    match naming {
+        Naming::Known(h) => {
+            let known = match h.source {
+                Source::Learned => format!("same host key as approved on {}", date(h.since_ms)),
+                source => format!(
+                    "on this signer's list as \"{}\" ({} {})",
+                    h.name,
+                    source.word(),
+                    date(h.since_ms)
+                ),
+            };
+            match claim {
+                Some(c) if !c.eq_ignore_ascii_case(&h.name) => {
+                    format!("{fp} — {known}; {device} calls it \"{c}\"")
+                }
+                _ => format!("{fp} — {known}"),
+            }
+        }
+        Naming::New => match claim {
+            Some(c) => {
+                format!("{fp} — new host, not on this signer's list; \"{c}\" claimed by {device}")
+            }
+            None => format!("{fp} — new host, not on this signer's list, and no name claimed"),
+        },
+        Naming::Changed(h) => {
+            let old = PublicKey::to_bytes(&h.key)
+                .map(|b| fingerprint(&b))
+                .unwrap_or_default();
+            format!(
+                "{fp} — CHANGED HOST KEY: {device} says this is \"{}\", but this signer knows \"{}\" by another key ({old}). Someone could be impersonating the host; deny unless you expected the change.",
+                claim.as_deref().unwrap_or(&h.name),
+                h.name
+            )
+        }
+    }
+}
+
+/// `laptop → a (forwarded) → b`, for logins and forwarded requests.
+fn path(
+    reading: &Reading,
+    hosts: &HostKeys,
+    device: &str,
+    last: Option<String>,
+    last_quality: &Quality,
+) -> Option<Item> {
+    if last.is_none() && reading.through.is_empty() && reading.forwarded == Forwarded::No {
+        return None;
+    }
+    let mut text = device.to_owned();
+    for hop in &reading.through {
+        let name = match hosts.names_of(&hop.key).first() {
+            Some(h) => h.name.clone(),
+            None => match &hop.claimed_name {
+                Some(c) => format!("\"{c}\""),
+                None => fingerprint(&hop.key),
+            },
+        };
+        text.push_str(&format!(" → {name} (forwarded)"));
+    }
+    if reading.forwarded == Forwarded::Claimed {
+        text.push_str(" → (forwarded)");
+    }
+    if let Some(last) = last {
+        text.push_str(&format!(" → {last}"));
+    }
+    let quality = match (reading.forwarded, last_quality) {
+        (Forwarded::Claimed, _) => Quality::Claimed(device.to_owned()),
+        (_, Quality::Signer) => Quality::Signer,
+        (_, Quality::Requester) => Quality::Requester,
+        (_, Quality::Unverified(_)) => Quality::Unverified("the destination is not proved".into()),
+        // A forwarded signature: its hops are proved.
+        _ => Quality::Signer,
+    };
+    Some(Item { text, quality })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::verify::Hop;
+
+    const ED_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH";
+    const ED_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAG1Gv/sWKOlEnD6lqQyQ3kKmXFkWHj606XY2OysFXmv";
+
+    fn blob(s: &str) -> Vec<u8> {
+        PublicKey::from_openssh(s).unwrap().to_bytes().unwrap()
+    }
+
+    fn login(host: Host, through: Vec<Hop>, forwarded: Forwarded) -> Reading {
+        Reading {
+            purpose: Purpose::Login {
+                user: "root".into(),
+            },
+            host,
+            through,
+            forwarded,
+        }
+    }
+
+    #[test]
+    fn a_verified_named_host_reads_user_at_name() {
+        let mut hosts = HostKeys::default();
+        hosts
+            .add(
+                "prod-db",
+                &PublicKey::from_openssh(ED_A).unwrap(),
+                Source::Imported,
+                0,
+            )
+            .unwrap();
+        let reading = login(
+            Host::Verified {
+                key: blob(ED_A),
+                claimed_name: Some("[127.0.0.1]:2222".into()),
+            },
+            vec![],
+            Forwarded::No,
+        );
+        let d = Destination::describe(&reading, &hosts, "laptop");
+        assert_eq!(
+            d.target.to_string(),
+            "root@prod-db (verified by this signer)"
+        );
+        assert_eq!(d.purpose.to_string(), "SSH login (verified by this signer)");
+        assert_eq!(
+            d.path.unwrap().to_string(),
+            "laptop → prod-db (verified by this signer)"
+        );
+        let line = d.host_key.unwrap();
+        assert!(
+            line.contains("imported 1970-01-01") && line.contains("calls it \"[127.0.0.1]:2222\""),
+            "{line}"
+        );
+        assert!(!d.changed);
+    }
+
+    #[test]
+    fn learned_new_and_changed_hosts() {
+        let mut hosts = HostKeys::default();
+        hosts
+            .add(
+                "db",
+                &PublicKey::from_openssh(ED_A).unwrap(),
+                Source::Learned,
+                1_700_000_000_000,
+            )
+            .unwrap();
+        let verified = |key: &str, name: &str| {
+            login(
+                Host::Verified {
+                    key: blob(key),
+                    claimed_name: Some(name.into()),
+                },
+                vec![],
+                Forwarded::No,
+            )
+        };
+        let d = Destination::describe(&verified(ED_A, "db"), &hosts, "laptop");
+        assert!(
+            d.host_key
+                .unwrap()
+                .contains("same host key as approved on 2023-11-14")
+        );
+        let d = Destination::describe(&verified(ED_B, "db"), &hosts, "laptop");
+        assert!(d.changed);
+        assert!(d.host_key.unwrap().contains("CHANGED HOST KEY"));
+        assert!(d.target.text.starts_with("root@SHA256:"));
+        let d = Destination::describe(&verified(ED_B, "web"), &hosts, "laptop");
+        assert!(
+            d.host_key
+                .unwrap()
+                .contains("new host, not on this signer's list; \"web\" claimed by laptop")
+        );
+    }
+
+    #[test]
+    fn unverified_says_so_and_labels_the_claim() {
+        let reading = login(
+            Host::Unverified {
+                why: "no session binding came with the request".into(),
+                key: None,
+                claimed_name: Some("prod\u{1b}[2J".into()),
+            },
+            vec![],
+            Forwarded::No,
+        );
+        let d = Destination::describe(&reading, &HostKeys::default(), "laptop");
+        let sheet = crate::approval::Sheet::Sign {
+            device: "laptop".into(),
+            claimed: None,
+            destination: d,
+            key: "work".into(),
+        };
+        // Kept raw here; escaped on its way to the screen.
+        let fields = crate::ui::text::fields(&sheet);
+        assert!(fields.contains(&(
+            "Destination",
+            "root@\"prod\\e[2J\" (UNVERIFIED: no session binding came with the request; the name is claimed by laptop)".to_owned()
+        )), "{fields:?}");
+    }
+
+    #[test]
+    fn the_path_goes_through_forwarded_hops() {
+        let mut hosts = HostKeys::default();
+        hosts
+            .add(
+                "a",
+                &PublicKey::from_openssh(ED_A).unwrap(),
+                Source::Imported,
+                0,
+            )
+            .unwrap();
+        hosts
+            .add(
+                "b",
+                &PublicKey::from_openssh(ED_B).unwrap(),
+                Source::Imported,
+                0,
+            )
+            .unwrap();
+        let reading = login(
+            Host::Verified {
+                key: blob(ED_B),
+                claimed_name: None,
+            },
+            vec![Hop {
+                key: blob(ED_A),
+                claimed_name: None,
+            }],
+            Forwarded::Bound,
+        );
+        let d = Destination::describe(&reading, &hosts, "laptop");
+        assert_eq!(
+            d.path.unwrap().to_string(),
+            "laptop → a (forwarded) → b (verified by this signer)"
+        );
+        let git = Reading {
+            purpose: Purpose::Signature {
+                namespace: "git".into(),
+            },
+            host: Host::NotALogin,
+            through: vec![],
+            forwarded: Forwarded::Claimed,
+        };
+        let d = Destination::describe(&git, &hosts, "laptop");
+        assert_eq!(d.purpose.text, "git signature");
+        assert_eq!(
+            d.path.unwrap().to_string(),
+            "laptop → (forwarded) (claimed by laptop)"
+        );
+        let file = Reading {
+            purpose: Purpose::Signature {
+                namespace: "file".into(),
+            },
+            ..git
+        };
+        assert_eq!(
+            Destination::describe(&file, &hosts, "laptop").purpose.text,
+            "file signature (namespace \"file\")"
+        );
+    }
+}

@@ -1,0 +1,556 @@
+//! What a sign request is really for, read by the signer itself.
+//!
+//! The requester's `context` is its word; `dataToSign` and the session
+//! bindings are not. So the signer parses the data (RFC 4252 userauth or
+//! SSHSIG), refuses a request whose context contradicts it, and checks each
+//! binding's host signature and that the login's session identifier is the
+//! one bound last. Only then is a host "verified by this signer": the
+//! signature it makes is good for that session, and so for that host key,
+//! only. Pure: no I/O, no clock.
+
+use vmux_hostkey::bind;
+use vmux_proto::agent::{SignedData, classify};
+use vmux_proto::envelope::{
+    ContextQuality, ErrorCode, Origin, Purpose as ContextPurpose, SessionBinding, SignRequest,
+};
+
+use crate::checks::Refusal;
+
+/// What the signed bytes are, as the signer read them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// An SSH public-key login (RFC 4252 §7).
+    Login {
+        /// The user the signature logs in as.
+        user: String,
+    },
+    /// An SSHSIG signature (`ssh-keygen -Y sign`, git).
+    Signature {
+        /// Its namespace, e.g. `git` or `file`.
+        namespace: String,
+    },
+    /// Neither: bytes the signer cannot read.
+    Unknown,
+}
+
+/// Where a login goes, and how the signer knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// Not a login: there is no destination host.
+    NotALogin,
+    /// Proved by the session bindings: the signature is good only in a
+    /// session with this host key.
+    Verified {
+        /// The host key blob.
+        key: Vec<u8>,
+        /// What the requester's known_hosts calls it (a claim).
+        claimed_name: Option<String>,
+    },
+    /// The requester (`vmux ssh`) says it checked the host key itself.
+    ByRequester {
+        /// The host key it checked, when it sent it.
+        key: Option<Vec<u8>>,
+        /// The host name it connected to.
+        name: Option<String>,
+    },
+    /// Nothing proves where the login goes.
+    Unverified {
+        /// Why not, in words for the sheet and the log.
+        why: String,
+        /// The host key the requester pointed at, if any.
+        key: Option<Vec<u8>>,
+        /// The name it claimed, if any.
+        claimed_name: Option<String>,
+    },
+}
+
+/// Whether the request came through a forwarded agent connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forwarded {
+    /// Not forwarded, as far as anyone says.
+    No,
+    /// A forwarding binding whose signature verified says so.
+    Bound,
+    /// Only the requester says so (or its forwarding binding did not
+    /// verify).
+    Claimed,
+}
+
+/// A host the request passed through on its way: a forwarding binding
+/// whose signature verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    /// The host key blob.
+    pub key: Vec<u8>,
+    /// What the requester's known_hosts calls it (a claim).
+    pub claimed_name: Option<String>,
+}
+
+/// The signer's own reading of a sign request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// What the data is.
+    pub purpose: Purpose,
+    /// Where it goes.
+    pub host: Host,
+    /// Forwarding hosts between the requester and `host`, oldest first.
+    pub through: Vec<Hop>,
+    /// Whether an agent was forwarded on the way.
+    pub forwarded: Forwarded,
+}
+
+impl Reading {
+    /// Whether the destination is proved by this signer's own checks.
+    pub fn verified(&self) -> bool {
+        matches!(self.host, Host::Verified { .. })
+    }
+}
+
+/// Reads `r`: refuses it (`malformedRequest`, saying what disagreed) when
+/// its context or bindings contradict its data.
+pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
+    let data = classify(&r.data_to_sign);
+    contradictions(r, &data).map_err(|what| {
+        (
+            ErrorCode::MalformedRequest,
+            format!("the request contradicts the data it asks to sign: {what}"),
+        )
+    })?;
+    let forwarded = forwarded(r);
+    Ok(match data {
+        SignedData::Userauth(login) => {
+            let (host, through) = destination(r, &login.session_id);
+            if let (Host::Verified { key, .. }, Some(bound)) = (&host, &login.host_key)
+                && !bind::same_key(key, bound)
+            {
+                return Err((
+                    ErrorCode::MalformedRequest,
+                    "the login names a different host key (publickey-hostbound) than the session was bound to".into(),
+                ));
+            }
+            Reading {
+                purpose: Purpose::Login { user: login.user },
+                host,
+                through,
+                forwarded,
+            }
+        }
+        SignedData::SshSig(sig) => Reading {
+            purpose: Purpose::Signature {
+                namespace: sig.namespace,
+            },
+            host: Host::NotALogin,
+            through: hops(&r.bindings),
+            forwarded,
+        },
+        SignedData::Unknown => Reading {
+            purpose: Purpose::Unknown,
+            host: Host::NotALogin,
+            through: hops(&r.bindings),
+            forwarded,
+        },
+    })
+}
+
+/// What the context says that the data denies, if anything.
+fn contradictions(r: &SignRequest, data: &SignedData) -> Result<(), String> {
+    let c = &r.context;
+    match (c.purpose, data) {
+        (Some(ContextPurpose::SshUserauth), SignedData::SshSig(s)) => {
+            return Err(format!(
+                "the context says sshUserauth, the data is an SSHSIG signature in namespace \"{}\"",
+                s.namespace
+            ));
+        }
+        (Some(ContextPurpose::SshUserauth), SignedData::Unknown) => {
+            return Err("the context says sshUserauth, the data is not a userauth request".into());
+        }
+        (Some(ContextPurpose::Sshsig), SignedData::Userauth(_)) => {
+            return Err("the context says sshsig, the data is an SSH userauth request".into());
+        }
+        (Some(ContextPurpose::Sshsig), SignedData::Unknown) => {
+            return Err("the context says sshsig, the data is not SSHSIG signed data".into());
+        }
+        _ => {}
+    }
+    match data {
+        SignedData::Userauth(login) => {
+            if login.key_blob != r.public_key_blob {
+                return Err("the userauth data names a different key than publicKeyBlob".into());
+            }
+            if let Some(user) = c.user.as_deref()
+                && user != login.user
+            {
+                return Err(format!(
+                    "the context's user \"{user}\" is not the data's \"{}\"",
+                    login.user
+                ));
+            }
+            if let (Some(claimed), Some(bound)) = (&c.host_key, &login.host_key)
+                && !bind::same_key(claimed, bound)
+            {
+                return Err("the context's hostKey is not the one the userauth data names".into());
+            }
+        }
+        SignedData::SshSig(sig) => {
+            if let Some(ns) = c.namespace.as_deref()
+                && ns != sig.namespace
+            {
+                return Err(format!(
+                    "the context's namespace \"{ns}\" is not the data's \"{}\"",
+                    sig.namespace
+                ));
+            }
+        }
+        SignedData::Unknown => {}
+    }
+    Ok(())
+}
+
+/// The destination of a login in session `session_id`, and the hops on
+/// the way, from the bindings (or the requester's word without them).
+fn destination(r: &SignRequest, session_id: &[u8]) -> (Host, Vec<Hop>) {
+    let claimed = || {
+        r.bindings
+            .last()
+            .and_then(|b| b.known_hosts_name.clone())
+            .or_else(|| r.context.host.clone())
+    };
+    let unverified = |why: String| Host::Unverified {
+        why,
+        key: r
+            .bindings
+            .last()
+            .map(|b| b.host_key.clone())
+            .or_else(|| r.context.host_key.clone()),
+        claimed_name: claimed(),
+    };
+    let Some((last, before)) = r.bindings.split_last() else {
+        if r.origin == Origin::EmbeddedClient
+            && r.context.context_quality == ContextQuality::Verified
+        {
+            let host = Host::ByRequester {
+                key: r.context.host_key.clone(),
+                name: r.context.host.clone(),
+            };
+            return (host, Vec::new());
+        }
+        let why = "no session binding came with the request".to_owned();
+        return (unverified(why), Vec::new());
+    };
+    for (i, b) in r.bindings.iter().enumerate() {
+        if let Err(e) = bind::verify(&b.host_key, &b.session_id, &b.signature) {
+            let why = format!("session binding {} of {}: {e}", i + 1, r.bindings.len());
+            return (unverified(why), Vec::new());
+        }
+    }
+    if last.session_id != session_id {
+        let why = "the login's session identifier is not the one bound last".to_owned();
+        return (unverified(why), Vec::new());
+    }
+    if last.forwarded {
+        let why = "the session bound last is a forwarding, not this login".to_owned();
+        return (unverified(why), Vec::new());
+    }
+    if before.iter().any(|b| !b.forwarded) {
+        let why = "a login binding comes before the last binding; only forwardings may".to_owned();
+        return (unverified(why), Vec::new());
+    }
+    let host = Host::Verified {
+        key: last.host_key.clone(),
+        claimed_name: last.known_hosts_name.clone(),
+    };
+    (host, hops(before))
+}
+
+/// The forwarding bindings whose signatures verify, in order.
+fn hops(bindings: &[SessionBinding]) -> Vec<Hop> {
+    bindings
+        .iter()
+        .filter(|b| b.forwarded && bind::verify(&b.host_key, &b.session_id, &b.signature).is_ok())
+        .map(|b| Hop {
+            key: b.host_key.clone(),
+            claimed_name: b.known_hosts_name.clone(),
+        })
+        .collect()
+}
+
+fn forwarded(r: &SignRequest) -> Forwarded {
+    let bound = r
+        .bindings
+        .iter()
+        .filter(|b| b.forwarded)
+        .map(|b| bind::verify(&b.host_key, &b.session_id, &b.signature).is_ok())
+        .collect::<Vec<_>>();
+    match (
+        bound.is_empty(),
+        bound.iter().all(|ok| *ok),
+        r.context.forwarded,
+    ) {
+        (true, _, false) => Forwarded::No,
+        (false, true, _) => Forwarded::Bound,
+        _ => Forwarded::Claimed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use signature::Signer;
+    use ssh_key::{Algorithm, HashAlg, PrivateKey, Signature, SshSig};
+    use vmux_proto::envelope::SignContext;
+
+    fn key() -> PrivateKey {
+        PrivateKey::random(
+            &mut ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng),
+            Algorithm::Ed25519,
+        )
+        .unwrap()
+    }
+
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&u32::try_from(s.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(s);
+    }
+
+    /// A userauth request as ssh signs it.
+    fn login(sid: &[u8], user: &str, blob: &[u8], host_key: Option<&[u8]>) -> Vec<u8> {
+        let mut d = Vec::new();
+        string(&mut d, sid);
+        d.push(50);
+        string(&mut d, user.as_bytes());
+        string(&mut d, b"ssh-connection");
+        let method: &[u8] = match host_key {
+            Some(_) => b"publickey-hostbound-v00@openssh.com",
+            None => b"publickey",
+        };
+        string(&mut d, method);
+        d.push(1);
+        string(&mut d, b"ssh-ed25519");
+        string(&mut d, blob);
+        if let Some(h) = host_key {
+            string(&mut d, h);
+        }
+        d
+    }
+
+    fn binding(host: &PrivateKey, sid: &[u8], forwarded: bool, name: &str) -> SessionBinding {
+        let sig: Signature = host.try_sign(sid).unwrap();
+        SessionBinding {
+            host_key: host.public_key().to_bytes().unwrap(),
+            session_id: sid.to_vec(),
+            signature: Vec::<u8>::try_from(sig).unwrap(),
+            forwarded,
+            known_hosts_name: Some(name.into()),
+        }
+    }
+
+    struct Case {
+        user_key: Vec<u8>,
+        a: PrivateKey,
+        b: PrivateKey,
+    }
+
+    impl Case {
+        fn new() -> Case {
+            Case {
+                user_key: key().public_key().to_bytes().unwrap(),
+                a: key(),
+                b: key(),
+            }
+        }
+
+        fn request(&self, data: Vec<u8>, bindings: Vec<SessionBinding>) -> SignRequest {
+            SignRequest {
+                request_id: "r".into(),
+                key_algorithm: "ssh-ed25519".into(),
+                public_key_blob: self.user_key.clone(),
+                source_device_id: "d".into(),
+                source_device_name: "laptop".into(),
+                origin: Origin::GenericAgent,
+                data_to_sign: data,
+                nonce: vec![0; 16],
+                issued_at_milliseconds: 0,
+                expires_at_milliseconds: 1,
+                flags: 0,
+                context: SignContext::default(),
+                bindings,
+            }
+        }
+    }
+
+    fn why(reading: &Reading) -> &str {
+        match &reading.host {
+            Host::Unverified { why, .. } => why,
+            other => panic!("verified? {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_login_bound_last_is_verified_and_names_its_host() {
+        let c = Case::new();
+        let data = login(b"sid-b", "root", &c.user_key, None);
+        let r = c.request(data, vec![binding(&c.b, b"sid-b", false, "db")]);
+        let reading = read(&r).unwrap();
+        assert_eq!(
+            reading.purpose,
+            Purpose::Login {
+                user: "root".into()
+            }
+        );
+        assert_eq!(
+            reading.host,
+            Host::Verified {
+                key: c.b.public_key().to_bytes().unwrap(),
+                claimed_name: Some("db".into())
+            }
+        );
+        assert_eq!(reading.forwarded, Forwarded::No);
+        assert!(reading.through.is_empty());
+    }
+
+    #[test]
+    fn a_forwarded_chain_becomes_the_path() {
+        let c = Case::new();
+        let data = login(b"sid-b", "root", &c.user_key, None);
+        let bindings = vec![
+            binding(&c.a, b"sid-a", true, "a"),
+            binding(&c.b, b"sid-b", false, "b"),
+        ];
+        let reading = read(&c.request(data, bindings)).unwrap();
+        assert!(reading.verified());
+        assert_eq!(reading.forwarded, Forwarded::Bound);
+        assert_eq!(reading.through.len(), 1);
+        assert_eq!(reading.through[0].claimed_name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn no_binding_a_stale_binding_or_a_forged_one_leave_the_host_unverified() {
+        let c = Case::new();
+        let data = login(b"sid-now", "root", &c.user_key, None);
+        // No binding: only the requester's word.
+        let reading = read(&c.request(data.clone(), vec![])).unwrap();
+        assert!(why(&reading).contains("no session binding"));
+        // A real binding of another (older) session, replayed.
+        let old = binding(&c.b, b"sid-old", false, "db");
+        let reading = read(&c.request(data.clone(), vec![old])).unwrap();
+        assert!(why(&reading).contains("not the one bound last"));
+        // Host A's binding with a login into B's session.
+        let mut forged = binding(&c.a, b"sid-now", false, "db");
+        forged.host_key = c.b.public_key().to_bytes().unwrap();
+        let reading = read(&c.request(data.clone(), vec![forged])).unwrap();
+        assert!(why(&reading).contains("does not verify"), "{reading:?}");
+        // A corrupted signature.
+        let mut corrupt = binding(&c.b, b"sid-now", false, "db");
+        let last = corrupt.signature.len() - 1;
+        corrupt.signature[last] ^= 1;
+        let reading = read(&c.request(data.clone(), vec![corrupt])).unwrap();
+        assert!(why(&reading).contains("session binding 1 of 1"));
+        // The login's session is bound, but an unrelated one was bound after.
+        let bindings = vec![
+            binding(&c.b, b"sid-now", true, "db"),
+            binding(&c.a, b"sid-a", true, "a"),
+        ];
+        let reading = read(&c.request(data.clone(), bindings)).unwrap();
+        assert!(why(&reading).contains("not the one bound last"));
+        // Bound last, but as a forwarding.
+        let reading =
+            read(&c.request(data.clone(), vec![binding(&c.b, b"sid-now", true, "db")])).unwrap();
+        assert!(why(&reading).contains("forwarding"));
+        // A login binding before the last.
+        let bindings = vec![
+            binding(&c.a, b"sid-a", false, "a"),
+            binding(&c.b, b"sid-now", false, "db"),
+        ];
+        let reading = read(&c.request(data, bindings)).unwrap();
+        assert!(why(&reading).contains("only forwardings"));
+    }
+
+    #[test]
+    fn a_context_that_contradicts_the_data_is_refused() {
+        let c = Case::new();
+        let sshsig = SshSig::signed_data("file", HashAlg::Sha512, b"msg").unwrap();
+        let mut r = c.request(sshsig, vec![]);
+        r.context.purpose = Some(ContextPurpose::SshUserauth);
+        let (code, msg) = read(&r).unwrap_err();
+        assert_eq!(code, ErrorCode::MalformedRequest);
+        assert!(msg.contains("namespace \"file\""), "{msg}");
+        r.context.purpose = Some(ContextPurpose::Sshsig);
+        r.context.namespace = Some("git".into());
+        assert!(read(&r).unwrap_err().1.contains("namespace \"git\""));
+        r.context.namespace = Some("file".into());
+        assert_eq!(
+            read(&r).unwrap().purpose,
+            Purpose::Signature {
+                namespace: "file".into()
+            }
+        );
+
+        let data = login(b"sid", "root", &c.user_key, None);
+        let mut r = c.request(data, vec![]);
+        r.context.user = Some("git".into());
+        assert!(read(&r).unwrap_err().1.contains("user \"git\""));
+        r.context.user = None;
+        r.context.purpose = Some(ContextPurpose::Sshsig);
+        assert!(read(&r).unwrap_err().1.contains("userauth"));
+        // Someone else's key in the data.
+        let other = key().public_key().to_bytes().unwrap();
+        let r = c.request(login(b"sid", "root", &other, None), vec![]);
+        assert!(read(&r).unwrap_err().1.contains("publicKeyBlob"));
+        // Unknown data claimed as a login.
+        let mut r = c.request(b"anything".to_vec(), vec![]);
+        r.context.purpose = Some(ContextPurpose::SshUserauth);
+        assert!(read(&r).is_err());
+        r.context.purpose = None;
+        assert_eq!(read(&r).unwrap().purpose, Purpose::Unknown);
+    }
+
+    #[test]
+    fn a_hostbound_login_must_name_the_bound_host() {
+        let c = Case::new();
+        let b_blob = c.b.public_key().to_bytes().unwrap();
+        let a_blob = c.a.public_key().to_bytes().unwrap();
+        let ok = login(b"sid", "root", &c.user_key, Some(&b_blob));
+        let bound = vec![binding(&c.b, b"sid", false, "b")];
+        assert!(read(&c.request(ok, bound.clone())).unwrap().verified());
+        let wrong = login(b"sid", "root", &c.user_key, Some(&a_blob));
+        assert!(
+            read(&c.request(wrong, bound))
+                .unwrap_err()
+                .1
+                .contains("hostbound")
+        );
+    }
+
+    #[test]
+    fn vmux_ssh_is_verified_by_the_requester_only() {
+        let c = Case::new();
+        let mut r = c.request(login(b"sid", "root", &c.user_key, None), vec![]);
+        r.origin = Origin::EmbeddedClient;
+        r.context.context_quality = ContextQuality::Verified;
+        r.context.host = Some("db".into());
+        r.context.host_key = Some(c.b.public_key().to_bytes().unwrap());
+        let reading = read(&r).unwrap();
+        assert!(matches!(reading.host, Host::ByRequester { .. }));
+        assert!(!reading.verified());
+    }
+
+    #[test]
+    fn forwarding_is_bound_or_claimed() {
+        let c = Case::new();
+        let sshsig = SshSig::signed_data("git", HashAlg::Sha512, b"msg").unwrap();
+        let bound = vec![binding(&c.a, b"sid-a", true, "bastion")];
+        let reading = read(&c.request(sshsig.clone(), bound)).unwrap();
+        assert_eq!(reading.forwarded, Forwarded::Bound);
+        assert_eq!(reading.through.len(), 1);
+        let mut bad = binding(&c.a, b"sid-a", true, "bastion");
+        bad.session_id = b"other".to_vec();
+        let reading = read(&c.request(sshsig.clone(), vec![bad])).unwrap();
+        assert_eq!(reading.forwarded, Forwarded::Claimed);
+        assert!(reading.through.is_empty());
+        let mut r = c.request(sshsig, vec![]);
+        r.context.forwarded = true;
+        assert_eq!(read(&r).unwrap().forwarded, Forwarded::Claimed);
+    }
+}
