@@ -25,6 +25,9 @@ use crate::state;
 pub const FILE: &str = "hostkeys.json";
 /// `hostkeys.json` larger than this is refused.
 pub const MAX_FILE_LEN: u64 = 4 << 20;
+/// A file to import larger than this is refused (as `vmux ssh` refuses
+/// such a known_hosts file).
+pub const MAX_IMPORT_LEN: u64 = known_hosts::MAX_FILE_LEN;
 /// Most host keys kept.
 pub const MAX_HOSTS: usize = 20_000;
 /// Longest host name (DNS allows 253, plus `[` `]:65535`).
@@ -64,6 +67,29 @@ pub struct HostKey {
     pub source: Source,
     /// When, ms since the epoch.
     pub since_ms: u64,
+}
+
+impl HostKey {
+    /// The key's `SHA256:` fingerprint.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.key)
+    }
+}
+
+/// `SHA256:` fingerprint of `key`, as `ssh-keygen -l` prints it.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.to_bytes()
+        .map(|b| vmux_link::Fingerprint::of(&b).to_string())
+        .unwrap_or_default()
+}
+
+/// Reads an OpenSSH public key file's text (`TYPE BASE64 [comment]`).
+pub fn read_public_key(text: &str) -> Result<PublicKey> {
+    PublicKey::from_openssh(text.trim()).map_err(|e| {
+        Error::Invalid(format!(
+            "not an OpenSSH public key ({e}); give a file like /etc/ssh/ssh_host_ed25519_key.pub"
+        ))
+    })
 }
 
 /// What the list says of a host key.

@@ -42,6 +42,8 @@ pub struct Checker {
     known: Arc<std::sync::Mutex<KnownHosts>>,
     name: String,
     refused: Arc<AtomicBool>,
+    /// The host key blob we trusted: sent to the signer with each login.
+    trusted: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 impl client::Handler for Checker {
@@ -58,6 +60,7 @@ impl client::Handler for Checker {
             return Ok(false);
         };
         let (known, name, key) = (self.known.clone(), self.name.clone(), key.clone());
+        let blob = key.to_bytes().ok();
         // The question reads the terminal: keep it off the async threads.
         let trust = tokio::task::spawn_blocking(move || {
             let mut known = known
@@ -69,6 +72,12 @@ impl client::Handler for Checker {
         .unwrap_or(Trust::Refused);
         let trusted = trust == Trust::Trusted;
         self.refused.store(!trusted, Ordering::SeqCst);
+        if trusted {
+            *self
+                .trusted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = blob;
+        }
         Ok(trusted)
     }
 }
@@ -77,8 +86,14 @@ impl client::Handler for Checker {
 pub type Connection = Handle<Checker>;
 
 /// Connects to `host:port` and checks its key against `known` under
-/// `name`, asking for the key types `known` holds for it first.
-pub async fn connect(known: KnownHosts, host: &str, port: u16, name: &str) -> Result<Connection> {
+/// `name`, asking for the key types `known` holds for it first. Returns the
+/// connection and the host key blob it trusted.
+pub async fn connect(
+    known: KnownHosts,
+    host: &str,
+    port: u16,
+    name: &str,
+) -> Result<(Connection, Vec<u8>)> {
     let mut key: Vec<Algorithm> = known.algorithms_for(name);
     key.retain(|a| HOST_KEY_ALGORITHMS.contains(a));
     for a in HOST_KEY_ALGORITHMS {
@@ -98,10 +113,12 @@ pub async fn connect(known: KnownHosts, host: &str, port: u16, name: &str) -> Re
         ..Default::default()
     };
     let refused = Arc::new(AtomicBool::new(false));
+    let trusted = Arc::new(std::sync::Mutex::new(None));
     let checker = Checker {
         known: Arc::new(std::sync::Mutex::new(known)),
         name: name.to_owned(),
         refused: refused.clone(),
+        trusted: trusted.clone(),
     };
     let address = format!("{host} port {port}");
     let stream = tokio::net::TcpStream::connect((host, port))
@@ -111,12 +128,18 @@ pub async fn connect(known: KnownHosts, host: &str, port: u16, name: &str) -> Re
             source,
         })?;
     let _ = stream.set_nodelay(true);
-    client::connect_stream(Arc::new(config), stream, checker)
+    let conn = client::connect_stream(Arc::new(config), stream, checker)
         .await
         .map_err(|e| match refused.load(Ordering::SeqCst) {
             true => Error::HostKeyVerification,
             false => e.into(),
-        })
+        })?;
+    let host_key = trusted
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .ok_or(Error::HostKeyVerification)?;
+    Ok((conn, host_key))
 }
 
 /// Signs for russh with the signer, and says what it asks for.
@@ -170,7 +193,7 @@ impl From<russh::SendError> for Error {
 }
 
 /// Logs in as `user` with the signer's identities, `first` (a fingerprint)
-/// tried first. Each identity is offered without a signature; the signer is
+/// tried first; the signer is told `host` and the `host_key` we checked. Each identity is offered without a signature; the signer is
 /// asked, and the person sees a sheet, only for one the server accepts.
 /// Returns the fingerprint of the identity that worked.
 pub async fn authenticate(
@@ -178,6 +201,7 @@ pub async fn authenticate(
     signer: &mut RemoteSigner,
     user: &str,
     host: &str,
+    host_key: &[u8],
     first: Option<&str>,
 ) -> Result<String> {
     let mut keys: Vec<(PublicKey, Vec<u8>)> = signer
@@ -205,7 +229,7 @@ pub async fn authenticate(
         purpose: Some(Purpose::SshUserauth),
         namespace: None,
         forwarded: false,
-        host_key: None,
+        host_key: Some(host_key.to_vec()),
     };
     let tried = keys.len();
     for (key, blob) in keys {

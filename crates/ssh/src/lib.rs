@@ -64,7 +64,7 @@ pub async fn run(options: Options) -> Result<u8> {
 
     let name = known_hosts::lookup_name(&target.host, target.port);
     let known = known_hosts::KnownHosts::load_default()?;
-    let mut conn = client::connect(known, &target.host, target.port, &name).await?;
+    let (mut conn, host_key) = client::connect(known, &target.host, target.port, &name).await?;
 
     let mut remote = if finding.is_finished() {
         finding.await
@@ -95,8 +95,15 @@ pub async fn run(options: Options) -> Result<u8> {
     let address = target.address();
     let destination = format!("{user}@{address}");
     let first = saved.last_identity(&destination).map(str::to_owned);
-    let used =
-        client::authenticate(&mut conn, &mut remote, &user, &address, first.as_deref()).await?;
+    let used = client::authenticate(
+        &mut conn,
+        &mut remote,
+        &user,
+        &address,
+        &host_key,
+        first.as_deref(),
+    )
+    .await?;
     // Only a hint for next time: failing to save it must not end the login.
     if let Err(e) = saved.remember_identity(&destination, &used) {
         tracing::warn!("{e}");

@@ -243,7 +243,9 @@ fn main() {
     rows.extend(forward::forwarded(
         &signer,
         &vmux_sock,
-        &sign_frame(&phone_blob, &ssh_blob),
+        // A login by the very key asked for: the signer refuses data that
+        // names another key.
+        &sign_frame(&phone_blob, &phone_blob),
         &ssh_sock,
         &ssh_sign,
         forward_n,
@@ -287,7 +289,7 @@ fn main() {
     // Still usable after all those restarts.
     let mut check = client::Client::connect(&vmux_sock).unwrap();
     check
-        .round_trip(&sign_frame(&phone_blob, &ssh_blob))
+        .round_trip(&sign_frame(&phone_blob, &phone_blob))
         .unwrap();
     assert!(is_p256_signature(&check.response()));
     signer.next_window(WAIT);

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod ca;
 pub mod cert;
+pub mod hostkeys;
 pub mod hosts;
 pub mod key;
 pub mod log;

@@ -45,6 +45,9 @@ enum Command {
     /// Manage the signer's identities (SSH keys).
     #[command(subcommand)]
     Key(cmd::key::Command),
+    /// Hosts the signer knows by name (its sheets name verified host keys from this list).
+    #[command(subcommand)]
+    Hostkeys(cmd::hostkeys::Command),
     /// The signer's certificate authority: its public key and policy.
     #[command(subcommand)]
     Ca(cmd::ca::Command),
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
             Command::Pair(args) => cmd::pair::run(args).await,
             Command::Peers(command) => cmd::peers::run(command),
             Command::Key(command) => cmd::key::run(command),
+            Command::Hostkeys(command) => cmd::hostkeys::run(command),
             Command::Ca(command) => cmd::ca::run(command),
             Command::Hosts(command) => cmd::hosts::run(command),
         }

@@ -193,7 +193,9 @@ fn openssh_clients_list_sign_lock_and_are_refused_keys() {
     );
     let shown = text(&rig.vmux(&["log"]));
     assert!(
-        shown.contains("approved") && shown.contains("userDenied") && shown.contains("sshsig file"),
+        shown.contains("approved")
+            && shown.contains("userDenied")
+            && shown.contains("file signature (namespace \"file\")"),
         "{shown}"
     );
     assert!(text(&rig.vmux(&["log", "--json"])).contains("\"requestID\""));

@@ -151,9 +151,17 @@ impl Rig {
             .expect("no response from the signer")
     }
 
+    /// A request to sign `data` as an SSHSIG "file" signature (wrapped in
+    /// SSHSIG's signed-data header unless it has one): the signer refuses
+    /// a context that contradicts the data.
     fn sign_request(&self, key: usize, data: &[u8], flags: u32) -> SignRequest {
         let public = &self.keys[key].1;
         let now = now_ms();
+        let data = if data.starts_with(b"SSHSIG") {
+            data.to_vec()
+        } else {
+            SshSig::signed_data("file", HashAlg::Sha512, data).unwrap()
+        };
         SignRequest {
             request_id: new_uuid().unwrap(),
             key_algorithm: public.algorithm().as_str().to_owned(),
@@ -161,7 +169,7 @@ impl Rig {
             source_device_id: self.device_id.clone(),
             source_device_name: "laptop".into(),
             origin: Origin::GenericAgent,
-            data_to_sign: data.to_vec(),
+            data_to_sign: data,
             nonce: vmux_link::pairing::nonce().unwrap().to_vec(),
             issued_at_milliseconds: now,
             expires_at_milliseconds: now + 60_000,
@@ -265,8 +273,13 @@ fn approve_and_passphrase_give_a_signature_ssh_keygen_verifies() {
     // The sheet showed who and where; the passphrase was not echoed.
     let screen = &rig.signer.transcript;
     assert!(screen.contains("From Device  laptop"), "{screen}");
-    assert!(screen.contains("git@git.example.org"), "{screen}");
-    assert!(screen.contains("claimed, not verified"), "{screen}");
+    // Read from the data, not from the context's claims of host and user.
+    assert!(
+        screen
+            .contains("Purpose      file signature (namespace \"file\") (verified by this signer)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("git.example.org"), "{screen}");
     assert!(
         !screen.contains(PASS),
         "the passphrase was echoed:\n{screen}"
@@ -286,6 +299,7 @@ fn approve_and_passphrase_give_a_signature_ssh_keygen_verifies() {
         shown.contains("sign") && shown.contains("laptop") && shown.contains("approved"),
         "{shown}"
     );
+    assert!(shown.contains("purpose: file signature"), "{shown}");
     assert!(
         shown.contains(&rig.keys[0].1.fingerprint(HashAlg::Sha256).to_string()),
         "{shown}"

@@ -99,7 +99,7 @@ fn commands_print_their_output_and_exit_with_their_status() {
     let sheet = rig.approve();
     // The sheet names the host and user, verified by the client.
     let expected = format!(
-        "{}@127.0.0.1:{} — SSH login (verified by the requester)",
+        "{}@127.0.0.1:{} (verified by the requester)",
         whoami(),
         rig.sshd.port
     );

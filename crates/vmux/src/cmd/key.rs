@@ -1,5 +1,5 @@
 //! `vmux key`: the signer's identities (create, import, list, show, enable,
-//! disable, remove).
+//! disable, remove, policy).
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ use vmux_link::home::Home;
 
 use super::Result;
 
+mod policy;
 pub mod prompt;
 
 const SECRET_HELP: &str = "\
@@ -55,6 +56,9 @@ pub enum Command {
         /// Identity name.
         name: String,
     },
+    /// Limit where and what an identity signs; the signer refuses anything
+    /// else at once (`policyDenied`), without a sheet. No flags: show it.
+    Policy(policy::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -166,6 +170,7 @@ pub fn run(command: Command) -> Result {
                 "Disabled \"{name}\"; devices no longer see it. `vmux key enable {name}` brings it back."
             );
         }
+        Command::Policy(args) => policy::run(&home, &ring, args)?,
         Command::Remove { name } => {
             let removed = ring.remove(&name)?;
             match removed.store {

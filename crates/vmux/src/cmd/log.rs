@@ -35,11 +35,15 @@ pub fn run(args: Args) -> Result {
     }
     for e in &entries {
         let c = &e.context;
+        // The words the signer's sheet uses.
         let purpose = match (c.purpose, &c.namespace) {
-            (Some(Purpose::Sshsig), Some(ns)) => format!("sshsig {}", escape(ns)),
-            (Some(Purpose::Sshsig), None) => "sshsig".to_owned(),
-            (Some(Purpose::SshUserauth), _) => "login".to_owned(),
-            _ => "unknown purpose".to_owned(),
+            (Some(Purpose::Sshsig), Some(ns)) if ns == "git" => "git signature".to_owned(),
+            (Some(Purpose::Sshsig), Some(ns)) => {
+                format!("file signature (namespace \"{}\")", escape(ns))
+            }
+            (Some(Purpose::Sshsig), None) => "SSHSIG signature".to_owned(),
+            (Some(Purpose::SshUserauth), _) => "SSH login".to_owned(),
+            _ => "unknown data".to_owned(),
         };
         let (user, host) = (c.user.as_deref().map(escape), c.host.as_deref().map(escape));
         let mut dest = match (user, host) {
@@ -53,6 +57,11 @@ pub fn run(args: Args) -> Result {
         }
         if c.forwarded {
             dest.push_str(" forwarded");
+        }
+        // The hosts ssh bound the connection to (their signatures checked
+        // here), named by known_hosts.
+        if let Some(route) = &e.route {
+            dest.push_str(&format!(" via {}", escape(route)));
         }
         // The signer's reason for a refusal, when it gave one.
         let why = e
