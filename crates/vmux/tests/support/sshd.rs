@@ -129,6 +129,13 @@ impl Sshd {
         ]
     }
 
+    /// This server's host public key, `ssh-ed25519 AAAA…`.
+    pub fn host_key(&self) -> String {
+        let key = std::fs::read_to_string(self.dir.join("host_ed25519.pub")).unwrap();
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        key.join(" ")
+    }
+
     /// This server's line for a `known_hosts` file.
     pub fn known_hosts_line(&self) -> String {
         let key = std::fs::read_to_string(self.dir.join("host_ed25519.pub")).unwrap();
