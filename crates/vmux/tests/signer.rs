@@ -20,7 +20,8 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use process::Proc;
-use ssh_key::{HashAlg, LineEnding, PublicKey, SshSig};
+use signature::Signer;
+use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, Signature, SshSig};
 use tokio::runtime::Runtime;
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::device::{Device, new_uuid};
@@ -29,7 +30,7 @@ use vmux_link::session::{self, SessionSender};
 use vmux_link::trust::TrustStore;
 use vmux_proto::envelope::{
     CertificateRequest, ContextQuality, Envelope, ErrorCode, KeyListRequest, Origin, Purpose, Role,
-    SignContext, SignRequest, SignResponse,
+    SessionBinding, SignContext, SignRequest, SignResponse,
 };
 use zeroize::Zeroizing;
 
@@ -672,4 +673,149 @@ fn a_device_that_disconnects_takes_its_sheet_with_it() {
     rig.signer.expect("SSH Sign Request", WAIT);
     rig.disconnect();
     rig.signer.expect("Withdrawn before an answer", WAIT);
+}
+
+fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+/// What ssh signs to log in as root with `key` in session `sid`.
+fn userauth(sid: &[u8], key: &[u8], algorithm: &str) -> Vec<u8> {
+    let mut d = Vec::new();
+    ssh_string(&mut d, sid);
+    d.push(50);
+    ssh_string(&mut d, b"root");
+    ssh_string(&mut d, b"ssh-connection");
+    ssh_string(&mut d, b"publickey");
+    d.push(1);
+    ssh_string(&mut d, algorithm.as_bytes());
+    ssh_string(&mut d, key);
+    d
+}
+
+fn host_key() -> PrivateKey {
+    PrivateKey::random(
+        &mut ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng),
+        Algorithm::Ed25519,
+    )
+    .unwrap()
+}
+
+/// `host`'s binding to session `sid`, as an agent relays it.
+fn binding(host: &PrivateKey, sid: &[u8], forwarded: bool) -> SessionBinding {
+    let sig: Signature = host.try_sign(sid).unwrap();
+    SessionBinding {
+        host_key: host.public_key().to_bytes().unwrap(),
+        session_id: sid.to_vec(),
+        signature: Vec::<u8>::try_from(sig).unwrap(),
+        forwarded,
+        known_hosts_name: Some("prod-db".into()),
+    }
+}
+
+/// A compromised requester talks to the signer directly: whatever context
+/// and bindings it sends, the signer believes only what it checks itself.
+#[test]
+fn a_requester_cannot_claim_a_destination_the_signer_did_not_verify() {
+    let mut rig = Rig::start(&[("work", KeyType::Ed25519)]);
+    let key = rig.keys[0].1.to_bytes().unwrap();
+    let (a, b) = (host_key(), host_key());
+    let login = |rig: &Rig, bindings: Vec<SessionBinding>| {
+        let mut r = rig.sign_request(0, b"", 0);
+        r.data_to_sign = userauth(b"session with b", &key, "ssh-ed25519");
+        r.context = SignContext {
+            context_quality: ContextQuality::Claimed,
+            host: Some("prod-db".into()),
+            user: Some("root".into()),
+            purpose: Some(Purpose::SshUserauth),
+            ..SignContext::default()
+        };
+        r.bindings = bindings;
+        r
+    };
+    let denied = |rig: &mut Rig, bindings: Vec<SessionBinding>, lines: &[&str]| {
+        let request = login(rig, bindings);
+        rig.send(Envelope::SignRequest(request));
+        rig.signer.expect("SSH Sign Request", WAIT);
+        for line in lines {
+            rig.signer.expect(line, WAIT);
+        }
+        rig.signer.expect("[a] approve", WAIT);
+        rig.signer.type_line("d");
+        assert_eq!(
+            signed(rig.response()).error_code,
+            Some(ErrorCode::UserDenied)
+        );
+    };
+
+    // A's real binding (of A's own session) with a login into B's session.
+    denied(
+        &mut rig,
+        vec![binding(&a, b"session with a", false)],
+        &[
+            "root@\"prod-db\" (UNVERIFIED: the login's session identifier is not the one bound last; the name is claimed by laptop)",
+        ],
+    );
+    // A's key and signature passed off as bound to B's session.
+    let mut forged = binding(&a, b"session with a", false);
+    forged.session_id = b"session with b".to_vec();
+    denied(
+        &mut rig,
+        vec![forged],
+        &[
+            "(UNVERIFIED: session binding 1 of 1: its host signature does not verify over its session identifier",
+        ],
+    );
+    // B's binding with one bit of its signature flipped.
+    let mut corrupt = binding(&b, b"session with b", false);
+    let last = corrupt.signature.len() - 1;
+    corrupt.signature[last] ^= 1;
+    denied(
+        &mut rig,
+        vec![corrupt],
+        &["UNVERIFIED: session binding 1 of 1"],
+    );
+    // A forwarded chain whose last binding is not the login's session.
+    denied(
+        &mut rig,
+        vec![
+            binding(&b, b"session with b", true),
+            binding(&a, b"session with a", true),
+        ],
+        &["UNVERIFIED: the login's session identifier is not the one bound last"],
+    );
+    // The truth: B bound last, for this login.
+    denied(
+        &mut rig,
+        vec![binding(&b, b"session with b", false)],
+        &[
+            "Destination  root@SHA256:",
+            "(verified by this signer)",
+            "new host, not on this signer's list; \"prod-db\" claimed by laptop",
+        ],
+    );
+
+    // A context that says "login" over SSHSIG data is refused before any sheet.
+    let mut lie = rig.sign_request(0, b"a file", 0);
+    lie.context.purpose = Some(Purpose::SshUserauth);
+    let (code, message) = rig.refused(lie);
+    assert_eq!(code, ErrorCode::MalformedRequest);
+    assert!(
+        message.contains("SSHSIG signature in namespace \"file\""),
+        "{message}"
+    );
+    let log = std::fs::read_to_string(rig.signer_home.join("signer-log.jsonl")).unwrap();
+    let last = log.lines().last().unwrap();
+    assert!(
+        last.contains("\"outcome\":\"malformedRequest\"")
+            && last.contains("the context says sshUserauth"),
+        "{last}"
+    );
+    assert_eq!(
+        rig.signer
+            .wait_any(&["SSH Sign Request"], Duration::from_millis(300)),
+        None,
+        "a sheet was shown"
+    );
 }

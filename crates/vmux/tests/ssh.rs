@@ -110,8 +110,31 @@ fn commands_print_their_output_and_exit_with_their_status() {
     ssh.expect("hi", WAIT);
     assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
 
+    // Once the signer knows the server's key by name, it names the host
+    // key the client checked from its own list; the connection itself is
+    // still only "verified by the requester".
+    let key = rig.sshd.dir.join("host_ed25519.pub");
+    let out = Command::new(VMUX)
+        .args(["hostkeys", "add", "prod-db", key.to_str().unwrap()])
+        .env("VMUX_HOME", &rig.paired.signer_home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let mut ssh = rig.ssh(&[&dest, "--", "exit", "3"]);
-    rig.approve();
+    let signer = rig.paired.signer();
+    signer.expect("SSH Sign Request", WAIT);
+    signer.expect(
+        &format!(
+            "Destination  {}@prod-db (verified by the requester)",
+            whoami()
+        ),
+        WAIT,
+    );
+    signer.expect("on this signer's list as \"prod-db\" (added", WAIT);
+    signer.expect("[a] approve", WAIT);
+    signer.type_line("a");
+    signer.expect("Passphrase for", WAIT);
+    signer.type_line(PASS);
     assert_eq!(ssh.wait_exit(WAIT).code(), Some(3), "{}", ssh.transcript);
 }
 
