@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use ciborium::Value;
 use vmux_proto::Error;
 use vmux_proto::envelope::limits::{
-    MAX_BLOB_LEN, MAX_DATA_TO_SIGN_LEN, MAX_DEVICE_NAME_LEN, MAX_KEYS, MAX_NONCE_LEN, MAX_TEXT_LEN,
-    MIN_NONCE_LEN, PAIRING_VALUE_LEN,
+    MAX_BINDINGS, MAX_BLOB_LEN, MAX_DATA_TO_SIGN_LEN, MAX_DEVICE_NAME_LEN, MAX_KEYS, MAX_NONCE_LEN,
+    MAX_TEXT_LEN, MIN_NONCE_LEN, PAIRING_VALUE_LEN,
 };
 use vmux_proto::envelope::*;
 
@@ -1953,4 +1953,54 @@ fn protocol_md_shows_the_golden_hello() {
         .collect::<Vec<_>>()
         .join(" ");
     assert_eq!(unhex(&hex_lines), unhex(HELLO));
+}
+
+/// `signRequest.bindings`: optional (an older requester sends none, an
+/// older signer ignores them), at most 16, each field within its limits,
+/// and the claimed name is text a person may read.
+#[test]
+fn session_bindings_are_optional_and_capped() {
+    let Envelope::SignRequest(plain) = sign_request() else {
+        panic!()
+    };
+    assert!(plain.bindings.is_empty());
+    let binding = SessionBinding {
+        host_key: ed25519_blob(0x40),
+        session_id: vec![7; 32],
+        signature: ed25519_signature(),
+        forwarded: true,
+        known_hosts_name: Some("bastion".into()),
+    };
+    let with = |bindings: Vec<SessionBinding>| {
+        let mut r = plain.clone();
+        r.bindings = bindings;
+        Envelope::SignRequest(r)
+    };
+    let bound = with(vec![binding.clone()]);
+    assert_eq!(Envelope::decode(&bound.encode().unwrap()).unwrap(), bound);
+    // No field at all when there are none: the golden vector is unchanged.
+    assert!(!hex(&plain_bytes()).contains(&hex(b"bindings")));
+
+    let refused = |b: Vec<SessionBinding>| match with(b).encode() {
+        Err(Error::FieldSize { field, .. }) => field,
+        Err(Error::ForbiddenCharacter { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refused(vec![binding.clone(); MAX_BINDINGS + 1]),
+        "signRequest.bindings"
+    );
+    let mut long = binding.clone();
+    long.session_id = vec![0; 129];
+    assert_eq!(refused(vec![long]), "signRequest.bindings.sessionID");
+    let mut empty = binding.clone();
+    empty.session_id.clear();
+    assert_eq!(refused(vec![empty]), "signRequest.bindings.sessionID");
+    let mut evil = binding;
+    evil.known_hosts_name = Some("db\u{1b}[2J".into());
+    assert_eq!(refused(vec![evil]), "signRequest.bindings.knownHostsName");
+}
+
+fn plain_bytes() -> Vec<u8> {
+    unhex(SIGN_REQUEST)
 }

@@ -61,6 +61,28 @@ fn every_file_in_docs_vectors_is_what_the_code_computes() {
     }
 }
 
+/// A sign request that carries session bindings is one the signer
+/// verifies: its reading names the last bound host and the forwarded hops.
+#[test]
+fn the_bound_sign_request_vector_verifies_on_the_signer() {
+    let file = load("envelopes.json");
+    let mut bound = 0;
+    for v in file["envelopes"].as_array().unwrap() {
+        let Envelope::SignRequest(r) = Envelope::decode(&unhex(&v["cbor"])).unwrap() else {
+            continue;
+        };
+        if r.bindings.is_empty() {
+            continue;
+        }
+        bound += 1;
+        let reading = vmux_signer::verify::read(&r).unwrap();
+        assert!(reading.verified(), "{reading:?}");
+        assert_eq!(reading.through.len(), r.bindings.len() - 1);
+        assert_eq!(reading.forwarded, vmux_signer::verify::Forwarded::Bound);
+    }
+    assert_eq!(bound, 1);
+}
+
 #[test]
 fn every_envelope_vector_decodes_to_its_meaning_and_encodes_back() {
     let file = load("envelopes.json");

@@ -23,7 +23,7 @@ use vmux_proto::envelope::{
     CertificateRequest, CertificateResponse, ContextQuality, DeviceTokenUpdate, Envelope,
     ErrorCode, ErrorReport, Hello, KeyList, KeyListRequest, Origin, PROTOCOL_MAJOR, PROTOCOL_MINOR,
     PairCommit, PairNonce, PairResult, PairReveal, Ping, Pong, ProviderKind, PublicKeyRecord,
-    Purpose, Role, SignContext, SignRequest, SignResponse,
+    Purpose, Role, SessionBinding, SignContext, SignRequest, SignResponse,
 };
 use zeroize::Zeroizing;
 
@@ -456,6 +456,76 @@ fn sshsig_data() -> Vec<u8> {
     out
 }
 
+/// What ssh signs to log in as `root` with `key` in session `sid` (RFC
+/// 4252 §7, method `publickey`).
+fn userauth_data(sid: &[u8], key: &PrivateKey) -> Result<Vec<u8>> {
+    let put = |out: &mut Vec<u8>, field: &[u8]| {
+        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        out.extend_from_slice(field);
+    };
+    let mut out = Vec::new();
+    put(&mut out, sid);
+    out.push(50); // SSH_MSG_USERAUTH_REQUEST
+    put(&mut out, b"root");
+    put(&mut out, b"ssh-connection");
+    put(&mut out, b"publickey");
+    out.push(1); // a signature follows
+    put(&mut out, key.algorithm().to_string().as_bytes());
+    put(&mut out, &blob(key)?);
+    Ok(out)
+}
+
+/// `host`'s `session-bind@openssh.com` proof for session `sid`, as an agent
+/// relays it (Ed25519 signatures are deterministic).
+fn session_binding(
+    host: &PrivateKey,
+    sid: &[u8],
+    forwarded: bool,
+    name: &str,
+) -> Result<SessionBinding> {
+    let signature: ssh_key::Signature = signature::Signer::try_sign(host, sid)?;
+    Ok(SessionBinding {
+        host_key: blob(host)?,
+        session_id: sid.to_vec(),
+        signature: Vec::<u8>::try_from(signature)?,
+        forwarded,
+        known_hosts_name: Some(name.into()),
+    })
+}
+
+/// The signRequest of a login through a forwarded agent, with its bindings.
+fn forwarded_login(keys: &Keys, issued: u64, expires: u64) -> Result<Envelope> {
+    let bastion = ed25519_key(&counting::<32>(0x40), "")?;
+    let db = ed25519_key(&counting::<32>(0x48), "")?;
+    let (bastion_sid, db_sid) = (counting::<32>(0x50), counting::<32>(0x58));
+    Ok(Envelope::SignRequest(SignRequest {
+        request_id: REQUEST_ID.into(),
+        key_algorithm: "ssh-ed25519".into(),
+        public_key_blob: blob(&keys.ed25519)?,
+        source_device_id: INITIATOR_DEVICE_ID.into(),
+        source_device_name: "laptop".into(),
+        origin: Origin::GenericAgent,
+        data_to_sign: userauth_data(&db_sid, &keys.ed25519)?,
+        nonce: counting::<32>(0x70).to_vec(),
+        issued_at_milliseconds: issued,
+        expires_at_milliseconds: expires,
+        flags: 0,
+        context: SignContext {
+            context_quality: ContextQuality::Claimed,
+            host: Some("db".into()),
+            user: Some("root".into()),
+            purpose: Some(Purpose::SshUserauth),
+            namespace: None,
+            forwarded: true,
+            host_key: None,
+        },
+        bindings: vec![
+            session_binding(&bastion, &bastion_sid, true, "bastion")?,
+            session_binding(&db, &db_sid, false, "db")?,
+        ],
+    }))
+}
+
 fn certificate(keys: &Keys) -> Result<Vec<u8>> {
     let (valid_after, valid_before) = (1_700_000_000, 1_700_028_800);
     let mut builder = ssh_key::certificate::Builder::new(
@@ -561,8 +631,14 @@ fn envelopes(keys: &Keys, h: &[u8; 32]) -> Result<EnvelopesFile> {
                     purpose: Some(Purpose::Sshsig),
                     namespace: Some("git".into()),
                     forwarded: false,
+                    host_key: None,
                 },
+                bindings: Vec::new(),
             }),
+        ),
+        (
+            "a login to \"db\" through an agent forwarded to \"bastion\": the two session bindings the agent verified, oldest first; each host signature verifies over its sessionID with its hostKey, and the login's session is the one bound last",
+            forwarded_login(keys, issued, expires)?,
         ),
         (
             "approved: the Ed25519 signature blob of signatures.json",
