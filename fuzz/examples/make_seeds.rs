@@ -418,9 +418,12 @@ fn main() {
             kind: (*kind).into(),
             device: "laptop".into(),
             key_fingerprint: Some(keys[i].fingerprint.to_string()),
-            destination: (*kind == "sign").then(|| "SSH login as alice".into()),
+            destination: (*kind == "sign").then(|| "alice@prod-db (verified by this signer)".into()),
+            purpose: (*kind == "sign").then(|| "SSH login (verified by this signer)".into()),
+            path: (*kind == "sign").then(|| "laptop → bastion (forwarded) → prod-db (verified by this signer)".into()),
             outcome: "approved".into(),
             decision_ms: 2300,
+            ..Default::default()
         });
     }
     seed(

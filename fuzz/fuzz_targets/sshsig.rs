@@ -10,8 +10,30 @@ use vmux_agent::context::sign_context;
 use vmux_agent::session_bind::Bindings;
 use vmux_proto::agent::userauth::SSHSIG_MAGIC;
 use vmux_proto::agent::{SignedData, SshSig, classify};
-use vmux_proto::envelope::{ContextQuality, Purpose};
-use vmux_signer::identities::destination;
+use vmux_proto::envelope::{ContextQuality, Origin, Purpose, SignContext, SignRequest};
+use vmux_signer::destination::Destination;
+use vmux_signer::hostkeys::HostKeys;
+use vmux_signer::verify;
+
+/// A sign request for `data` with the agent's own context for it, as the
+/// signer receives it from an honest agent.
+fn request(data: &[u8], key: &[u8], context: SignContext) -> SignRequest {
+    SignRequest {
+        request_id: "fuzz".into(),
+        key_algorithm: "ssh-ed25519".into(),
+        public_key_blob: key.to_vec(),
+        source_device_id: "fuzz".into(),
+        source_device_name: "laptop".into(),
+        origin: Origin::GenericAgent,
+        data_to_sign: data.to_vec(),
+        nonce: vec![0; 16],
+        issued_at_milliseconds: 0,
+        expires_at_milliseconds: 1,
+        flags: 0,
+        context,
+        bindings: Vec::new(),
+    }
+}
 
 struct Reader<'a>(&'a [u8]);
 
@@ -77,12 +99,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ctx.namespace.as_deref(), Some(namespace));
     assert_eq!(ctx.context_quality, ContextQuality::Claimed);
     assert_eq!((ctx.user.as_deref(), ctx.host.as_deref()), (None, None));
-    let shown = destination(&ctx)
-        .purpose
-        .expect("a signature has a purpose");
+    let reading = verify::read(&request(data, b"key", ctx))
+        .expect("an honest agent's context agrees with the data");
+    let shown = Destination::describe(&reading, &HostKeys::default(), "laptop").purpose;
     if namespace == "git" {
-        assert_eq!(shown, "git signature");
+        assert_eq!(shown.text, "git signature");
     } else {
-        assert_eq!(shown, format!("signature, namespace \"{namespace}\""));
+        let escaped = vmux_proto::text::escape(namespace);
+        assert_eq!(shown.text, format!("file signature (namespace \"{escaped}\")"));
     }
 });

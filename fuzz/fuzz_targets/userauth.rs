@@ -12,8 +12,30 @@ use vmux_proto::agent::userauth::{
     METHOD_PUBLICKEY, METHOD_PUBLICKEY_HOSTBOUND, SSH_MSG_USERAUTH_REQUEST, SSHSIG_MAGIC,
 };
 use vmux_proto::agent::{MAX_SESSION_ID_LEN, SignedData, Userauth, classify};
-use vmux_proto::envelope::{ContextQuality, Purpose, SignContext};
-use vmux_signer::identities::destination;
+use vmux_proto::envelope::{ContextQuality, Origin, Purpose, SignContext, SignRequest};
+use vmux_signer::destination::Destination;
+use vmux_signer::hostkeys::HostKeys;
+use vmux_signer::verify;
+
+/// A sign request for `data` with the agent's own context for it, as the
+/// signer receives it from an honest agent.
+fn request(data: &[u8], key: &[u8], context: SignContext) -> SignRequest {
+    SignRequest {
+        request_id: "fuzz".into(),
+        key_algorithm: "ssh-ed25519".into(),
+        public_key_blob: key.to_vec(),
+        source_device_id: "fuzz".into(),
+        source_device_name: "laptop".into(),
+        origin: Origin::GenericAgent,
+        data_to_sign: data.to_vec(),
+        nonce: vec![0; 16],
+        issued_at_milliseconds: 0,
+        expires_at_milliseconds: 1,
+        flags: 0,
+        context,
+        bindings: Vec::new(),
+    }
+}
 
 struct Reader<'a>(&'a [u8]);
 
@@ -117,7 +139,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ctx.user.as_deref(), Some(login.user.as_str()));
     assert_eq!(ctx.context_quality, ContextQuality::Claimed);
     assert_eq!(ctx.host, None);
-    let shown = destination(&ctx);
-    assert_eq!(shown.user.as_deref(), Some(login.user.as_str()));
-    assert_eq!(shown.purpose.as_deref(), Some("SSH login"));
+    // The signer reads the same login, and the agent's context never
+    // contradicts it.
+    let reading = verify::read(&request(data, &login.key_blob, ctx))
+        .expect("an honest agent's context agrees with the data");
+    let shown = Destination::describe(&reading, &HostKeys::default(), "laptop");
+    let user = vmux_proto::text::escape(&login.user);
+    assert_eq!(shown.user.map(|u| u.text).as_deref(), Some(&*user));
+    assert_eq!(shown.purpose.text, "SSH login");
+    assert!(!reading.verified(), "no binding, no verified destination");
 });
