@@ -48,8 +48,8 @@ pub enum Sheet {
         /// The name it gives itself now, when that differs: its claim.
         claimed: Option<String>,
         /// Where the signature will be used, each item with how sure the
-        /// signer is of it.
-        destination: Destination,
+        /// signer is of it (boxed: it is most of the sheet's size).
+        destination: Box<Destination>,
         /// The identity's name.
         key: String,
     },

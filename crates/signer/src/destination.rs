@@ -402,7 +402,7 @@ mod tests {
         let sheet = crate::approval::Sheet::Sign {
             device: "laptop".into(),
             claimed: None,
-            destination: d,
+            destination: Box::new(d),
             key: "work".into(),
         };
         // Kept raw here; escaped on its way to the screen.

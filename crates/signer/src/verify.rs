@@ -8,7 +8,7 @@
 //! signature it makes is good for that session, and so for that host key,
 //! only. Pure: no I/O, no clock.
 
-use vmux_hostkey::bind;
+use vmux_hostkey::{BadBinding, bind};
 use vmux_proto::agent::{SignedData, classify};
 use vmux_proto::envelope::{
     ContextQuality, ErrorCode, Origin, Purpose as ContextPurpose, SessionBinding, SignRequest,
@@ -116,10 +116,16 @@ pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
             format!("the request contradicts the data it asks to sign: {what}"),
         )
     })?;
-    let forwarded = forwarded(r);
+    // Each binding's proof, checked once.
+    let proofs: Vec<Result<(), BadBinding>> = r
+        .bindings
+        .iter()
+        .map(|b| bind::verify(&b.host_key, &b.session_id, &b.signature))
+        .collect();
+    let forwarded = forwarded(r, &proofs);
     Ok(match data {
         SignedData::Userauth(login) => {
-            let (host, through) = destination(r, &login.session_id);
+            let (host, through) = destination(r, &proofs, &login.session_id);
             if let (Host::Verified { key, .. }, Some(bound)) = (&host, &login.host_key)
                 && !bind::same_key(key, bound)
             {
@@ -140,13 +146,13 @@ pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
                 namespace: sig.namespace,
             },
             host: Host::NotALogin,
-            through: hops(&r.bindings),
+            through: hops(&r.bindings, &proofs),
             forwarded,
         },
         SignedData::Unknown => Reading {
             purpose: Purpose::Unknown,
             host: Host::NotALogin,
-            through: hops(&r.bindings),
+            through: hops(&r.bindings, &proofs),
             forwarded,
         },
     })
@@ -209,7 +215,11 @@ fn contradictions(r: &SignRequest, data: &SignedData) -> Result<(), String> {
 
 /// The destination of a login in session `session_id`, and the hops on
 /// the way, from the bindings (or the requester's word without them).
-fn destination(r: &SignRequest, session_id: &[u8]) -> (Host, Vec<Hop>) {
+fn destination(
+    r: &SignRequest,
+    proofs: &[Result<(), BadBinding>],
+    session_id: &[u8],
+) -> (Host, Vec<Hop>) {
     let claimed = || {
         r.bindings
             .last()
@@ -238,11 +248,9 @@ fn destination(r: &SignRequest, session_id: &[u8]) -> (Host, Vec<Hop>) {
         let why = "no session binding came with the request".to_owned();
         return (unverified(why), Vec::new());
     };
-    for (i, b) in r.bindings.iter().enumerate() {
-        if let Err(e) = bind::verify(&b.host_key, &b.session_id, &b.signature) {
-            let why = format!("session binding {} of {}: {e}", i + 1, r.bindings.len());
-            return (unverified(why), Vec::new());
-        }
+    if let Some((i, Err(e))) = proofs.iter().enumerate().find(|(_, p)| p.is_err()) {
+        let why = format!("session binding {} of {}: {e}", i + 1, r.bindings.len());
+        return (unverified(why), Vec::new());
     }
     if last.session_id != session_id {
         let why = "the login's session identifier is not the one bound last".to_owned();
@@ -260,31 +268,35 @@ fn destination(r: &SignRequest, session_id: &[u8]) -> (Host, Vec<Hop>) {
         key: last.host_key.clone(),
         claimed_name: last.known_hosts_name.clone(),
     };
-    (host, hops(before))
+    (host, hops(before, proofs))
 }
 
-/// The forwarding bindings whose signatures verify, in order.
-fn hops(bindings: &[SessionBinding]) -> Vec<Hop> {
+/// The forwarding bindings whose proofs hold, in order.
+fn hops(bindings: &[SessionBinding], proofs: &[Result<(), BadBinding>]) -> Vec<Hop> {
     bindings
         .iter()
-        .filter(|b| b.forwarded && bind::verify(&b.host_key, &b.session_id, &b.signature).is_ok())
-        .map(|b| Hop {
+        .zip(proofs)
+        .filter(|(b, proof)| b.forwarded && proof.is_ok())
+        .map(|(b, _)| Hop {
             key: b.host_key.clone(),
             claimed_name: b.known_hosts_name.clone(),
         })
         .collect()
 }
 
-fn forwarded(r: &SignRequest) -> Forwarded {
-    let bound = r
+/// Bound when every forwarding binding is proved; claimed when only the
+/// requester says so, or a forwarding binding's proof fails.
+fn forwarded(r: &SignRequest, proofs: &[Result<(), BadBinding>]) -> Forwarded {
+    let forwardings: Vec<bool> = r
         .bindings
         .iter()
-        .filter(|b| b.forwarded)
-        .map(|b| bind::verify(&b.host_key, &b.session_id, &b.signature).is_ok())
-        .collect::<Vec<_>>();
+        .zip(proofs)
+        .filter(|(b, _)| b.forwarded)
+        .map(|(_, proof)| proof.is_ok())
+        .collect();
     match (
-        bound.is_empty(),
-        bound.iter().all(|ok| *ok),
+        forwardings.is_empty(),
+        forwardings.iter().all(|proved| *proved),
         r.context.forwarded,
     ) {
         (true, _, false) => Forwarded::No,

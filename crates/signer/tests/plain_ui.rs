@@ -50,7 +50,7 @@ fn sign(device: &str) -> Sheet {
     Sheet::Sign {
         device: device.into(),
         claimed: None,
-        destination,
+        destination: Box::new(destination),
         key: "work".into(),
     }
 }
@@ -285,7 +285,7 @@ async fn the_pinned_name_leads_and_the_claim_is_labelled_and_escaped() {
             let sheet = Sheet::Sign {
                 device: "old\u{1b}[2J".into(),
                 claimed: Some("laptop".into()),
-                destination: login("old"),
+                destination: Box::new(login("old")),
                 key: "work".into(),
             };
             a.turn().await.ask(sheet).await

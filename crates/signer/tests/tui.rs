@@ -30,7 +30,7 @@ fn sign(device: &str) -> Sheet {
     Sheet::Sign {
         device: device.to_owned(),
         claimed: None,
-        destination: Destination::describe(
+        destination: Box::new(Destination::describe(
             &Reading {
                 purpose: Purpose::Login { user: "ci".into() },
                 host: Host::ByRequester {
@@ -42,7 +42,7 @@ fn sign(device: &str) -> Sheet {
             },
             &HostKeys::default(),
             device,
-        ),
+        )),
         key: "work-key".into(),
     }
 }

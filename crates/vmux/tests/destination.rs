@@ -188,6 +188,32 @@ fn an_imported_host_is_named_and_verified_and_a_host_policy_fails_fast_elsewhere
     let other = rig.sshd("other", "");
     let imported = rig.import(&format!("prod-db {}\n", db.host_key()));
     assert!(imported.contains("1 new"), "{imported}");
+    // A hostile known_hosts: a name that would redraw the terminal is
+    // refused and shown escaped; a huge file is refused before it is read.
+    let evil = rig.import(&format!("prod-db\u{1b}[2J {}\n", other.host_key()));
+    assert!(
+        evil.contains(
+            "Refused line 1: host name \"prod-db\\e[2J\" holds control or format characters"
+        ) && !evil.contains('\u{1b}'),
+        "{evil}"
+    );
+    let huge = rig.paired.dir.path().join("huge_known_hosts");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let out = Command::new(VMUX)
+        .args(["hostkeys", "import", huge.to_str().unwrap()])
+        .env("VMUX_HOME", &rig.paired.signer_home)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("larger than 16 MiB"),
+        "{}",
+        text(&out)
+    );
+    let list = rig.signer_cli(&["hostkeys", "list"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
     let user = whoami();
 
     let login = rig.ssh(&db, &[], "echo logged-in");
@@ -391,10 +417,7 @@ fn a_lying_client_gets_an_unverified_sheet_or_policy_denied_and_git_signs() {
     for (case, why) in whys.iter().enumerate() {
         let (sock, key) = (sock.clone(), key.clone());
         let client = std::thread::spawn(move || lie(&sock, &key, case));
-        rig.sheet(&[
-            &format!("Destination  root@"),
-            &format!("(UNVERIFIED: {why}"),
-        ]);
+        rig.sheet(&["Destination  root@", &format!("(UNVERIFIED: {why}")]);
         rig.deny();
         let (bound, signed) = client.join().unwrap();
         assert_eq!(signed, 5, "case {case}: refused as denied");

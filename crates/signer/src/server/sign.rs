@@ -135,7 +135,7 @@ impl Signer {
         let sheet = Sheet::Sign {
             device: peer.name.clone(),
             claimed: peer.claimed_name().map(str::to_owned),
-            destination,
+            destination: Box::new(destination),
             key: identity.name.clone(),
         };
         let rsa_hash = identities::rsa_hash(r.flags);

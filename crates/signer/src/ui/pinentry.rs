@@ -317,7 +317,7 @@ mod tests {
         let sheet = Sheet::Sign {
             device: "lap\u{202e}top".into(),
             claimed: None,
-            destination: Destination::describe(
+            destination: Box::new(Destination::describe(
                 &Reading {
                     purpose: Purpose::Login { user: "me".into() },
                     host: Host::ByRequester {
@@ -329,7 +329,7 @@ mod tests {
                 },
                 &HostKeys::default(),
                 "lap\u{202e}top",
-            ),
+            )),
             key: "work".into(),
         };
         let desc = description(&sheet, 2);
