@@ -1762,7 +1762,15 @@ fn full_envelopes() -> Vec<(&'static str, Envelope, &'static [&'static str])> {
     };
     request.context.purpose = Some(Purpose::Sshsig);
     request.context.namespace = Some("git".into());
+    request.context.host_key = Some(ed25519_blob(0x40));
     request.flags = SSH_AGENT_RSA_SHA2_512;
+    request.bindings = vec![SessionBinding {
+        host_key: ed25519_blob(0x40),
+        session_id: vec![7; 32],
+        signature: ed25519_signature(),
+        forwarded: false,
+        known_hosts_name: Some("db".into()),
+    }];
     let Envelope::SignResponse(mut response) = sign_response() else {
         panic!()
     };
@@ -1783,6 +1791,11 @@ fn full_envelopes() -> Vec<(&'static str, Envelope, &'static [&'static str])> {
         ("keyList", key_list(), &[]),
         ("PublicKeyRecord", key_list(), &["keys"]),
         ("signRequest", Envelope::SignRequest(request.clone()), &[]),
+        (
+            "SessionBinding",
+            Envelope::SignRequest(request.clone()),
+            &["bindings"],
+        ),
         ("SignContext", Envelope::SignRequest(request), &["context"]),
         ("signResponse", Envelope::SignResponse(response), &[]),
         ("certificateRequest", certificate_request(), &[]),
