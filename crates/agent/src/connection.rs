@@ -182,10 +182,12 @@ impl Connection<'_> {
                 if !self.forwarded() {
                     identities.extend(agent.certs.identity());
                 }
-                identities.extend(agent.keys().identities());
-                // ssh binds before it lists: the host is known by now.
+                // Then the signer's keys, the one that last logged in to
+                // this host first (ssh binds before it lists, so the host
+                // is known by now): fewer wrong offers, MaxAuthTries spared.
                 let host = self.bindings.last().map(|b| b.host_key.as_slice());
-                Response::IdentitiesAnswer(agent.offers.order(host, identities))
+                identities.extend(agent.offers.order(host, agent.keys().identities()));
+                Response::IdentitiesAnswer(identities)
             }
             Request::SignRequest(s) => sign(agent, s, &self.bindings).await,
             Request::Lock { .. } | Request::Unlock { .. } if self.forwarded() => {
@@ -407,14 +409,11 @@ fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Op
     let (response, outcome, fingerprint) = match agent.certs.sign(&request.key_blob, &request.data)
     {
         Local::NotOurs => return None,
-        Local::Signed(signature, fingerprint) => {
-            logged_in(agent, request, bindings);
-            (
-                Response::SignResponse { signature },
-                "approved",
-                fingerprint,
-            )
-        }
+        Local::Signed(signature, fingerprint) => (
+            Response::SignResponse { signature },
+            "approved",
+            fingerprint,
+        ),
         Local::Failed(fingerprint) => (Response::Failure, "internal", fingerprint),
     };
     log_session_cert(
@@ -453,7 +452,7 @@ fn log_session_cert(
     });
 }
 
-/// A login signature was made with `request`'s key: list it first for
+/// The signer made a login signature with `request`'s key: list it first for
 /// that host next time.
 fn logged_in(agent: &Agent, request: &SignRequest, bindings: &Bindings) {
     if let SignedData::Userauth(login) = classify(&request.data)

@@ -4,7 +4,9 @@
 //! for the identity list, then offers identities in our order; every wrong
 //! offer counts against the server's `MaxAuthTries`. So we remember, per
 //! host key, the identity that last signed a login there, and list it
-//! first. Memory only, and bounded: a hint, never a record.
+//! first among the signer's keys (the session certificate, which needs no
+//! approval, stays ahead of them). Memory only, and bounded: a hint, never
+//! a record.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
