@@ -5,7 +5,7 @@
 //! `signRequest` carrying them. The signer's `verify::read` must agree with
 //! a plain model of protocol.md §9.6 on when a destination is verified and
 //! when the request is refused; whatever the bytes, every line the sheet
-//! would show is text a terminal can take, and a policy denying unverified
+//! shows (`ui::text::fields`) is text a terminal can take, and a policy denying unverified
 //! destinations lets only verified logins through.
 #![no_main]
 
@@ -14,9 +14,11 @@ use vmux_hostkey::{same_key, verify as proof};
 use vmux_proto::agent::{Extension, Request, SignedData, classify, frame_len};
 use vmux_proto::envelope::limits::{MAX_BINDINGS, MAX_DATA_TO_SIGN_LEN, MAX_SESSION_ID_LEN};
 use vmux_proto::envelope::{Origin, SessionBinding, SignContext, SignRequest};
+use vmux_signer::approval::Sheet;
 use vmux_signer::destination::Destination;
 use vmux_signer::hostkeys::HostKeys;
 use vmux_signer::policy::{self, Policy, Rule};
+use vmux_signer::ui::text;
 use vmux_signer::verify::{self, Host};
 
 /// §9.6: verified exactly when every binding verifies, the last one is the
@@ -59,13 +61,18 @@ fn check(r: &SignRequest) {
     if let Host::Verified { key, .. } = &reading.host {
         assert_eq!(key, &r.bindings[r.bindings.len() - 1].host_key);
     }
-    let shown = Destination::describe(&reading, &HostKeys::default(), "laptop");
-    let mut lines = vec![shown.target.to_string(), shown.purpose.to_string()];
-    lines.extend(shown.user.map(|u| u.to_string()));
-    lines.extend(shown.path.map(|p| p.to_string()));
-    lines.extend(shown.host_key);
-    for line in lines {
-        assert!(vmux_proto::text::check(&line).is_ok(), "{line:?}");
+    let sheet = Sheet::Sign {
+        device: "laptop".into(),
+        claimed: None,
+        destination: Box::new(Destination::describe(
+            &reading,
+            &HostKeys::default(),
+            "laptop",
+        )),
+        key: "work".into(),
+    };
+    for (label, line) in text::fields(&sheet) {
+        assert!(vmux_proto::text::check(&line).is_ok(), "{label}: {line:?}");
     }
     let strict = Policy {
         unverified: Rule::Deny,

@@ -116,10 +116,7 @@ impl Destination {
                             Naming::Known(h) => h.name.clone(),
                             _ => name.clone().unwrap_or_else(|| fingerprint(key)),
                         };
-                        (
-                            shown,
-                            Some(key_line(key, &naming, name.as_deref(), device)),
-                        )
+                        (shown, Some(key_line(key, &naming, name.as_deref(), device)))
                     }
                     None => (name.clone().unwrap_or_else(|| "unknown host".into()), None),
                 };
