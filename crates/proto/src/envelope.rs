@@ -31,6 +31,7 @@
 //! # Ok::<(), vmux_proto::Error>(())
 //! ```
 
+mod cancel;
 mod certificate;
 mod check;
 mod device_token;
@@ -44,6 +45,7 @@ mod pairing;
 mod sign;
 mod wire;
 
+pub use cancel::Cancel;
 pub use certificate::{CertificateRequest, CertificateResponse};
 pub use device_token::DeviceTokenUpdate;
 pub use error_code::ErrorCode;
@@ -134,6 +136,8 @@ envelopes! {
     CertificateResponse(CertificateResponse) = "certificateResponse",
     /// Signer → agent: the endpoint to POST to for a wake-up.
     DeviceTokenUpdate(DeviceTokenUpdate) = "deviceTokenUpdate",
+    /// Initiator → signer: withdraw a request; nobody waits for its answer.
+    Cancel(Cancel) = "cancel",
     /// Keepalive probe.
     Ping(Ping) = "ping",
     /// Keepalive answer.

@@ -199,6 +199,12 @@ fn device_token_update() -> Envelope {
     })
 }
 
+fn cancel() -> Envelope {
+    Envelope::Cancel(Cancel {
+        request_id: REQUEST_ID.into(),
+    })
+}
+
 fn ping() -> Envelope {
     Envelope::Ping(Ping { seq: 1 })
 }
@@ -681,6 +687,29 @@ const DEVICE_TOKEN_UPDATE: &str = concat!(
     "6d 70 6c 65 2f 76 6d 75 78 2d 37 66 33 61",
 );
 
+// cancel (70 bytes), diagnostic notation (RFC 8949 §8):
+//
+// {
+//   "v": 1,
+//   "type": "cancel",
+//   "body": {
+//     "requestID": "2b7e1516-28ae-4d2a-8f3c-9cf4f3c6a1b0"
+//   }
+// }
+const CANCEL: &str = concat!(
+    "a3",                            // map(3)
+    "61 76 01",                      //   "v": 1
+    "64 74 79 70 65",                //   "type":
+    "66 63 61 6e 63 65 6c",          //     "cancel"
+    "64 62 6f 64 79",                //   "body":
+    "a1",                            //     map(1)
+    "69 72 65 71 75 65 73 74 49 44", //       "requestID":
+    "78 24",                         //         text(36) "2b7e1516-28ae-4d2a-8f3c-9cf4f3c6a1b0"
+    "32 62 37 65 31 35 31 36 2d 32 38 61 65 2d 34 64",
+    "32 61 2d 38 66 33 63 2d 39 63 66 34 66 33 63 36",
+    "61 31 62 30",
+);
+
 // ping (25 bytes), diagnostic notation (RFC 8949 §8):
 //
 // {
@@ -791,6 +820,7 @@ fn vectors() -> Vec<(Envelope, &'static str)> {
         (certificate_request(), CERTIFICATE_REQUEST),
         (certificate_response(), CERTIFICATE_RESPONSE),
         (device_token_update(), DEVICE_TOKEN_UPDATE),
+        (cancel(), CANCEL),
         (ping(), PING),
         (pong(), PONG),
         (error(), ERROR),
@@ -916,6 +946,7 @@ fn golden_vectors_cover_every_envelope_type() {
             "certificateRequest",
             "certificateResponse",
             "deviceTokenUpdate",
+            "cancel",
             "ping",
             "pong",
             "error",
