@@ -94,6 +94,14 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether nothing listens at the address (connection refused): the
+    /// signer is not running there, as opposed to slow or unroutable.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Error::Unreachable { source, .. } if source.kind() == io::ErrorKind::ConnectionRefused)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -6,12 +6,15 @@
 //! - [`session`]: the tokio transport: framing, hello, pairing, keepalive.
 //! - [`discovery`]: DNS-SD advertisement and browsing.
 //! - [`logfile`]: the request logs, rotated at a size.
+//! - [`find`]: finding a pinned signer again (last address, then DNS-SD).
+//! - [`wake`]: waking a signer that cannot be reached (HTTP push).
 
 pub mod backoff;
 pub mod clock;
 pub mod device;
 pub mod discovery;
 mod error;
+pub mod find;
 mod fingerprint;
 pub mod frame;
 pub mod home;
@@ -21,6 +24,7 @@ pub mod noise;
 pub mod pairing;
 pub mod session;
 pub mod trust;
+pub mod wake;
 
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
