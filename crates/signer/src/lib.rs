@@ -8,6 +8,7 @@
 //! - [`verify`]: what a sign request is for, read from the signed bytes and
 //!   the session bindings; [`hostkeys`]: hosts the signer knows by name;
 //!   [`policy`]: per-key limits; [`destination`]: how the sheet shows it.
+//! - [`settings`]: the port and wake endpoint kept between runs.
 
 pub mod approval;
 pub mod checks;
@@ -20,6 +21,7 @@ mod notify;
 pub mod policy;
 pub mod server;
 mod state;
+pub mod settings;
 pub mod ui;
 pub mod verify;
 

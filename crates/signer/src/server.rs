@@ -2,13 +2,14 @@
 //! of request reads one way through its own file: [`pairing`], [`sign`]
 //! and [`certificate`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 use vmux_link::clock::Clock;
 use vmux_link::device::Device;
@@ -17,7 +18,7 @@ use vmux_link::session::{self, Accepted, Pairing, Peer, Session, SessionSender};
 use vmux_link::trust::{self, PeerRole, TrustStore};
 use vmux_link::{Error, Result};
 use vmux_proto::envelope::{
-    CertificateRequest, Envelope, ErrorCode, ErrorReport, KeyList, SignRequest,
+    CertificateRequest, DeviceTokenUpdate, Envelope, ErrorCode, ErrorReport, KeyList, SignRequest,
     limits::MAX_PENDING_REQUESTS,
 };
 use vmux_proto::text::escape;
@@ -46,15 +47,23 @@ const MAX_PENDING_INVITATIONS: usize = 4;
 pub struct Config {
     /// How long a pairing invitation waits for the person.
     pub pairing_timeout: Duration,
+    /// The push endpoint devices may POST to when they cannot reach us
+    /// (`deviceTokenUpdate`); `None` tells them to forget any they hold.
+    pub wake_url: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             pairing_timeout: session::PAIRING_TIMEOUT,
+            wake_url: None,
         }
     }
 }
+
+/// The requests of one session still waiting for their answer, by
+/// `requestID`: a `cancel` from that session withdraws them.
+type Cancels = Arc<std::sync::Mutex<HashMap<String, oneshot::Sender<()>>>>;
 
 /// A running signer.
 ///
@@ -205,7 +214,15 @@ impl Signer {
     /// person never holds up a key list.
     async fn run_session(self: Arc<Self>, mut session: Session) -> Result<()> {
         let pending = Arc::new(AtomicUsize::new(0));
+        let cancels = Cancels::default();
         let peer = session.peer().clone();
+        // Every session, so a device always holds the current endpoint
+        // (empty: none, forget the old one).
+        session
+            .send(Envelope::DeviceTokenUpdate(DeviceTokenUpdate {
+                endpoint: self.config.wake_url.clone().unwrap_or_default(),
+            }))
+            .await?;
         let removed = trust::unpinned(
             trust::path(&self.home),
             PeerRole::Requester,
@@ -225,10 +242,31 @@ impl Signer {
             match received {
                 Envelope::KeyListRequest(_) => session.send(self.key_list()).await?,
                 Envelope::SignRequest(r) => {
-                    self.spawn_request(&session.sender(), &pending, &peer, Request::Sign(r))
+                    let id = r.request_id.clone();
+                    let sender = session.sender();
+                    self.spawn_request(&sender, &pending, &cancels, &peer, id, Request::Sign(r));
                 }
                 Envelope::CertificateRequest(r) => {
-                    self.spawn_request(&session.sender(), &pending, &peer, Request::Certificate(r));
+                    let id = r.request_id.clone();
+                    let sender = session.sender();
+                    let request = Request::Certificate(r);
+                    self.spawn_request(&sender, &pending, &cancels, &peer, id, request);
+                }
+                // Only this session's own requests can be withdrawn.
+                Envelope::Cancel(c) => {
+                    let waiting = cancels
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&c.request_id);
+                    match waiting {
+                        Some(cancel) => {
+                            let _ = cancel.send(());
+                        }
+                        None => tracing::debug!(
+                            "\"{}\" cancelled a request that is not pending",
+                            escape(&peer.name)
+                        ),
+                    }
                 }
                 Envelope::Error(e) => tracing::info!(
                     "\"{}\" reported: {} ({})",
@@ -288,7 +326,9 @@ impl Signer {
         self: &Arc<Self>,
         reply: &SessionSender,
         pending: &Arc<AtomicUsize>,
+        cancels: &Cancels,
         peer: &Peer,
+        request_id: String,
         request: Request,
     ) {
         let (signer, reply, pending, peer) = (
@@ -297,6 +337,14 @@ impl Signer {
             Arc::clone(pending),
             peer.clone(),
         );
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        // A request ID used twice replaces the earlier entry; the earlier
+        // request then just cannot be cancelled (its sender is gone).
+        cancels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(request_id.clone(), cancel);
+        let cancels = Arc::clone(cancels);
         tokio::spawn(async move {
             let peer = signer.pinned_now(peer);
             let busy = pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_REQUESTS;
@@ -308,22 +356,44 @@ impl Signer {
                     }
                 }
             };
-            // A device that disconnects takes its requests with it: their
-            // sheets are withdrawn rather than left for the person to answer.
+            // A device that disconnects, or whose client left (`cancel`),
+            // takes its request with it: the sheet is withdrawn rather than
+            // left for the person to answer, and nothing is signed.
+            let withdrawn = async {
+                if cancelled.await.is_err() {
+                    // Dropped uncalled (the session ended): not a cancel.
+                    std::future::pending::<()>().await;
+                }
+            };
             let answer = tokio::select! {
                 answer = work => Some(answer),
                 () = reply.closed() => None,
+                () = withdrawn => None,
             };
             pending.fetch_sub(1, Ordering::SeqCst);
-            let delivered = match answer {
-                Some(answer) => reply.send(answer).await.is_ok(),
-                None => false,
-            };
-            if !delivered {
-                tracing::info!(
-                    "\"{}\" left before its answer could be delivered",
-                    escape(&peer.name)
-                );
+            cancels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&request_id);
+            let name = escape(&peer.name);
+            match answer {
+                Some(answer) => {
+                    if reply.send(answer).await.is_err() {
+                        tracing::info!("\"{name}\" left before its answer could be delivered");
+                        signer.approvals.banner(format!(
+                            "The answer to \"{name}\" could not be delivered: the device left"
+                        ));
+                    }
+                }
+                None => {
+                    tracing::info!(
+                        "\"{name}\" withdrew its request (its client left); nothing was signed"
+                    );
+                    signer.approvals.banner(format!(
+                        "Withdrawn: the request from \"{name}\" can no longer be delivered \
+                         (its client left); nothing was signed"
+                    ));
+                }
             }
         });
     }

@@ -1,6 +1,5 @@
 //! `vmux signer`: the device that holds the keys.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use vmux_link::discovery::{self, Scope};
 use vmux_link::home::Home;
 use vmux_signer::approval::{self, Approvals, PairingWindow};
 use vmux_signer::log::Log;
+use vmux_signer::settings::{self, Settings};
 use vmux_signer::ui::guide::{Guide, Step};
 use vmux_signer::{Config, Signer, ui};
 
@@ -92,9 +92,16 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Address to listen on. Only non-loopback addresses are advertised.
-    #[arg(long, default_value = "0.0.0.0:0")]
-    listen: SocketAddr,
+    /// Address to listen on, HOST or HOST:PORT (port 0: any free port).
+    /// Without a port: the one used last, else 7390 when free. Only
+    /// non-loopback addresses are advertised.
+    #[arg(long, value_name = "HOST[:PORT]", default_value = "0.0.0.0")]
+    listen: String,
+    /// Push endpoint (UnifiedPush / ntfy style, https://) that devices POST
+    /// to when they cannot reach this signer; kept in signer.json for later
+    /// runs. An empty value forgets it.
+    #[arg(long, value_name = "URL")]
+    wake_url: Option<String>,
     /// Name shown to paired devices (default: the stored name, else the host name).
     #[arg(long)]
     name: Option<String>,
@@ -147,10 +154,30 @@ fn log(home: &Home, json: bool) -> Result {
 
 async fn serve(home: Home, args: RunArgs) -> Result {
     let device = Device::load_or_create(&home, args.name.as_deref())?;
-    let listener = TcpListener::bind(args.listen)
+    let (host, port) = settings::parse_listen(&args.listen)?;
+    let mut settings = Settings::load(&home)?;
+    if let Some(url) = args.wake_url {
+        if !url.is_empty() {
+            vmux_link::wake::check_endpoint(&url)?;
+        }
+        settings.wake_url = Some(url).filter(|u| !u.is_empty());
+    }
+    let listener: TcpListener = settings::listen(host, port, &mut settings)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}; choose another with --listen HOST:PORT",
+                args.listen
+            )
+        })?;
     let local = listener.local_addr()?;
+    // Remembered for the next run: the same port, the same endpoint.
+    if let Err(e) = settings.save(&home) {
+        tracing::warn!("{e}; the next run may listen on another port");
+    }
+    if let Some(url) = settings.wake_url() {
+        println!("Wake endpoint: {}", vmux_link::wake::endpoint_host(url));
+    }
     println!(
         "vmux signer \"{}\" listening on {local}",
         vmux_proto::text::escape(&device.name)
@@ -188,6 +215,7 @@ async fn serve(home: Home, args: RunArgs) -> Result {
     }
     let config = Config {
         pairing_timeout: Duration::from_secs(args.pairing_timeout),
+        wake_url: settings.wake_url().map(str::to_owned),
     };
     let window = approvals.pairing_window();
     if args.pair {

@@ -138,6 +138,7 @@ pub async fn run(args: Args) -> Result {
     let window = approvals.pairing_window();
     let config = Config {
         pairing_timeout: Duration::from_secs(120),
+        ..Config::default()
     };
     let signer = Signer::new(
         signer_device,
