@@ -9,7 +9,7 @@ use vmux_link::home::write_private;
 use vmux_proto::envelope::ProviderKind;
 use vmux_proto::envelope::limits::{MAX_BLOB_LEN, MAX_KEYS, MAX_TEXT_LEN};
 
-use crate::keys::Key;
+use crate::keys::{Holder, Key};
 
 /// File name in the state directory.
 pub const CACHE_FILE: &str = "keys-cache.json";
@@ -38,6 +38,12 @@ struct CachedKey {
     display_name: Option<String>,
     /// For people reading the file; recomputed on load.
     fingerprint: String,
+    /// The link-key fingerprint of the signer that listed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signer_fingerprint: Option<String>,
+    /// That signer's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signer_name: Option<String>,
 }
 
 /// Writes `keys` atomically, 0600.
@@ -54,6 +60,8 @@ pub fn save(path: &Path, signer: Option<&str>, keys: &[Key]) -> Result<(), vmux_
                 provider_kind: k.provider_kind,
                 display_name: k.display_name.clone(),
                 fingerprint: k.fingerprint.to_string(),
+                signer_fingerprint: k.signer.as_ref().map(|h| h.fingerprint.to_string()),
+                signer_name: k.signer.as_ref().map(|h| h.name.clone()),
             })
             .collect(),
     };
@@ -105,6 +113,12 @@ fn read(path: &Path) -> Result<Vec<Key>, String> {
                 || blob.len() > MAX_BLOB_LEN
                 || k.comment.len() > MAX_TEXT_LEN
                 || k.algorithm.len() > MAX_TEXT_LEN
+                || k.signer_fingerprint
+                    .as_ref()
+                    .is_some_and(|f| f.len() > MAX_TEXT_LEN)
+                || k.signer_name
+                    .as_ref()
+                    .is_some_and(|n| n.len() > MAX_TEXT_LEN)
             {
                 return Err(format!("key {:?} is out of bounds", k.comment));
             }
@@ -115,6 +129,10 @@ fn read(path: &Path) -> Result<Vec<Key>, String> {
                 comment: k.comment,
                 provider_kind: k.provider_kind,
                 display_name: k.display_name,
+                signer: k.signer_fingerprint.map(|f| Holder {
+                    fingerprint: vmux_link::Fingerprint::from_string(f),
+                    name: k.signer_name.unwrap_or_default(),
+                }),
             })
         })
         .collect()
@@ -139,6 +157,11 @@ mod tests {
             display_name: None,
         });
         assert_eq!(key.blob_algorithm(), "ssh-ed25519");
+        let mut key = key;
+        key.signer = Some(Holder {
+            fingerprint: vmux_link::Fingerprint::from_string("SHA256:phone".into()),
+            name: "phone".into(),
+        });
         save(&path, Some("phone"), std::slice::from_ref(&key)).unwrap();
         assert_eq!(load(&path), (vec![key], None));
         std::fs::write(&path, b"{not json").unwrap();

@@ -81,7 +81,12 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
             // Boxed: a request's state (a sign waiting on the link is a
             // few KiB) is allocated while it runs, not carried by every
             // idle connection.
-            let response = Box::pin(connection.handle(&body)).await;
+            // A client that leaves before its answer drops the request,
+            // which withdraws it on the signer (see `link`).
+            let response = tokio::select! {
+                response = Box::pin(connection.handle(&body)) => response,
+                () = crate::hangup::closed(&reader) => return,
+            };
             let frame = response
                 .to_frame()
                 .or_else(|_| Response::Failure.to_frame())
@@ -187,6 +192,9 @@ impl Connection<'_> {
                 // is known by now): fewer wrong offers, MaxAuthTries spared.
                 let host = self.bindings.last().map(|b| b.host_key.as_slice());
                 identities.extend(agent.offers.order(host, agent.keys().identities()));
+                let upstream =
+                    crate::upstream::identities(agent, &self.bindings, &identities).await;
+                identities.extend(upstream);
                 Response::IdentitiesAnswer(identities)
             }
             Request::SignRequest(s) => sign(agent, s, &self.bindings).await,
@@ -194,22 +202,43 @@ impl Connection<'_> {
                 tracing::debug!("refusing lock or unlock on a forwarded agent connection");
                 Response::Failure
             }
-            Request::Lock { passphrase } => match agent.lock().lock(&passphrase) {
-                Ok(()) => Response::Success,
-                Err(_) => Response::Failure,
-            },
-            Request::Unlock { passphrase } => unlock(agent, &passphrase).await,
+            Request::Lock { passphrase } => {
+                let locked = agent.lock().lock(&passphrase);
+                match locked {
+                    Ok(()) => {
+                        // With --upstream-writable the upstream locks too.
+                        crate::upstream::change(agent, body).await;
+                        Response::Success
+                    }
+                    Err(_) => Response::Failure,
+                }
+            }
+            Request::Unlock { passphrase } => {
+                let response = unlock(agent, &passphrase).await;
+                if matches!(response, Response::Success) {
+                    crate::upstream::change(agent, body).await;
+                }
+                response
+            }
             Request::Extension(ext) => self.extension(ext).await,
             // This agent holds no private keys, ever: every add, remove and
-            // smartcard request is refused. Key material in them is wiped on
-            // drop by the codec's SecretBytes.
+            // smartcard request is refused, or passed on to the upstream
+            // agent with --upstream-writable (never from a forwarded
+            // connection). Key material in them is wiped on drop by the
+            // codec's SecretBytes.
             Request::AddIdentity { .. }
             | Request::AddIdConstrained { .. }
             | Request::RemoveIdentity { .. }
             | Request::RemoveAllIdentities
             | Request::AddSmartcardKey(_)
             | Request::RemoveSmartcardKey(_)
-            | Request::AddSmartcardKeyConstrained { .. } => Response::Failure,
+            | Request::AddSmartcardKeyConstrained { .. } => {
+                if self.forwarded() {
+                    Response::Failure
+                } else {
+                    crate::upstream::change(agent, body).await
+                }
+            }
         }
     }
 
@@ -252,6 +281,7 @@ impl Connection<'_> {
                 Response::Failure
             }
             Extension::Other { name, contents } if contents.is_empty() && name == STATUS => {
+                agent.refresh_upstream().await;
                 status_response(agent, name)
             }
             Extension::Other { name, contents } if contents.is_empty() && name == REFRESH => {
@@ -331,7 +361,7 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         return response;
     }
     let Some(key) = agent.keys().find(&request.key_blob).cloned() else {
-        return Response::Failure;
+        return crate::upstream::sign(agent, request, bindings).await;
     };
     let started = Instant::now();
     // The proofs travel for the signer to check; the names are claims.

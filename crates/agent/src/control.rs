@@ -29,9 +29,21 @@ const CERT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
-    /// The signer's name while a session is up.
+    /// The name of the signer in use, while a session is up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_to: Option<String>,
+    /// The other signers with a session up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_connected: Vec<String>,
+    /// The CA keys the signers advertised in their key lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorities: Vec<StatusAuthority>,
+    /// How each signer can be woken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wake: Vec<StatusWake>,
+    /// The upstream agent, with `--upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<StatusUpstream>,
     /// The session certificate line.
     pub certificate: String,
     /// The error code of the last certificate request, if it was refused.
@@ -60,19 +72,100 @@ pub struct StatusKey {
     pub fingerprint: String,
     /// SSH algorithm.
     pub algorithm: String,
+    /// Where it is held: a signer's name, or `upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// A signer's CA, from its key list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusAuthority {
+    /// The signer's name.
+    pub signer: String,
+    /// `SHA256:` fingerprint of the CA key.
+    pub fingerprint: String,
+    /// Its SSH algorithm.
+    pub algorithm: String,
+}
+
+/// A signer's wake endpoint and how the last wake went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusWake {
+    /// The signer's name.
+    pub signer: String,
+    /// The endpoint's host (the rest of the URL is a secret).
+    pub host: String,
+    /// When the last wake was attempted, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<u64>,
+    /// Its result, e.g. `HTTP 404`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+    /// Whether it failed.
+    #[serde(default)]
+    pub last_failed: bool,
+}
+
+/// The upstream agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusUpstream {
+    /// Its socket.
+    pub path: String,
+    /// Whether add, remove and lock reach it.
+    pub writable: bool,
+    /// Whether it answered the last listing.
+    pub answering: bool,
 }
 
 impl Status {
     /// The lines `vmux status` prints. Names come from peers (the signer's,
     /// key comments) and from the system (paths, errors): escaped.
     pub fn lines(&self) -> Vec<String> {
+        let esc = |s: &str| vmux_proto::text::escape(s).into_owned();
         let mut lines = vec![
-            match &self.connected_to {
-                Some(name) => format!("Connected to {}", escape(name)),
-                None => "Disconnected".to_owned(),
+            match (&self.connected_to, self.also_connected.as_slice()) {
+                (Some(name), []) => format!("Connected to {}", esc(name)),
+                (Some(name), others) => format!(
+                    "Connected to {} (signer in use); also to {}",
+                    esc(name),
+                    others.iter().map(|o| esc(o)).collect::<Vec<_>>().join(", ")
+                ),
+                (None, _) => "Disconnected".to_owned(),
             },
             escape(&self.certificate).into_owned(),
         ];
+        for ca in &self.authorities {
+            lines.push(format!(
+                "CA: {}  ({}) on {}",
+                ca.fingerprint,
+                esc(&ca.algorithm),
+                esc(&ca.signer)
+            ));
+        }
+        if self.wake.is_empty() {
+            lines.push(
+                "Wake: no endpoint (the signer sets one with `vmux signer --wake-url URL`)"
+                    .to_owned(),
+            );
+        }
+        for w in &self.wake {
+            let (signer, host) = (esc(&w.signer), esc(&w.host));
+            let when = w.last_attempt.map(vmux_link::clock::format_utc);
+            lines.push(match (when, &w.last_result) {
+                (Some(when), Some(result)) if w.last_failed => format!(
+                    "Wake: last attempt failed, {} at {when} ({signer} via {host})",
+                    esc(result)
+                ),
+                (Some(when), Some(result)) => format!(
+                    "Wake: last sent at {when}, {} ({signer} via {host})",
+                    esc(result)
+                ),
+                _ => format!("Wake: ready, not used yet ({signer} via {host})"),
+            });
+        }
         if let Some(code) = &self.certificate_refused {
             lines.push(format!(
                 "Last certificate request refused: {}",
@@ -90,11 +183,21 @@ impl Status {
             lines.push("Keys:".to_owned());
         }
         for k in &self.keys {
+            let from = k.from.as_deref().map(|f| format!("  [{}]", esc(f)));
             lines.push(format!(
-                "  {}  {}  ({})",
+                "  {}  {}  ({}){}",
                 escape(&k.comment),
                 escape(&k.fingerprint),
-                escape(&k.algorithm)
+                escape(&k.algorithm),
+                from.unwrap_or_default()
+            ));
+        }
+        if let Some(up) = &self.upstream {
+            lines.push(format!(
+                "Upstream agent: {} ({}{})",
+                esc(&up.path),
+                if up.writable { "writable" } else { "read-only" },
+                if up.answering { "" } else { ", not answering" }
             ));
         }
         for what in &self.not_saved {

@@ -25,6 +25,10 @@ pub enum Error {
     Link(vmux_link::Error),
     /// The agent at the socket did not answer a control request.
     Control { path: PathBuf, why: String },
+    /// The upstream agent leads back to this agent.
+    UpstreamLoop { path: PathBuf },
+    /// `--upstream` without a socket, and none usable in the environment.
+    NoUpstream { why: String },
 }
 
 impl fmt::Display for Error {
@@ -53,6 +57,13 @@ impl fmt::Display for Error {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Link(e) => write!(f, "{e}"),
             Error::Control { path, why } => write!(f, "agent at {}: {why}", path.display()),
+            Error::UpstreamLoop { path } => write!(
+                f,
+                "the upstream agent {} leads back to this agent, so every request would go round in a loop; \
+                 give --upstream the socket of another agent (e.g. the SSH_AUTH_SOCK from before vmux)",
+                path.display()
+            ),
+            Error::NoUpstream { why } => write!(f, "no upstream agent: {why}; give --upstream SOCKET"),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The identities the agent offers: the signer's public keys, live from the
-//! last key list or else from the cache. Public material only.
+//! The identities the agent offers: the signers' public keys, each tagged
+//! with the signer holding it, live from the last key lists or else from
+//! the cache. Public material only.
 
 use vmux_link::Fingerprint;
 use vmux_proto::agent::Identity;
@@ -20,6 +21,18 @@ pub struct Key {
     pub display_name: Option<String>,
     /// `SHA256:` fingerprint of `blob`, as `ssh-keygen -l` prints it.
     pub fingerprint: Fingerprint,
+    /// The signer that listed it; `None` in a cache from before signers
+    /// were told apart.
+    pub signer: Option<Holder>,
+}
+
+/// A signer, as a key remembers where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its link key's fingerprint: what identifies it.
+    pub fingerprint: Fingerprint,
+    /// Its name, from its hello: for people.
+    pub name: String,
 }
 
 impl Key {
@@ -33,21 +46,26 @@ impl Key {
             provider_kind: r.provider_kind,
             display_name: r.display_name.clone(),
             fingerprint: Fingerprint::of(&r.public_key_blob),
+            signer: None,
         }
     }
 
     /// The algorithm name at the start of the blob (what `keyAlgorithm`
     /// must carry); falls back to the advertised one.
     pub fn blob_algorithm(&self) -> String {
-        self.blob
-            .get(..4)
-            .and_then(|l| l.try_into().ok())
-            .map(u32::from_be_bytes)
-            .and_then(|n| usize::try_from(n).ok())
-            .and_then(|n| self.blob.get(4..4usize.saturating_add(n)))
-            .and_then(|name| std::str::from_utf8(name).ok())
-            .map_or_else(|| self.algorithm.clone(), str::to_owned)
+        algorithm_of(&self.blob).unwrap_or_else(|| self.algorithm.clone())
     }
+}
+
+/// The algorithm name at the start of an SSH public key blob.
+pub fn algorithm_of(blob: &[u8]) -> Option<String> {
+    blob.get(..4)
+        .and_then(|l| l.try_into().ok())
+        .map(u32::from_be_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| blob.get(4..4usize.saturating_add(n)))
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .map(str::to_owned)
 }
 
 /// Where the current list came from.
@@ -74,6 +92,38 @@ impl Keys {
     pub fn set(&mut self, keys: Vec<Key>, source: Source) {
         self.keys = keys;
         self.source = source;
+    }
+
+    /// Replaces the keys of `signer` with its live list, where its keys
+    /// were (else at the end); the other signers' keys stay. Untagged keys
+    /// from an old cache go: they were from whichever signer lists now.
+    pub fn set_signer(&mut self, signer: &Holder, keys: Vec<Key>) {
+        let at = self.keys.iter().position(|k| {
+            k.signer
+                .as_ref()
+                .is_none_or(|h| h.fingerprint == signer.fingerprint)
+        });
+        self.keys.retain(|k| {
+            k.signer
+                .as_ref()
+                .is_some_and(|h| h.fingerprint != signer.fingerprint)
+        });
+        let at = at.unwrap_or(self.keys.len()).min(self.keys.len());
+        let tagged = keys.into_iter().map(|mut k| {
+            k.signer = Some(signer.clone());
+            k
+        });
+        self.keys.splice(at..at, tagged);
+        self.source = Source::Live;
+    }
+
+    /// The signers holding the key `blob` (none known: any may).
+    pub fn holders(&self, blob: &[u8]) -> Vec<Fingerprint> {
+        self.keys
+            .iter()
+            .filter(|k| k.blob == blob)
+            .filter_map(|k| k.signer.as_ref().map(|h| h.fingerprint.clone()))
+            .collect()
     }
 
     /// The keys, in the signer's order.

@@ -6,7 +6,10 @@
 //! - [`connection`]: one client connection, request by request; what a
 //!   forwarded one may not do.
 //! - [`slots`]: the cap on connections, and on forwarded ones.
-//! - [`link`]: the session with the signer, reconnects, response routing.
+//! - [`link`]: the sessions with the signers, finding and waking them,
+//!   reconnects, request and response routing.
+//! - [`upstream`]: another ssh-agent's keys beside the signers'.
+//! - [`hangup`]: noticing a client that leaves while its request waits.
 //! - [`keys`], [`cache`]: the identities offered, and their cache on disk.
 //! - [`lock`], [`session_bind`], [`context`], [`known_names`]: OpenSSH's
 //!   lock and session binding, and what we tell the signer about each
@@ -25,6 +28,7 @@ pub mod connection;
 pub mod context;
 pub mod control;
 mod error;
+pub mod hangup;
 pub mod keys;
 pub mod known_names;
 pub mod link;
@@ -35,25 +39,31 @@ pub mod session_bind;
 pub mod slots;
 pub mod socket;
 pub mod unsaved;
+pub mod upstream;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
+use vmux_link::Fingerprint;
 use vmux_link::clock::Clock;
 use vmux_link::device::Device;
 use vmux_link::home::Home;
+use vmux_link::wake::Wakes;
+use vmux_proto::agent::Identity;
 
 pub use error::{Error, Result};
 
 use cert::Certs;
-use keys::{Key, Keys, Source};
+use keys::{Holder, Key, Keys, Source};
 use link::{KeyListSink, Link};
 use request_log::RequestLog;
 use slots::Slots;
 use socket::BoundSocket;
 use unsaved::Unsaved;
+use upstream::Upstream;
 
 /// How long a forwarded signature may take by default: the signer's 60 s
 /// window plus time for the answer to travel.
@@ -70,6 +80,10 @@ pub struct Config {
     pub signer: Option<String>,
     /// Longest wait for a forwarded signature, connecting included.
     pub sign_timeout: Duration,
+    /// Longest wait for a signer that cannot be woken (no wake endpoint).
+    pub signer_wait: Duration,
+    /// Another agent whose keys are offered beside the signers'.
+    pub upstream: Option<Upstream>,
 }
 
 /// How the agent asks for session certificates.
@@ -108,6 +122,11 @@ pub struct Agent {
     sign_timeout: Duration,
     /// Which identity to list first for a bound host.
     offers: offers::Offers,
+    upstream: Option<Upstream>,
+    /// The upstream's keys at its last listing, and whether it answered.
+    upstream_keys: Mutex<(bool, Vec<Identity>)>,
+    /// Each signer's name and the CA key its last key list named.
+    signers: Mutex<HashMap<Fingerprint, (String, Option<Vec<u8>>)>>,
 }
 
 impl Agent {
@@ -123,11 +142,85 @@ impl Agent {
         self.lock().is_locked()
     }
 
+    /// Remembers what the upstream listed, for `vmux status`.
+    fn set_upstream_keys(&self, listed: Option<&[Identity]>) {
+        *self
+            .upstream_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            (listed.is_some(), listed.unwrap_or_default().to_vec());
+    }
+
+    /// Asks the upstream for its keys now, for `vmux status`.
+    pub async fn refresh_upstream(&self) {
+        if let Some(up) = &self.upstream {
+            self.set_upstream_keys(up.list().await.as_deref());
+        }
+    }
+
     /// What `vmux status` shows.
     pub fn status(&self) -> control::Status {
+        let signers = self
+            .signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let name_of = |fp: &Fingerprint| {
+            signers
+                .get(fp)
+                .map_or_else(|| fp.to_string(), |(name, _)| name.clone())
+        };
+        let mut authorities: Vec<control::StatusAuthority> = signers
+            .values()
+            .filter_map(|(name, ca)| {
+                let ca = ca.as_ref()?;
+                Some(control::StatusAuthority {
+                    signer: name.clone(),
+                    fingerprint: Fingerprint::of(ca).to_string(),
+                    algorithm: keys::algorithm_of(ca).unwrap_or_default(),
+                })
+            })
+            .collect();
+        authorities.sort_by(|a, b| a.signer.cmp(&b.signer));
+        let mut known: Vec<Fingerprint> = self.link.pinned();
+        known.extend(
+            signers
+                .keys()
+                .filter(|f| !known.contains(f))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let wake = known
+            .iter()
+            .filter_map(|fp| {
+                let e = self.link.wakes().get(fp)?;
+                Some(control::StatusWake {
+                    signer: name_of(fp),
+                    host: vmux_link::wake::endpoint_host(&e.endpoint).to_owned(),
+                    last_attempt: e.last_attempt,
+                    last_result: e.last_result,
+                    last_failed: e.last_failed,
+                })
+            })
+            .collect();
+        let (upstream_answering, upstream_keys) = self
+            .upstream_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let keys = self.keys();
+        let mut connected = self.link.connected();
+        let connected_to = (!connected.is_empty()).then(|| connected.remove(0));
         control::Status {
-            connected_to: self.link.signer_name(),
+            connected_to,
+            also_connected: connected,
+            authorities,
+            wake,
+            upstream: self.upstream.as_ref().map(|up| control::StatusUpstream {
+                path: up.path.display().to_string(),
+                writable: up.writable,
+                answering: upstream_answering,
+            }),
             certificate: self.certs.status_line(),
             certificate_refused: self.certs.last_refusal().map(|c| c.as_str().to_owned()),
             locked: self.is_locked(),
@@ -145,17 +238,35 @@ impl Agent {
                     comment: k.comment.clone(),
                     fingerprint: k.fingerprint.to_string(),
                     algorithm: k.algorithm.clone(),
+                    from: k.signer.as_ref().map(|h| h.name.clone()),
                 })
+                .chain(upstream_keys.iter().map(|id| control::StatusKey {
+                    comment: vmux_proto::text::escape(&id.comment).into_owned(),
+                    fingerprint: Fingerprint::of(&id.key_blob).to_string(),
+                    algorithm: keys::algorithm_of(&id.key_blob).unwrap_or_default(),
+                    from: Some("upstream".to_owned()),
+                }))
                 .collect(),
         }
     }
 }
 
 impl KeyListSink for Agent {
-    fn key_list(&self, signer: &str, keys: Vec<Key>) {
+    fn key_list(&self, signer: &Holder, keys: Vec<Key>, ca_public_key: Option<Vec<u8>>) {
+        self.signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                signer.fingerprint.clone(),
+                (signer.name.clone(), ca_public_key),
+            );
         // In memory first: the list is served whether or not it reaches disk.
-        self.keys().set(keys.clone(), Source::Live);
-        match cache::save(&self.cache_path, Some(signer), &keys) {
+        let all = {
+            let mut held = self.keys();
+            held.set_signer(signer, keys);
+            held.list().to_vec()
+        };
+        match cache::save(&self.cache_path, self.link.signer_name().as_deref(), &all) {
             Ok(()) => self.cache_unsaved.saved(&self.cache_path, ""),
             Err(e) => self.cache_unsaved.failed(&self.cache_path, &e),
         }
@@ -192,7 +303,11 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
         uid: rustix::process::getuid().as_raw(),
         keys: Mutex::new(keys),
         lock: Mutex::new(lock::Lock::default()),
-        link: Arc::new(Link::new(&device)),
+        link: Arc::new(Link::new(
+            &device,
+            Wakes::new(&config.home),
+            config.signer_wait,
+        )),
         certs: Certs::new(certs.clock.clone(), certs.validity_secs, Some(log.clone())),
         certificates: certs.validity_secs > 0,
         log,
@@ -205,6 +320,9 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
         ),
         sign_timeout: config.sign_timeout,
         offers: offers::Offers::default(),
+        upstream: config.upstream,
+        upstream_keys: Mutex::new((false, Vec::new())),
+        signers: Mutex::new(HashMap::new()),
     });
     Ok(Running {
         agent,
@@ -236,9 +354,12 @@ impl Running {
             path: PathBuf::from("signal handler"),
             source,
         };
+        if let Some(up) = &agent.upstream {
+            up.check_loop(socket.path()).await?;
+        }
         let mut term = signal(SignalKind::terminate()).map_err(sig_err)?;
         let mut int = signal(SignalKind::interrupt()).map_err(sig_err)?;
-        let supervisor = tokio::spawn(link::supervise(
+        let supervisor = tokio::spawn(link::supervisor::supervise(
             agent.link.clone(),
             agent.clone(),
             home,
@@ -248,7 +369,7 @@ impl Running {
         let certs = agent.certificates.then(|| {
             let agent = agent.clone();
             tokio::spawn(async move {
-                let sessions = agent.link.sessions();
+                let sessions = agent.link.in_use();
                 // A locked agent asks the signer for nothing.
                 let paused = || agent.is_locked();
                 agent

@@ -1,43 +1,69 @@
-//! The agent's side of the link: one session with the signer, kept up and
-//! reconnected with backoff, and the routing of responses to the requests
-//! waiting for them (matched by `requestID`, many in flight at once).
+//! The agent's side of the link: a session with every pinned signer, each
+//! kept up by its own [`supervisor`], and the routing of requests to them
+//! and of responses back (matched by `requestID`, many in flight at once).
+//!
+//! With several signers, keys are listed from each, tagged with the signer
+//! that holds them, and a signature goes to that signer. The *signer in
+//! use* is the first session up, kept while it stays up, then the next one
+//! up: it issues the session certificate, and `vmux status` names it.
+//!
+//! When no session with the signer a request needs is up, the supervisors
+//! are told to retry at once, the signer is woken if it left a wake
+//! endpoint ([`vmux_link::wake`]), and the request waits, within its bound.
+//! With no endpoint it waits only `signer_wait`: a signer that is not
+//! running should fail the login in seconds, not after the approval window.
+
+pub mod supervisor;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
-use tokio::time::{Instant, sleep, timeout_at};
-use vmux_link::backoff::Backoff;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::time::{Instant, timeout_at};
+use vmux_link::Fingerprint;
 use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::{Device, new_uuid};
-use vmux_link::home::Home;
-use vmux_link::session::{self, Session, SessionSender};
-use vmux_link::trust::{self, PeerRole, TrustStore};
+use vmux_link::session::SessionSender;
+use vmux_link::wake::Wakes;
 use vmux_proto::envelope::{
-    CertificateRequest, CertificateResponse, Envelope, ErrorCode, ErrorReport, KeyListRequest,
-    Origin, Role, SessionBinding, SignContext, SignRequest, SignResponse,
+    Cancel, CertificateRequest, CertificateResponse, Envelope, ErrorCode, ErrorReport,
+    KeyListRequest, Origin, SessionBinding, SignContext, SignRequest, SignResponse,
 };
 
 use crate::cert::{Issuer, Reply};
-use crate::keys::Key;
+use crate::keys::{Holder, Key};
 
 /// The signer's request window (docs/protocol.md §9.2).
 pub const REQUEST_WINDOW_MS: u64 = 60_000;
-/// How long one round of connection attempts runs before we look at the
-/// trust store again.
-const CONNECT_ROUND: Duration = Duration::from_secs(30);
-/// How long `refresh@vmux` waits for the new key list.
+/// How long a request waits for a signer that cannot be woken, by default.
+pub const DEFAULT_SIGNER_WAIT: Duration = Duration::from_secs(5);
+/// How long `refresh@vmux` waits for the new key lists.
 const REFRESH_WAIT: Duration = Duration::from_secs(10);
 /// How long a certificate request waits: the signer's window plus travel.
 const CERTIFICATE_WAIT: Duration = Duration::from_secs(70);
+/// While a request waits for a signer, the supervisors are nudged this
+/// often to try again rather than sleep out their backoff.
+const NUDGE: Duration = Duration::from_secs(1);
 
-/// The session, while one is up.
+/// A session that is up.
 #[derive(Debug, Clone)]
 pub struct Connected {
     /// The signer's name, from its hello.
     pub name: String,
+    /// Its pinned link key's fingerprint.
+    pub fingerprint: Fingerprint,
     sender: SessionSender,
+}
+
+impl Connected {
+    /// The signer as its keys remember it.
+    pub fn holder(&self) -> Holder {
+        Holder {
+            fingerprint: self.fingerprint.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// What became of a forwarded sign request.
@@ -71,90 +97,321 @@ impl Outcome {
 enum Answer {
     Sign(SignResponse),
     Certificate(CertificateResponse),
-    /// An `error` envelope naming the request (one the signer could not
-    /// decode, say): it ends the request as a refusal.
+    /// An `error` naming the request: it ends there.
     Error(ErrorReport),
 }
 
-type Waiters = Mutex<HashMap<String, oneshot::Sender<Answer>>>;
+/// A request waiting for its answer, from the signer it was sent to.
+#[derive(Debug)]
+struct Waiter {
+    signer: Fingerprint,
+    answer: oneshot::Sender<Answer>,
+}
+
+type Waiters = Mutex<HashMap<String, Waiter>>;
 
 /// The link as the rest of the agent sees it.
 #[derive(Debug)]
 pub struct Link {
     device_id: String,
     device_name: String,
-    state: watch::Sender<Option<Connected>>,
+    /// Sessions up now, in the order they came up.
+    sessions: watch::Sender<Vec<Connected>>,
+    /// The signer in use.
+    in_use: watch::Sender<Option<Connected>>,
+    /// The signers pinned now (set by the supervisor).
+    pinned: Mutex<Vec<Fingerprint>>,
     waiters: Waiters,
     /// Bumped each time a key list arrives.
     key_lists: watch::Sender<u64>,
-    /// Why the signer last refused this device for good (`pairingInvalid`:
-    /// it was removed there); cleared by the next session.
-    refused: Mutex<Option<String>>,
+    /// A request waits for a signer: supervisors try now.
+    wanted: Notify,
+    wakes: Wakes,
+    signer_wait: Duration,
+    /// Why each signer last refused this device for good (`pairingInvalid`:
+    /// it was removed there); cleared by its next session.
+    refused: Mutex<HashMap<Fingerprint, String>>,
 }
 
-/// Removes a waiter however its request ends (answer, timeout, cancel).
+/// Removes a waiter however its request ends. A request sent but not
+/// answered (the bound passed, or the client left and its future was
+/// dropped) is withdrawn on the signer with `cancel`, so no sheet is left
+/// for an answer with nowhere to go.
 struct WaiterGuard<'a> {
     waiters: &'a Waiters,
     id: String,
+    sent_on: Option<SessionSender>,
+    answered: bool,
+}
+
+impl WaiterGuard<'_> {
+    fn sent(&mut self, on: &SessionSender) {
+        self.sent_on = Some(on.clone());
+    }
 }
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        self.waiters
+        let still_waiting = self
+            .waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+            .remove(&self.id)
+            .is_some();
+        let Some(sender) = self.sent_on.take() else {
+            return;
+        };
+        // Not removed by an answer or by the session ending: withdraw it.
+        if self.answered || !still_waiting {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let id = std::mem::take(&mut self.id);
+        tracing::info!("request {id} withdrawn: nobody waits for its answer any more");
+        runtime.spawn(async move {
+            let _ = sender
+                .send(Envelope::Cancel(Cancel { request_id: id }))
+                .await;
+        });
+    }
+}
+
+/// The session-up mark: dropping it (the session ended, or its supervisor
+/// was stopped) takes the session out of the link.
+#[derive(Debug)]
+pub struct SessionGuard {
+    link: Arc<Link>,
+    fingerprint: Fingerprint,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.link.session_down(&self.fingerprint);
     }
 }
 
 impl Link {
-    /// A link for this device, not yet connected.
-    pub fn new(device: &Device) -> Self {
+    /// A link for this device, not yet connected. `wakes` is where the
+    /// signers' wake endpoints are kept; `signer_wait` bounds the wait for
+    /// a signer that cannot be woken.
+    pub fn new(device: &Device, wakes: Wakes, signer_wait: Duration) -> Self {
         Self {
             device_id: device.id.clone(),
             device_name: device.wire_name(),
-            state: watch::channel(None).0,
+            sessions: watch::channel(Vec::new()).0,
+            in_use: watch::channel(None).0,
+            pinned: Mutex::new(Vec::new()),
             waiters: Mutex::new(HashMap::new()),
             key_lists: watch::channel(0).0,
-            refused: Mutex::new(None),
+            wanted: Notify::new(),
+            wakes,
+            signer_wait,
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The signer's refusal of this device, while it stands.
-    fn refusal(&self) -> Option<String> {
-        self.refused
+    /// Records that `signer` refuses this device (`None`: no longer).
+    fn set_refused(&self, signer: &Fingerprint, why: Option<String>) {
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        match why {
+            Some(why) => refused.insert(signer.clone(), why),
+            None => refused.remove(signer),
+        };
+    }
+
+    /// Why one of `holders` (any signer, when none is named) refuses this
+    /// device, while it stands.
+    fn refusal(&self, holders: &[Fingerprint]) -> Option<String> {
+        let refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if holders.is_empty() {
+            return refused.values().next().cloned();
+        }
+        holders.iter().find_map(|h| refused.get(h).cloned())
+    }
+
+    /// The name of the signer in use, if a session is up.
+    pub fn signer_name(&self) -> Option<String> {
+        self.in_use.borrow().as_ref().map(|c| c.name.clone())
+    }
+
+    /// The names of every signer with a session up, the one in use first.
+    pub fn connected(&self) -> Vec<String> {
+        let in_use = self.in_use.borrow().as_ref().map(|c| c.fingerprint.clone());
+        let mut names: Vec<(bool, String)> = self
+            .sessions
+            .borrow()
+            .iter()
+            .map(|c| (Some(&c.fingerprint) != in_use.as_ref(), c.name.clone()))
+            .collect();
+        names.sort_by_key(|(other, _)| *other);
+        names.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// The signer in use as it changes: `Some` while one is up.
+    pub fn in_use(&self) -> watch::Receiver<Option<Connected>> {
+        self.in_use.subscribe()
+    }
+
+    /// Where the signers' wake endpoints are kept.
+    pub fn wakes(&self) -> &Wakes {
+        &self.wakes
+    }
+
+    /// The signers pinned now.
+    pub fn pinned(&self) -> Vec<Fingerprint> {
+        self.pinned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    /// The connected signer's name, if a session is up.
-    pub fn signer_name(&self) -> Option<String> {
-        self.state.borrow().as_ref().map(|c| c.name.clone())
+    fn set_pinned(&self, pinned: Vec<Fingerprint>) {
+        *self.pinned.lock().unwrap_or_else(PoisonError::into_inner) = pinned;
     }
 
-    /// Sessions as they come and go: `Some` while one is up.
-    pub fn sessions(&self) -> watch::Receiver<Option<Connected>> {
-        self.state.subscribe()
+    /// Marks a session up; the guard marks it down.
+    fn session_up(self: &Arc<Self>, connected: Connected) -> SessionGuard {
+        let fingerprint = connected.fingerprint.clone();
+        self.sessions.send_modify(|all| {
+            all.retain(|c| c.fingerprint != fingerprint);
+            all.push(connected.clone());
+        });
+        self.in_use.send_if_modified(|in_use| {
+            if in_use.is_none() {
+                *in_use = Some(connected);
+                true
+            } else {
+                false
+            }
+        });
+        SessionGuard {
+            link: Arc::clone(self),
+            fingerprint,
+        }
     }
 
-    /// Registers a waiter for `request_id`; the guard removes it.
-    fn wait_for(&self, request_id: &str) -> (oneshot::Receiver<Answer>, WaiterGuard<'_>) {
+    fn session_down(&self, fingerprint: &Fingerprint) {
+        let mut next = None;
+        self.sessions.send_modify(|all| {
+            all.retain(|c| &c.fingerprint != fingerprint);
+            next = all.first().cloned();
+        });
+        self.in_use.send_if_modified(|in_use| {
+            if in_use
+                .as_ref()
+                .is_some_and(|c| &c.fingerprint == fingerprint)
+            {
+                if let Some(c) = &next {
+                    tracing::info!("now using the signer {}", c.name);
+                }
+                *in_use = next;
+                true
+            } else {
+                false
+            }
+        });
+        // Requests in flight on that session are lost (protocol §9.1): their
+        // waiters learn it at once instead of waiting out the bound.
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, w| &w.signer != fingerprint);
+    }
+
+    /// Registers a waiter for `request_id` on `signer`; the guard removes it.
+    fn wait_for(
+        &self,
+        request_id: &str,
+        signer: &Fingerprint,
+    ) -> (oneshot::Receiver<Answer>, WaiterGuard<'_>) {
         let (tx, rx) = oneshot::channel();
         self.waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(request_id.to_owned(), tx);
+            .insert(
+                request_id.to_owned(),
+                Waiter {
+                    signer: signer.clone(),
+                    answer: tx,
+                },
+            );
         let guard = WaiterGuard {
             waiters: &self.waiters,
             id: request_id.to_owned(),
+            sent_on: None,
+            answered: false,
         };
         (rx, guard)
     }
 
-    /// Asks the signer for a certificate on `public_key_blob` over the
-    /// session that is up now (none: unreachable, no waiting), and waits
-    /// at most `bound` for the answer.
+    /// A session with one of `holders` (any session when none is named),
+    /// the signer in use preferred.
+    fn pick(&self, holders: &[Fingerprint]) -> Option<Connected> {
+        let wanted = |c: &Connected| holders.is_empty() || holders.contains(&c.fingerprint);
+        if let Some(c) = self.in_use.borrow().as_ref().filter(|c| wanted(c)) {
+            return Some(c.clone());
+        }
+        self.sessions.borrow().iter().find(|c| wanted(c)).cloned()
+    }
+
+    /// Waits, until `deadline`, for a session with one of `holders`. While
+    /// there is none, supervisors are nudged to retry and the signers are
+    /// woken; with no wake endpoint the wait ends after `signer_wait`.
+    async fn reach(&self, holders: &[Fingerprint], deadline: Instant) -> Option<Connected> {
+        let started = Instant::now();
+        let mut sessions = self.sessions.subscribe();
+        let mut wakeable = None;
+        loop {
+            sessions.borrow_and_update();
+            if let Some(c) = self.pick(holders) {
+                return Some(c);
+            }
+            // Not worth waiting for a signer that refuses this device.
+            if self.refusal(holders).is_some() {
+                return None;
+            }
+            self.wanted.notify_waiters();
+            let wakeable = *wakeable.get_or_insert_with(|| self.wake(holders));
+            let give_up = if wakeable {
+                deadline
+            } else {
+                deadline.min(started + self.signer_wait)
+            };
+            let now = Instant::now();
+            if now >= give_up {
+                return None;
+            }
+            let _ = timeout_at((now + NUDGE).min(give_up), sessions.changed()).await;
+        }
+    }
+
+    /// Sends a wake to each of `holders` (every pinned signer when none is
+    /// named) that left an endpoint, in the background; true if any did.
+    fn wake(&self, holders: &[Fingerprint]) -> bool {
+        let targets = if holders.is_empty() {
+            self.pinned()
+        } else {
+            holders.to_vec()
+        };
+        let mut any = false;
+        for signer in targets {
+            if self.wakes.get(&signer).is_none() {
+                continue;
+            }
+            any = true;
+            let (wakes, name) = (self.wakes.clone(), self.device_name.clone());
+            tokio::spawn(async move {
+                wakes.wake(&signer, &name, SystemClock.now_ms()).await;
+            });
+        }
+        any
+    }
+
+    /// Asks the signer in use for a certificate on `public_key_blob` over
+    /// the session that is up now (none: unreachable, no waiting), and
+    /// waits at most `bound` for the answer.
     pub async fn certificate(
         &self,
         public_key_blob: Vec<u8>,
@@ -162,13 +419,13 @@ impl Link {
         now_ms: u64,
         bound: Duration,
     ) -> Reply {
-        let Some(connected) = self.state.borrow().clone() else {
+        let Some(connected) = self.in_use.borrow().clone() else {
             return Reply::Unreachable;
         };
         let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
             return Reply::Unreachable;
         };
-        let (rx, _guard) = self.wait_for(&request_id);
+        let (rx, mut guard) = self.wait_for(&request_id, &connected.fingerprint);
         let request = CertificateRequest {
             request_id,
             public_key_blob,
@@ -187,45 +444,55 @@ impl Link {
         {
             return Reply::Unreachable;
         }
-        match tokio::time::timeout(bound, rx).await {
+        guard.sent(&connected.sender);
+        let answer = tokio::time::timeout(bound, rx).await;
+        guard.answered = matches!(answer, Ok(Ok(_)));
+        match answer {
             Ok(Ok(Answer::Certificate(r))) => match (r.approved, r.certificate_blob) {
                 (true, Some(blob)) => Reply::Issued(blob),
                 (true, None) => Reply::Refused(ErrorCode::Internal),
                 (false, _) => Reply::Refused(known(r.error_code)),
             },
-            Ok(Ok(Answer::Sign(_))) => Reply::Refused(ErrorCode::Internal),
             Ok(Ok(Answer::Error(e))) => Reply::Refused(known(Some(e.code))),
+            Ok(Ok(Answer::Sign(_))) => Reply::Refused(ErrorCode::Internal),
             Ok(Err(_)) => Reply::Unreachable,
             // The signer's window has passed with no answer.
             Err(_) => Reply::Refused(ErrorCode::RequestExpired),
         }
     }
 
-    /// Asks the signer for its key list now and waits for it. False when
-    /// no session is up or no list came in time.
+    /// Asks every connected signer for its key list now and waits for the
+    /// lists. False when no session is up or no list came in time.
     pub async fn refresh(&self) -> bool {
-        let Some(connected) = self.state.borrow().clone() else {
-            return false;
-        };
+        let sessions = self.sessions.borrow().clone();
         let mut lists = self.key_lists.subscribe();
         let before = *lists.borrow_and_update();
-        if connected
-            .sender
-            .send(Envelope::KeyListRequest(KeyListRequest {}))
-            .await
-            .is_err()
-        {
+        let mut asked = 0u64;
+        for c in &sessions {
+            if c.sender
+                .send(Envelope::KeyListRequest(KeyListRequest {}))
+                .await
+                .is_ok()
+            {
+                asked += 1;
+            }
+        }
+        if asked == 0 {
             return false;
         }
-        matches!(
-            tokio::time::timeout(REFRESH_WAIT, lists.wait_for(|n| *n != before)).await,
-            Ok(Ok(_))
+        let all = tokio::time::timeout(
+            REFRESH_WAIT,
+            lists.wait_for(|n| n.wrapping_sub(before) >= asked),
         )
+        .await
+        .is_ok();
+        all || *lists.borrow() != before
     }
 
-    /// Forwards one signature to the signer, with the connection's session
-    /// bindings for it to check, and waits, at most `bound`, for the answer.
-    /// Returns the outcome and the `requestID` if one was sent.
+    /// Forwards one signature to a signer holding `key`, with the
+    /// connection's session bindings for it to check, and waits, at most
+    /// `bound` (reaching the signer included), for the answer. Returns the
+    /// outcome and the `requestID` if one was sent.
     pub async fn sign(
         &self,
         key: &Key,
@@ -236,21 +503,10 @@ impl Link {
         bound: Duration,
     ) -> (Outcome, Option<String>) {
         let deadline = Instant::now() + bound;
-        // Wait for a session if there is none yet; the supervisor keeps
-        // trying to connect meanwhile.
-        let mut state = self.state.subscribe();
-        // Not worth waiting for a signer that refuses this device.
-        let connected = if self.refusal().is_some() {
-            state.borrow().clone()
-        } else {
-            match timeout_at(deadline, state.wait_for(Option::is_some)).await {
-                Ok(Ok(c)) => c.clone(),
-                _ => None,
-            }
-        };
-        let Some(connected) = connected else {
+        let holders: Vec<Fingerprint> = key.signer.iter().map(|h| h.fingerprint.clone()).collect();
+        let Some(connected) = self.reach(&holders, deadline).await else {
             // Removed on the signer: say so, rather than "unreachable".
-            if let Some(why) = self.refusal() {
+            if let Some(why) = self.refusal(&holders) {
                 return (Outcome::Refused(ErrorCode::PairingInvalid, Some(why)), None);
             }
             return (Outcome::Unreachable, None);
@@ -258,7 +514,7 @@ impl Link {
         let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
             return (Outcome::Unreachable, None);
         };
-        let (rx, _guard) = self.wait_for(&request_id);
+        let (rx, mut guard) = self.wait_for(&request_id, &connected.fingerprint);
         let now = SystemClock.now_ms();
         let request = SignRequest {
             request_id: request_id.clone(),
@@ -283,7 +539,10 @@ impl Link {
         {
             return (Outcome::Unreachable, Some(request_id));
         }
-        let outcome = match timeout_at(deadline, rx).await {
+        guard.sent(&connected.sender);
+        let answer = timeout_at(deadline, rx).await;
+        guard.answered = matches!(answer, Ok(Ok(_)));
+        let outcome = match answer {
             Ok(Ok(Answer::Sign(r))) => match (r.approved, r.signature) {
                 (true, Some(sig)) => Outcome::Signed(sig),
                 (true, None) => Outcome::Refused(
@@ -292,12 +551,12 @@ impl Link {
                 ),
                 (false, _) => Outcome::Refused(known(r.error_code), r.error_message),
             },
+            Ok(Ok(Answer::Error(e))) => Outcome::Refused(known(Some(e.code)), Some(e.message)),
             // An answer of the wrong kind for our requestID.
             Ok(Ok(Answer::Certificate(_))) => Outcome::Refused(
                 ErrorCode::Internal,
                 Some("the signer answered a sign request with a certificate".into()),
             ),
-            Ok(Ok(Answer::Error(e))) => Outcome::Refused(known(Some(e.code)), Some(e.message)),
             // The session ended and took the waiter with it.
             Ok(Err(_)) => Outcome::Unreachable,
             Err(_) => Outcome::TimedOut,
@@ -305,15 +564,24 @@ impl Link {
         (outcome, Some(request_id))
     }
 
-    fn route(&self, request_id: &str, answer: Answer) {
-        let waiter = self
-            .waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(request_id);
+    /// Hands `answer` from the signer `from` to the request waiting for it;
+    /// only the signer a request was sent to can answer it.
+    fn route(&self, from: &Fingerprint, request_id: &str, answer: Answer) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiter = match waiters.get(request_id) {
+            Some(w) if &w.signer == from => waiters.remove(request_id),
+            Some(_) => {
+                tracing::warn!(
+                    "a signer answered request {request_id}, which it was not sent; dropped"
+                );
+                None
+            }
+            None => None,
+        };
+        drop(waiters);
         match waiter {
-            Some(tx) => {
-                let _ = tx.send(answer);
+            Some(w) => {
+                let _ = w.answer.send(answer);
             }
             // We gave up on it (protocol §9.1): drop it.
             None => tracing::debug!("late response {request_id} dropped"),
@@ -336,167 +604,8 @@ impl Issuer for Link {
     }
 }
 
-/// What the supervisor does with a key list.
+/// What the supervisors do with a key list.
 pub trait KeyListSink: Send + Sync {
-    /// Called with each key list the signer sends.
-    fn key_list(&self, signer: &str, keys: Vec<Key>);
-}
-
-/// Keeps a session with the signer up for as long as the agent runs.
-pub async fn supervise(
-    link: Arc<Link>,
-    sink: Arc<dyn KeyListSink>,
-    home: Home,
-    device: Device,
-    signer_address: Option<String>,
-) {
-    let mut backoff = Backoff::default();
-    let mut told_unpaired = false;
-    let mut last_error = String::new();
-    // Which pinned signer to try: the most recently seen first, then the
-    // others in turn while it stays unreachable.
-    let mut turn = 0usize;
-    loop {
-        let mut trust = match TrustStore::load(&home) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!("{e}");
-                sleep(Duration::from_secs(5)).await;
-                continue;
-            }
-        };
-        let address = signer_address.clone().or_else(|| {
-            let known: Vec<String> = trust
-                .signers()
-                .iter()
-                .filter_map(|p| p.address.clone())
-                .collect();
-            known.get(turn % known.len().max(1)).cloned()
-        });
-        let Some(address) = address else {
-            if !told_unpaired {
-                tracing::warn!(
-                    "this device is not paired with a signer; run `vmux pair --signer HOST:PORT`, the agent will pick it up"
-                );
-                told_unpaired = true;
-            }
-            sleep(Duration::from_secs(2)).await;
-            continue;
-        };
-        match session::connect_retrying(
-            &address,
-            &device,
-            Role::Agent,
-            &mut trust,
-            &SystemClock,
-            CONNECT_ROUND,
-        )
-        .await
-        {
-            Ok(session) => {
-                backoff.reset();
-                turn = 0;
-                last_error.clear();
-                *link.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                tracing::info!(
-                    "connected to signer {}",
-                    vmux_proto::text::escape(&session.peer().name)
-                );
-                run_session(&link, sink.as_ref(), session, &home).await;
-            }
-            Err(e) => {
-                if let vmux_link::Error::Peer {
-                    code: ErrorCode::PairingInvalid,
-                    message,
-                } = &e
-                {
-                    *link.refused.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some(message.clone());
-                }
-                turn = turn.wrapping_add(1);
-                // Say it once, not every round: an agent left running
-                // without its signer should not fill the terminal.
-                let message = format!("signer at {address}: {e}");
-                if message != last_error {
-                    tracing::warn!("{message}");
-                    last_error = message;
-                }
-            }
-        }
-        let mut random = [0u8; 4];
-        let _ = getrandom::fill(&mut random);
-        sleep(backoff.next_delay(u32::from_le_bytes(random))).await;
-    }
-}
-
-async fn run_session(link: &Link, sink: &dyn KeyListSink, mut session: Session, home: &Home) {
-    let name = session.peer().name.clone();
-    // For logs: a name pinned by an older build may hold anything.
-    let shown = vmux_proto::text::escape(&name).into_owned();
-    // `vmux peers remove` of this signer ends the session at once.
-    let removed = trust::unpinned(
-        trust::path(home),
-        PeerRole::Signer,
-        session.peer().public_key,
-    );
-    tokio::pin!(removed);
-    let sender = session.sender();
-    if let Err(e) = sender
-        .send(Envelope::KeyListRequest(KeyListRequest {}))
-        .await
-    {
-        tracing::warn!("signer {shown}: {e}");
-        return;
-    }
-    link.state.send_replace(Some(Connected {
-        name: name.clone(),
-        sender,
-    }));
-    let why = loop {
-        let received = tokio::select! {
-            received = session.recv() => received,
-            () = &mut removed => break vmux_link::Error::Peer {
-                code: ErrorCode::PairingInvalid,
-                message: "this signer was removed from the paired devices".into(),
-            },
-        };
-        match received {
-            Ok(Envelope::SignResponse(r)) => link.route(&r.request_id.clone(), Answer::Sign(r)),
-            Ok(Envelope::CertificateResponse(r)) => {
-                link.route(&r.request_id.clone(), Answer::Certificate(r));
-            }
-            Ok(Envelope::KeyList(list)) => {
-                sink.key_list(&name, list.keys.iter().map(Key::from_record).collect());
-                link.key_lists.send_modify(|n| *n = n.wrapping_add(1));
-            }
-            Ok(Envelope::Error(report)) => {
-                tracing::warn!(
-                    "signer {shown} reports: {} ({})",
-                    vmux_proto::text::escape(&report.message),
-                    report.code.as_str()
-                );
-                // Removed on the signer: it closes the session next.
-                if report.code == ErrorCode::PairingInvalid {
-                    *link.refused.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some(report.message.clone());
-                }
-                // Protocol §8.2: an error naming a request in flight ends it
-                // now, instead of leaving it to its timeout.
-                if let Some(id) = report.request_id.clone() {
-                    link.route(&id, Answer::Error(report));
-                }
-            }
-            // Nothing else is ours to handle.
-            Ok(other) => tracing::debug!("ignoring {} from the signer", other.type_name()),
-            Err(e) => break e,
-        }
-    };
-    tracing::warn!("lost the signer {shown}: {why}; reconnecting");
-    link.state.send_replace(None);
-    // Requests in flight on that session are lost (protocol §9.1): their
-    // waiters learn it at once instead of waiting out the bound.
-    link.waiters
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
+    /// Called with each key list a signer sends, and the CA key it names.
+    fn key_list(&self, signer: &Holder, keys: Vec<Key>, ca_public_key: Option<Vec<u8>>);
 }

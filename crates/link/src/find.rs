@@ -70,6 +70,9 @@ mod tests {
         assert!(!is_loopback("phone.local:7390"));
         assert!(!worth_browsing(&[]));
         assert!(!worth_browsing(&["127.0.0.1:1".into()]));
-        assert!(worth_browsing(&["127.0.0.1:1".into(), "192.0.2.7:2".into()]));
+        assert!(worth_browsing(&[
+            "127.0.0.1:1".into(),
+            "192.0.2.7:2".into()
+        ]));
     }
 }

@@ -64,7 +64,9 @@ pub fn check_endpoint(url: &str) -> std::result::Result<(), String> {
     if loopback {
         Ok(())
     } else {
-        refuse("plain http:// is allowed only to this machine (127.0.0.1, [::1], localhost); use https://")
+        refuse(
+            "plain http:// is allowed only to this machine (127.0.0.1, [::1], localhost); use https://",
+        )
     }
 }
 
@@ -241,7 +243,9 @@ impl Wakes {
             Ok(status) => (format!("HTTP {status}"), true),
             Err(why) => (why.clone(), true),
         };
-        let host = self.get(signer).map(|e| endpoint_host(&e.endpoint).to_owned());
+        let host = self
+            .get(signer)
+            .map(|e| endpoint_host(&e.endpoint).to_owned());
         let host = host.unwrap_or_default();
         if failed {
             tracing::warn!("waking the signer {signer} through {host} failed: {result}");
@@ -283,10 +287,9 @@ fn post(endpoint: &str, body: String) -> std::result::Result<u16, String> {
         .send(body)
     {
         Ok(response) => Ok(response.status().as_u16()),
-        Err(ureq::Error::Timeout(_)) => Err(format!(
-            "no answer within {} s",
-            HTTP_TIMEOUT.as_secs()
-        )),
+        Err(ureq::Error::Timeout(_)) => {
+            Err(format!("no answer within {} s", HTTP_TIMEOUT.as_secs()))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -315,7 +318,10 @@ mod tests {
         ] {
             assert!(check_endpoint(bad).is_err(), "{bad}");
         }
-        assert_eq!(endpoint_host("https://u@ntfy.example:443/secret"), "ntfy.example");
+        assert_eq!(
+            endpoint_host("https://u@ntfy.example:443/secret"),
+            "ntfy.example"
+        );
         assert_eq!(endpoint_host("http://[::1]:80/x"), "[::1]");
     }
 

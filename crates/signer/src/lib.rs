@@ -20,8 +20,8 @@ pub mod log;
 mod notify;
 pub mod policy;
 pub mod server;
-mod state;
 pub mod settings;
+mod state;
 pub mod ui;
 pub mod verify;
 

@@ -67,7 +67,11 @@ impl Settings {
 /// port used last, else at [`DEFAULT_PORT`], else at any free port; and
 /// remembers the port in `settings`. A given port that is taken is an
 /// error; the fallbacks say which port they moved to.
-pub async fn listen(host: IpAddr, port: Option<u16>, settings: &mut Settings) -> io::Result<TcpListener> {
+pub async fn listen(
+    host: IpAddr,
+    port: Option<u16>,
+    settings: &mut Settings,
+) -> io::Result<TcpListener> {
     let listener = match port {
         Some(port) => TcpListener::bind(SocketAddr::new(host, port)).await?,
         None => {
@@ -110,9 +114,11 @@ pub fn parse_listen(text: &str) -> std::result::Result<(IpAddr, Option<u16>), St
         return Ok((addr.ip(), Some(addr.port())));
     }
     let bare = text.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>()
-        .map(|ip| (ip, None))
-        .map_err(|_| format!("{text:?} is not an address: give HOST or HOST:PORT, e.g. 0.0.0.0 or 192.0.2.7:7390"))
+    bare.parse::<IpAddr>().map(|ip| (ip, None)).map_err(|_| {
+        format!(
+            "{text:?} is not an address: give HOST or HOST:PORT, e.g. 0.0.0.0 or 192.0.2.7:7390"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -127,7 +133,10 @@ mod tests {
         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         assert_eq!(parse_listen("0.0.0.0"), Ok((any, None)));
         assert_eq!(parse_listen("0.0.0.0:0"), Ok((any, Some(0))));
-        assert_eq!(parse_listen("[::1]:7"), Ok(("::1".parse().unwrap(), Some(7))));
+        assert_eq!(
+            parse_listen("[::1]:7"),
+            Ok(("::1".parse().unwrap(), Some(7)))
+        );
         assert_eq!(parse_listen("::"), Ok(("::".parse().unwrap(), None)));
         assert!(parse_listen("phone:1").is_err());
     }

@@ -32,6 +32,9 @@ pub enum Error {
         waited_secs: u64,
         last: Option<String>,
     },
+    /// Nothing listens at any of the signers' addresses, none is on the
+    /// local network, and none can be woken.
+    NotRunning { last: Option<String> },
     /// The signer answered but offers no identity.
     NoIdentities { signer: String },
     /// The signer refused to sign.
@@ -78,6 +81,17 @@ impl fmt::Display for Error {
                 f.write_str(
                     ".\n  - Is `vmux signer` running, and reachable from here? Start it (or `vmux up`) and retry.\
                      \n  - If it runs on another machine, check both are on the same network, or name it with --signer HOST:PORT.\
+                     \n  - Never paired this device? Run `vmux pair` first.",
+                )
+            }
+            Error::NotRunning { last } => {
+                f.write_str("No signer found: no paired signer is running (nothing listens at its address, and none is on the local network)")?;
+                if let Some(last) = last {
+                    write!(f, " (last attempt: {last})")?;
+                }
+                f.write_str(
+                    ".\n  - Start `vmux signer` (or `vmux up`) and retry.\
+                     \n  - So that a signer away can be woken, give it a push endpoint: `vmux signer --wake-url URL`.\
                      \n  - Never paired this device? Run `vmux pair` first.",
                 )
             }

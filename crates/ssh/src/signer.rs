@@ -1,7 +1,6 @@
 //! The paired signer as `vmux ssh` uses it: named, pinned, or found on the
 //! local network; one session, one request at a time.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -10,10 +9,11 @@ use vmux_link::Fingerprint;
 use vmux_link::backoff::Backoff;
 use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::{Device, new_uuid};
-use vmux_link::discovery::{self, Scope};
+use vmux_link::find::{self, DISCOVERY_WAIT};
 use vmux_link::home::Home;
 use vmux_link::session::{self, Session};
 use vmux_link::trust::TrustStore;
+use vmux_link::wake::Wakes;
 use vmux_proto::envelope::{
     Envelope, ErrorCode, KeyListRequest, Origin, PublicKeyRecord, Role, SignContext, SignRequest,
 };
@@ -24,9 +24,6 @@ use crate::{Error, Result};
 const REQUEST_WINDOW_MS: u64 = 60_000;
 /// How long a sign request may wait for its answer: the window plus travel.
 const SIGN_WAIT: Duration = Duration::from_secs(70);
-
-/// How long one look for the signer on the local network lasts.
-const DISCOVERY_WAIT: Duration = Duration::from_secs(3);
 
 /// What went wrong on the latest attempt, for the "No signer found" message.
 pub type LastAttempt = Arc<Mutex<Option<String>>>;
@@ -46,8 +43,14 @@ pub struct RemoteSigner {
 /// their last addresses, else to a pinned one found on the local network;
 /// then fetches its key list. Keeps trying until it works or cannot (not
 /// paired, key changed): the caller bounds the wait.
+///
+/// When nothing listens at any address and the network shows no pinned
+/// signer, the signers that left a wake endpoint are woken and the search
+/// goes on; with no endpoint it fails at once: no signer is running.
 pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Result<RemoteSigner> {
     let device = Device::load_or_create(&home, None)?;
+    let wakes = Wakes::new(&home);
+    let mut woken = false;
     let mut backoff = Backoff::default();
     loop {
         let mut trust = TrustStore::load(&home)?;
@@ -62,24 +65,69 @@ pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Res
                 .filter_map(|p| p.address.clone())
                 .collect(),
         };
+        let mut all_refused = true;
         for candidate in &pinned {
-            if let Some(found) = attempt(candidate, &device, &mut trust, &last).await? {
-                return Ok(found.with(device));
+            match attempt(candidate, &device, &mut trust, &wakes, &last).await? {
+                Try::Found(found) => return Ok(found.with(device)),
+                Try::Refused => {}
+                Try::Failed => all_refused = false,
             }
         }
-        // A signer on this machine is never advertised, so looking for it
-        // would only put mDNS traffic on every interface for nothing.
-        if address.is_none() && !pinned.iter().all(|a| is_loopback(a)) {
-            for candidate in discovered(&trust).await {
-                if let Some(found) = attempt(&candidate, &device, &mut trust, &last).await? {
+        let mut seen = false;
+        if address.is_none() && find::worth_browsing(&pinned) {
+            let fingerprints: Vec<Fingerprint> = trust
+                .signers()
+                .iter()
+                .map(|p| p.key_fingerprint())
+                .collect();
+            for (_, candidate) in find::discover(&fingerprints, DISCOVERY_WAIT).await {
+                seen = true;
+                if let Try::Found(found) =
+                    attempt(&candidate, &device, &mut trust, &wakes, &last).await?
+                {
                     return Ok(found.with(device));
                 }
+            }
+        }
+        if all_refused && !seen && !woken {
+            woken = true;
+            if !wake(&wakes, &trust, &device).await {
+                let last = last.lock().unwrap_or_else(PoisonError::into_inner).take();
+                return Err(Error::NotRunning { last });
             }
         }
         let mut random = [0u8; 4];
         getrandom::fill(&mut random).map_err(|_| Error::Random)?;
         sleep(backoff.next_delay(u32::from_le_bytes(random))).await;
     }
+}
+
+/// Wakes every pinned signer that left an endpoint; false if none did.
+async fn wake(wakes: &Wakes, trust: &TrustStore, device: &Device) -> bool {
+    let mut any = false;
+    for signer in trust.signers() {
+        let fingerprint = signer.key_fingerprint();
+        if wakes.get(&fingerprint).is_some() {
+            any = true;
+            eprintln!(
+                "Waking the signer \"{}\"…",
+                vmux_proto::text::escape(&signer.name)
+            );
+            wakes
+                .wake(&fingerprint, &device.wire_name(), SystemClock.now_ms())
+                .await;
+        }
+    }
+    any
+}
+
+/// What one try at an address gave.
+enum Try {
+    Found(Found),
+    /// Nothing listens there.
+    Refused,
+    /// Anything else that waiting may fix.
+    Failed,
 }
 
 /// A session and its key list, before it is given the device.
@@ -99,55 +147,27 @@ impl Found {
     }
 }
 
-/// One try at `candidate`: `None` if it is not reachable now, an error if
-/// trying again cannot help.
+/// One try at `candidate`; an error if trying again cannot help.
 async fn attempt(
     candidate: &str,
     device: &Device,
     trust: &mut TrustStore,
+    wakes: &Wakes,
     last: &LastAttempt,
-) -> Result<Option<Found>> {
+) -> Result<Try> {
     let connected =
         session::connect(candidate, device, Role::Client, trust, SystemClock.now_ms()).await;
     let error = match connected {
-        Ok(mut session) => match key_list(&mut session).await {
-            Ok(keys) => return Ok(Some(Found { session, keys })),
+        Ok(mut session) => match key_list(&mut session, wakes).await {
+            Ok(keys) => return Ok(Try::Found(Found { session, keys })),
             Err(e) => e,
         },
         Err(e) if e.is_permanent() => return Err(e.into()),
         Err(e) => e,
     };
+    let refused = error.is_refused();
     note(last, format!("signer at {candidate}: {error}"));
-    Ok(None)
-}
-
-fn is_loopback(address: &str) -> bool {
-    match address.parse::<SocketAddr>() {
-        Ok(a) => a.ip().is_loopback(),
-        Err(_) => address.starts_with("localhost:"),
-    }
-}
-
-/// Where the pinned signers are advertised on the local network now. Only
-/// a hint: the handshake still checks the pinned key.
-async fn discovered(trust: &TrustStore) -> Vec<String> {
-    let pinned: Vec<Fingerprint> = trust
-        .signers()
-        .iter()
-        .map(|p| p.key_fingerprint())
-        .collect();
-    match discovery::browse(Scope::All, &pinned, DISCOVERY_WAIT).await {
-        Ok(found) => found
-            .into_iter()
-            .filter(|s| pinned.contains(&s.fingerprint))
-            .flat_map(|s| s.addresses)
-            .map(|a| a.to_string())
-            .collect(),
-        Err(e) => {
-            tracing::debug!("looking for the signer on the network: {e}");
-            Vec::new()
-        }
-    }
+    Ok(if refused { Try::Refused } else { Try::Failed })
 }
 
 fn note(last: &LastAttempt, what: String) {
@@ -155,13 +175,19 @@ fn note(last: &LastAttempt, what: String) {
     *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(what);
 }
 
-async fn key_list(session: &mut Session) -> vmux_link::Result<Vec<PublicKeyRecord>> {
+/// The signer's key list; a wake endpoint it sends meanwhile is kept.
+async fn key_list(session: &mut Session, wakes: &Wakes) -> vmux_link::Result<Vec<PublicKeyRecord>> {
     session
         .send(Envelope::KeyListRequest(KeyListRequest {}))
         .await?;
     loop {
         match session.recv().await? {
             Envelope::KeyList(list) => return Ok(list.keys),
+            Envelope::DeviceTokenUpdate(update) => {
+                if let Err(e) = wakes.set(&session.peer().fingerprint(), &update.endpoint) {
+                    tracing::warn!("not using the signer's wake endpoint: {e}");
+                }
+            }
             Envelope::Error(report) => {
                 return Err(vmux_link::Error::Peer {
                     code: report.code,

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vmux_agent::cert::DEFAULT_VALIDITY_SECS;
+use vmux_agent::link::DEFAULT_SIGNER_WAIT;
+use vmux_agent::upstream::Upstream;
 use vmux_agent::{CertConfig, Config, DEFAULT_SIGN_TIMEOUT};
 use vmux_link::clock::SystemClock;
 use vmux_link::home::Home;
@@ -23,6 +25,12 @@ pub struct Args {
     /// Longest wait for a forwarded signature, approval included.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SIGN_TIMEOUT.as_secs())]
     sign_timeout: u64,
+    /// Longest wait for a signer that is not reachable and left no wake
+    /// endpoint, before a signature fails.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SIGNER_WAIT.as_secs())]
+    signer_wait: u64,
+    #[command(flatten)]
+    upstream: UpstreamArgs,
     /// Session certificate validity to ask the signer for, in seconds (its
     /// policy may shorten it); 0 asks for no certificate.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_VALIDITY_SECS)]
@@ -35,12 +43,15 @@ pub async fn run(args: Args) -> Result {
         Some(p) => p,
         None => vmux_agent::socket::default_path()?,
     };
+    let socket_for_upstream = socket.clone();
     let running = vmux_agent::start(
         Config {
             home,
             socket,
             signer: args.signer,
             sign_timeout: Duration::from_secs(args.sign_timeout.max(1)),
+            signer_wait: Duration::from_secs(args.signer_wait.max(1)),
+            upstream: args.upstream.resolve(&socket_for_upstream)?,
         },
         CertConfig {
             validity_secs: args.cert_validity,
@@ -57,4 +68,48 @@ pub async fn run(args: Args) -> Result {
     drop(out);
     running.serve().await?;
     Ok(())
+}
+
+/// `--upstream [SOCKET]` and `--upstream-writable`, for `vmux agent` and
+/// `vmux up`.
+#[derive(clap::Args, Debug)]
+pub struct UpstreamArgs {
+    /// Also offer the keys of another ssh-agent at SOCKET (default: the
+    /// SSH_AUTH_SOCK in the environment, when it is not this agent's).
+    /// Its signatures need no approval on the signer.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
+    upstream: Option<PathBuf>,
+    /// Let `ssh-add` add, remove and lock keys in the upstream agent
+    /// (refused otherwise; vmux itself never holds a private key).
+    #[arg(long, requires = "upstream")]
+    upstream_writable: bool,
+}
+
+impl UpstreamArgs {
+    /// The upstream to use, given this agent's own socket `own`.
+    pub fn resolve(&self, own: &std::path::Path) -> Result<Option<Upstream>> {
+        let Some(path) = self.upstream.clone() else {
+            return Ok(None);
+        };
+        let path = if path.as_os_str().is_empty() {
+            let from_env = std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .ok_or("--upstream without a socket takes SSH_AUTH_SOCK, which is not set; give --upstream SOCKET")?;
+            if from_env == own {
+                return Err(format!(
+                    "SSH_AUTH_SOCK is this agent's own socket ({}); give --upstream the socket of the agent from before",
+                    own.display()
+                )
+                .into());
+            }
+            from_env
+        } else {
+            path
+        };
+        Ok(Some(Upstream {
+            path,
+            writable: self.upstream_writable,
+        }))
+    }
 }

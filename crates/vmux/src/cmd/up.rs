@@ -45,6 +45,8 @@ pub struct Args {
     /// Approval front end.
     #[arg(long, value_enum, default_value_t)]
     ui: Ui,
+    #[command(flatten)]
+    upstream: super::agent::UpstreamArgs,
 }
 
 impl Args {
@@ -89,6 +91,7 @@ pub async fn run(args: Args) -> Result {
     )?;
 
     let socket = vmux_agent::socket::default_path()?;
+    let upstream = args.upstream.resolve(&socket)?;
     // The agent asks for a session certificate as it connects: its sheet
     // is the first thing the person sees.
     // `vmux ssh` logs in as the paired device, from its state directory.
@@ -99,6 +102,8 @@ pub async fn run(args: Args) -> Result {
             socket,
             signer: Some(address.clone()),
             sign_timeout: DEFAULT_SIGN_TIMEOUT,
+            signer_wait: vmux_agent::link::DEFAULT_SIGNER_WAIT,
+            upstream,
         },
         CertConfig::default(),
     )?;
