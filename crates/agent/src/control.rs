@@ -137,6 +137,32 @@ impl Status {
             },
             escape(&self.certificate).into_owned(),
         ];
+        if let Some(code) = &self.certificate_refused {
+            lines.push(format!(
+                "Last certificate request refused: {}",
+                escape(code)
+            ));
+        }
+        if self.locked {
+            lines.push("Agent locked (ssh-add -X to unlock)".to_owned());
+        }
+        if self.keys.is_empty() {
+            lines.push("No keys".to_owned());
+        } else if self.from_cache {
+            lines.push("Keys (cached):".to_owned());
+        } else {
+            lines.push("Keys:".to_owned());
+        }
+        for k in &self.keys {
+            let from = k.from.as_deref().map(|f| format!("  [{}]", esc(f)));
+            lines.push(format!(
+                "  {}  {}  ({}){}",
+                escape(&k.comment),
+                escape(&k.fingerprint),
+                escape(&k.algorithm),
+                from.unwrap_or_default()
+            ));
+        }
         for ca in &self.authorities {
             lines.push(format!(
                 "CA: {}  ({}) on {}",
@@ -165,32 +191,6 @@ impl Status {
                 ),
                 _ => format!("Wake: ready, not used yet ({signer} via {host})"),
             });
-        }
-        if let Some(code) = &self.certificate_refused {
-            lines.push(format!(
-                "Last certificate request refused: {}",
-                escape(code)
-            ));
-        }
-        if self.locked {
-            lines.push("Agent locked (ssh-add -X to unlock)".to_owned());
-        }
-        if self.keys.is_empty() {
-            lines.push("No keys".to_owned());
-        } else if self.from_cache {
-            lines.push("Keys (cached):".to_owned());
-        } else {
-            lines.push("Keys:".to_owned());
-        }
-        for k in &self.keys {
-            let from = k.from.as_deref().map(|f| format!("  [{}]", esc(f)));
-            lines.push(format!(
-                "  {}  {}  ({}){}",
-                escape(&k.comment),
-                escape(&k.fingerprint),
-                escape(&k.algorithm),
-                from.unwrap_or_default()
-            ));
         }
         if let Some(up) = &self.upstream {
             lines.push(format!(

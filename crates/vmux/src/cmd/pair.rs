@@ -100,21 +100,56 @@ async fn discover() -> Result<String> {
             Ok(address.to_string())
         }
         several => {
-            // Names are chosen by whoever advertises; let the person pick by
-            // address rather than guess for them.
+            // Names are chosen by whoever advertises: shown escaped, with
+            // the key fingerprint that the pairing code will then vouch for.
             println!("Found several signers:");
-            for s in several {
+            for (i, s) in several.iter().enumerate() {
                 let address = s
                     .addresses
                     .first()
                     .map_or("no address".to_owned(), ToString::to_string);
                 println!(
-                    "  \"{}\" at {address} (key {})",
+                    "  {}) \"{}\" at {address} (key {})",
+                    i + 1,
                     escape(&s.name),
                     s.fingerprint
                 );
             }
-            Err("several signers answered; choose one with --signer HOST:PORT".into())
+            if !rustix::termios::isatty(std::io::stdin()) {
+                return Err("several signers answered; choose one with --signer HOST:PORT".into());
+            }
+            let chosen = choose(several.len())?;
+            let signer = several
+                .get(chosen)
+                .ok_or("no such signer; choose one with --signer HOST:PORT")?;
+            signer
+                .addresses
+                .first()
+                .map(ToString::to_string)
+                .ok_or_else(|| {
+                    format!(
+                        "signer \"{}\" advertised no address; give --signer HOST:PORT",
+                        escape(&signer.name)
+                    )
+                    .into()
+                })
+        }
+    }
+}
+
+/// Asks which of `count` signers to pair with; its index.
+fn choose(count: usize) -> Result<usize> {
+    use std::io::Write;
+    loop {
+        print!("Pair with which one? [1-{count}] ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line)? == 0 {
+            return Err("no answer; choose a signer with --signer HOST:PORT".into());
+        }
+        match line.trim().parse::<usize>() {
+            Ok(n) if (1..=count).contains(&n) => return Ok(n - 1),
+            _ => println!("Type a number from 1 to {count}."),
         }
     }
 }

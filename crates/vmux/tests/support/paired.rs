@@ -34,6 +34,7 @@ pub struct Setup<'a> {
     listen: String,
     device: &'a str,
     signer_env: Vec<(String, String)>,
+    signer_args: Vec<String>,
     socket_outside_home: bool,
     ui: &'a str,
     ca: bool,
@@ -93,6 +94,13 @@ impl<'a> Setup<'a> {
     /// An environment variable for the signer (and its restarts).
     pub fn signer_env(mut self, key: &str, value: &str) -> Self {
         self.signer_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// More `vmux signer` arguments (kept for its restarts).
+    pub fn signer_args(mut self, args: &[&str]) -> Self {
+        self.signer_args
+            .extend(args.iter().map(|a| (*a).to_owned()));
         self
     }
 
@@ -159,6 +167,7 @@ impl<'a> Setup<'a> {
             addr: String::new(),
             signer_env: self.signer_env,
             ui: self.ui.to_owned(),
+            signer_args: self.signer_args,
             pubkey,
             sock,
             dir,
@@ -182,6 +191,7 @@ pub struct Paired {
     pub addr: String,
     signer_env: Vec<(String, String)>,
     ui: String,
+    signer_args: Vec<String>,
     /// The `authorized_keys` lines of the identities (of those named in
     /// [`Setup::authorized`]), in the signer's order.
     pub pubkey: PathBuf,
@@ -200,6 +210,7 @@ impl Paired {
             listen: "127.0.0.1:0".to_owned(),
             device: "laptop",
             signer_env: Vec::new(),
+            signer_args: Vec::new(),
             socket_outside_home: false,
             ui: "plain",
             ca: true,
@@ -228,6 +239,7 @@ impl Paired {
             "--ui",
             &self.ui,
         ];
+        args.extend(self.signer_args.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let mut signer = Proc::spawn_in_pty_env(&self.signer_home, &args, &env);
         let line = signer.expect("listening on", WAIT);
