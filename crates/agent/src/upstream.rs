@@ -78,8 +78,10 @@ impl Upstream {
             }
             // Another vmux agent says where its own upstream is; anything
             // else (OpenSSH's agent, nothing at all) ends the chain.
+            // Its status lists its own upstream first: give it that long,
+            // and more (the next hop may be us, not serving yet).
             let status =
-                tokio::time::timeout(LIST_WAIT, control::call(&next, control::STATUS)).await;
+                tokio::time::timeout(LIST_WAIT * 3, control::call(&next, control::STATUS)).await;
             match status {
                 Ok(Ok(control::Status {
                     upstream: Some(up), ..

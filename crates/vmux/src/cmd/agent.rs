@@ -78,7 +78,7 @@ pub struct UpstreamArgs {
     /// SSH_AUTH_SOCK in the environment, when it is not this agent's).
     /// Its signatures need no approval on the signer.
     #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
-    upstream: Option<PathBuf>,
+    upstream: Option<String>,
     /// Let `ssh-add` add, remove and lock keys in the upstream agent
     /// (refused otherwise; vmux itself never holds a private key).
     #[arg(long, requires = "upstream")]
@@ -91,7 +91,7 @@ impl UpstreamArgs {
         let Some(path) = self.upstream.clone() else {
             return Ok(None);
         };
-        let path = if path.as_os_str().is_empty() {
+        let path = if path.is_empty() {
             let from_env = std::env::var_os("SSH_AUTH_SOCK")
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from)
@@ -105,7 +105,7 @@ impl UpstreamArgs {
             }
             from_env
         } else {
-            path
+            PathBuf::from(path)
         };
         Ok(Some(Upstream {
             path,
