@@ -152,3 +152,42 @@ impl Keys {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(comment: &str, blob: &[u8]) -> Key {
+        Key::from_record(&PublicKeyRecord {
+            algorithm: "ssh-ed25519".into(),
+            public_key_blob: blob.to_vec(),
+            comment: comment.into(),
+            provider_kind: ProviderKind::Software,
+            display_name: None,
+        })
+    }
+
+    fn holder(name: &str) -> Holder {
+        Holder {
+            fingerprint: Fingerprint::from_string(format!("SHA256:{name}")),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn each_signer_replaces_only_its_own_keys_in_place() {
+        let mut keys = Keys::default();
+        // An old cache: untagged keys, gone with the first live list.
+        keys.set(vec![key("old", b"o")], Source::Cache);
+        keys.set_signer(&holder("phone"), vec![key("work", b"w")]);
+        keys.set_signer(&holder("tablet"), vec![key("home", b"h")]);
+        keys.set_signer(&holder("phone"), vec![key("work", b"w"), key("git", b"g")]);
+        let listed: Vec<&str> = keys.list().iter().map(|k| k.comment.as_str()).collect();
+        assert_eq!(listed, ["work", "git", "home"]);
+        assert_eq!(keys.source(), Source::Live);
+        assert_eq!(keys.holders(b"h"), [holder("tablet").fingerprint]);
+        assert_eq!(keys.find(b"g").unwrap().signer, Some(holder("phone")));
+        assert!(keys.holders(b"nothing").is_empty());
+    }
+}

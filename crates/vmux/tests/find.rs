@@ -81,7 +81,15 @@ fn pair_lists_several_signers_and_asks_which_one() {
     let start = |name: &str| {
         let mut signer = Proc::spawn_in_pty(
             &dir.path().join(name),
-            &["signer", "--listen", "0.0.0.0:0", "--name", name, "--ui", "plain"],
+            &[
+                "signer",
+                "--listen",
+                "0.0.0.0:0",
+                "--name",
+                name,
+                "--ui",
+                "plain",
+            ],
         );
         signer.expect("listening on", WAIT);
         let key = signer.expect("Signer key: ", WAIT);
@@ -102,9 +110,18 @@ fn pair_lists_several_signers_and_asks_which_one() {
         .unwrap();
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains("choose one with --signer HOST:PORT"), "{said}");
-    assert!(said.contains(&format!("\"phone\" at ")) && said.contains(&phone_fp), "{said}");
-    assert!(said.contains(&format!("\"tablet\" at ")) && said.contains(&tablet_fp), "{said}");
+    assert!(
+        said.contains("choose one with --signer HOST:PORT"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("\"phone\" at ")) && said.contains(&phone_fp),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("\"tablet\" at ")) && said.contains(&tablet_fp),
+        "{said}"
+    );
 
     // On a terminal: listed by name and fingerprint, the person picks one.
     let mut pair = Proc::spawn_in_pty(&device, &["pair", "--name", "laptop"]);

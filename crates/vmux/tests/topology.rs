@@ -59,7 +59,13 @@ fn succeeds(child: &mut Child, mark: &str) {
 fn agent(home: &Path) -> (Proc, PathBuf) {
     let sock = home.join("agent.sock");
     let mut command = Command::new(VMUX);
-    command.args(["agent", "--socket", sock.to_str().unwrap(), "--cert-validity", "0"]);
+    command.args([
+        "agent",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--cert-validity",
+        "0",
+    ]);
     let agent = Proc::start(command, home);
     let deadline = Instant::now() + WAIT;
     while UnixStream::connect(&sock).is_err() {
@@ -83,7 +89,10 @@ fn wait_status(home: &Path, sock: &Path, needle: &str) -> String {
         if status.contains(needle) {
             return status;
         }
-        assert!(Instant::now() < deadline, "status never showed {needle:?}:\n{status}");
+        assert!(
+            Instant::now() < deadline,
+            "status never showed {needle:?}:\n{status}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -140,7 +149,10 @@ fn two_agents_one_signer_are_served_in_order_each_sheet_naming_its_device() {
     let t = &paired.signer().transcript;
     let laptop_at = t.find("laptop").unwrap();
     let desktop_at = t.rfind("From Device").unwrap();
-    assert!(laptop_at < desktop_at && t[desktop_at..].contains("desktop"), "{t}");
+    assert!(
+        laptop_at < desktop_at && t[desktop_at..].contains("desktop"),
+        "{t}"
+    );
 }
 
 /// A second signer "tablet" holding one ed25519 identity "home": its
@@ -154,7 +166,15 @@ fn tablet(dir: &Path) -> (Proc, String, String) {
     let line = id.public().unwrap().to_openssh().unwrap();
     let mut signer = Proc::spawn_in_pty(
         &home,
-        &["signer", "--listen", "127.0.0.1:0", "--name", "tablet", "--ui", "plain"],
+        &[
+            "signer",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "tablet",
+            "--ui",
+            "plain",
+        ],
     );
     let listening = signer.expect("listening on", WAIT);
     let port = listening.trim().rsplit(':').next().unwrap().to_owned();
@@ -177,7 +197,14 @@ fn one_agent_two_signers_routes_each_key_and_moves_on_when_one_goes() {
     let home_pub = paired.dir.path().join("home.pub");
     std::fs::write(&work_pub, &work_line).unwrap();
     std::fs::write(&home_pub, format!("{home_line}\n")).unwrap();
-    let only = |p: &Path| vec!["-o".to_owned(), "IdentitiesOnly=yes".to_owned(), "-i".to_owned(), p.display().to_string()];
+    let only = |p: &Path| {
+        vec![
+            "-o".to_owned(),
+            "IdentitiesOnly=yes".to_owned(),
+            "-i".to_owned(),
+            p.display().to_string(),
+        ]
+    };
 
     let _agent = paired.spawn_agent(&[], &[]);
     let status = paired.wait_status("(signer in use); also to ");
@@ -188,7 +215,10 @@ fn one_agent_two_signers_routes_each_key_and_moves_on_when_one_goes() {
         paired.wait_status("home  SHA256:");
         paired.wait_status("work  SHA256:")
     };
-    assert!(status.contains("[phone]") && status.contains("[tablet]"), "{status}");
+    assert!(
+        status.contains("[phone]") && status.contains("[tablet]"),
+        "{status}"
+    );
 
     // Each key's signature goes to the signer that holds it.
     let args = only(&work_pub);

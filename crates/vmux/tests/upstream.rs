@@ -72,7 +72,11 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn fingerprint(key: &Path) -> String {
-    let out = Command::new("ssh-keygen").arg("-lf").arg(key).output().unwrap();
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key)
+        .output()
+        .unwrap();
     text(&out).split_whitespace().nth(1).unwrap().to_owned()
 }
 
@@ -82,11 +86,13 @@ fn an_upstream_agent_lists_and_signs_beside_the_signer_without_a_sheet() {
     let dir = paired.dir.path().to_owned();
     let upstream = SshAgent::start(&dir);
     let deploy = keygen(&dir, "deploy");
-    assert!(openssh("ssh-add", &upstream.sock, &[deploy.to_str().unwrap()], &[])
-        .output()
-        .unwrap()
-        .status
-        .success());
+    assert!(
+        openssh("ssh-add", &upstream.sock, &[deploy.to_str().unwrap()], &[])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let deploy_fp = fingerprint(&deploy);
     // This sshd takes only the upstream's key.
     let deploy_line = std::fs::read_to_string(deploy.with_extension("pub")).unwrap();
@@ -105,34 +111,56 @@ fn an_upstream_agent_lists_and_signs_beside_the_signer_without_a_sheet() {
     } else {
         paired.wait_status("[upstream]")
     };
-    assert!(status.contains("work  SHA256:") && status.contains("[phone]"), "{status}");
+    assert!(
+        status.contains("work  SHA256:") && status.contains("[phone]"),
+        "{status}"
+    );
     assert!(status.contains(&format!("deploy  {deploy_fp}")), "{status}");
-    assert!(status.contains("Upstream agent: ") && status.contains("(read-only)"), "{status}");
+    assert!(
+        status.contains("Upstream agent: ") && status.contains("(read-only)"),
+        "{status}"
+    );
 
     // Logging in with it needs no sheet, and the signature is the upstream's.
     let out = sshd.ssh(&paired.sock(), &[], "echo through-upstream");
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "through-upstream");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "through-upstream"
+    );
     assert!(
         !paired.signer().transcript.contains("SSH Sign Request"),
         "{}",
         paired.signer().transcript
     );
     let log = paired.request_log();
-    assert!(log.contains("\"path\":\"upstream\"") && log.contains("\"outcome\":\"approved\""), "{log}");
+    assert!(
+        log.contains("\"path\":\"upstream\"") && log.contains("\"outcome\":\"approved\""),
+        "{log}"
+    );
 
     // Through a forwarded agent (ssh -A), where nothing signs without a
     // person, the upstream's keys are neither listed nor used.
     let out = sshd.ssh(&paired.sock(), &["-A"], "ssh-add -l");
     let remote = text(&out);
-    assert!(remote.contains(" work ") && !remote.contains(&deploy_fp), "{remote}");
+    assert!(
+        remote.contains(" work ") && !remote.contains(&deploy_fp),
+        "{remote}"
+    );
 
     // Read-only: adding through vmux is refused and reaches nobody.
     let extra = keygen(&dir, "extra");
     let added = paired.ssh_add(&[extra.to_str().unwrap()]);
     assert!(!added.status.success(), "{}", text(&added));
-    let upstream_list = text(&openssh("ssh-add", &upstream.sock, &["-l"], &[]).output().unwrap());
-    assert!(!upstream_list.contains(&fingerprint(&extra)), "{upstream_list}");
+    let upstream_list = text(
+        &openssh("ssh-add", &upstream.sock, &["-l"], &[])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        !upstream_list.contains(&fingerprint(&extra)),
+        "{upstream_list}"
+    );
 
     // Writable: it lands in the upstream, never in vmux.
     drop(agent);
@@ -140,13 +168,23 @@ fn an_upstream_agent_lists_and_signs_beside_the_signer_without_a_sheet() {
     paired.wait_connected();
     let added = paired.ssh_add(&[extra.to_str().unwrap()]);
     assert!(added.status.success(), "{}", text(&added));
-    let upstream_list = text(&openssh("ssh-add", &upstream.sock, &["-l"], &[]).output().unwrap());
-    assert!(upstream_list.contains(&fingerprint(&extra)), "{upstream_list}");
+    let upstream_list = text(
+        &openssh("ssh-add", &upstream.sock, &["-l"], &[])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        upstream_list.contains(&fingerprint(&extra)),
+        "{upstream_list}"
+    );
 
     // The upstream goes away: its keys leave the list, the signer's stay.
     drop(upstream);
     let listed = text(&paired.ssh_add(&["-l"]));
-    assert!(!listed.contains(&deploy_fp) && listed.contains(" work "), "{listed}");
+    assert!(
+        !listed.contains(&deploy_fp) && listed.contains(" work "),
+        "{listed}"
+    );
     paired.wait_status("not answering");
     paired.sign_approved("still-signs");
 }
@@ -158,7 +196,10 @@ fn an_upstream_that_leads_back_to_vmux_is_refused_at_start() {
     let sock = dir.path().join("vmux.sock");
     let sock_str = sock.to_str().unwrap();
     // Itself, named directly.
-    let mut me = Proc::spawn(&home, &["agent", "--socket", sock_str, "--upstream", sock_str]);
+    let mut me = Proc::spawn(
+        &home,
+        &["agent", "--socket", sock_str, "--upstream", sock_str],
+    );
     me.expect("leads back to this agent", WAIT);
     assert!(!me.wait_exit(WAIT).success());
     // Itself, through SSH_AUTH_SOCK.
@@ -172,9 +213,15 @@ fn an_upstream_that_leads_back_to_vmux_is_refused_at_start() {
     // Through another vmux agent whose upstream is this one.
     let other = dir.path().join("other.sock");
     let other_str = other.to_str().unwrap();
-    let mut first = Proc::spawn(&dir.path().join("other"), &["agent", "--socket", other_str, "--upstream", sock_str]);
+    let mut first = Proc::spawn(
+        &dir.path().join("other"),
+        &["agent", "--socket", other_str, "--upstream", sock_str],
+    );
     first.expect("export SSH_AUTH_SOCK", WAIT);
-    let mut me = Proc::spawn(&home, &["agent", "--socket", sock_str, "--upstream", other_str]);
+    let mut me = Proc::spawn(
+        &home,
+        &["agent", "--socket", sock_str, "--upstream", other_str],
+    );
     me.expect("leads back to this agent", WAIT);
     assert!(!me.wait_exit(WAIT).success());
 }
