@@ -107,6 +107,9 @@ fn a_failed_wake_is_shown_and_the_sign_fails_at_the_bound() {
         .start();
     let _agent = paired.spawn_agent(&[], &["--sign-timeout", "6"]);
     paired.wait_connected();
+    // The CA the signer advertised in its key list, as the menu showed it.
+    let status = paired.wait_status("CA: SHA256:");
+    assert!(status.contains(") on phone"), "{status}");
     paired.wait_status("Wake: ready");
     paired.kill_signer();
     paired.wait_status("Disconnected");
