@@ -20,7 +20,7 @@ use vmux_link::noise::{self, StaticKeypair, fixed};
 use vmux_link::pairing::{self, PairingCode};
 use vmux_link::{Fingerprint, frame};
 use vmux_proto::envelope::{
-    CertificateRequest, CertificateResponse, ContextQuality, DeviceTokenUpdate, Envelope,
+    Cancel, CertificateRequest, CertificateResponse, ContextQuality, DeviceTokenUpdate, Envelope,
     ErrorCode, ErrorReport, Hello, KeyList, KeyListRequest, Origin, PROTOCOL_MAJOR, PROTOCOL_MINOR,
     PairCommit, PairNonce, PairResult, PairReveal, Ping, Pong, ProviderKind, PublicKeyRecord,
     Purpose, Role, SessionBinding, SignContext, SignRequest, SignResponse,
@@ -703,6 +703,12 @@ fn envelopes(keys: &Keys, h: &[u8; 32]) -> Result<EnvelopesFile> {
             "where to POST a wake-up",
             Envelope::DeviceTokenUpdate(DeviceTokenUpdate {
                 endpoint: "https://push.example.net/wake/abc123".into(),
+            }),
+        ),
+        (
+            "withdraw a request whose client left",
+            Envelope::Cancel(Cancel {
+                request_id: REQUEST_ID.into(),
             }),
         ),
         ("keepalive probe", Envelope::Ping(Ping { seq: 1 })),
