@@ -104,6 +104,9 @@ impl Default for CertConfig {
     }
 }
 
+/// A signer's name and the CA key blob of its last key list.
+type SignerSeen = (String, Option<Vec<u8>>);
+
 /// State shared by every connection.
 #[derive(Debug)]
 pub struct Agent {
@@ -126,7 +129,7 @@ pub struct Agent {
     /// The upstream's keys at its last listing, and whether it answered.
     upstream_keys: Mutex<(bool, Vec<Identity>)>,
     /// Each signer's name and the CA key its last key list named.
-    signers: Mutex<HashMap<Fingerprint, (String, Option<Vec<u8>>)>>,
+    signers: Mutex<HashMap<Fingerprint, SignerSeen>>,
 }
 
 impl Agent {

@@ -115,11 +115,11 @@ fn pair_lists_several_signers_and_asks_which_one() {
         "{said}"
     );
     assert!(
-        said.contains(&format!("\"phone\" at ")) && said.contains(&phone_fp),
+        said.contains("\"phone\" at ") && said.contains(&phone_fp),
         "{said}"
     );
     assert!(
-        said.contains(&format!("\"tablet\" at ")) && said.contains(&tablet_fp),
+        said.contains("\"tablet\" at ") && said.contains(&tablet_fp),
         "{said}"
     );
 
