@@ -1836,6 +1836,7 @@ fn full_envelopes() -> Vec<(&'static str, Envelope, &'static [&'static str])> {
             &[],
         ),
         ("deviceTokenUpdate", device_token_update(), &[]),
+        ("cancel", cancel(), &[]),
         ("ping", ping(), &[]),
         ("pong", pong(), &[]),
         ("error", error_with_request(), &[]),

@@ -116,6 +116,11 @@ impl Rig {
         let (tx, responses) = mpsc::channel();
         let session_task = rt.spawn(async move {
             while let Ok(envelope) = session.recv().await {
+                // Sent first on every session (the wake endpoint, here
+                // none): not an answer to anything.
+                if matches!(envelope, Envelope::DeviceTokenUpdate(_)) {
+                    continue;
+                }
                 if tx.send(envelope).is_err() {
                     break;
                 }

@@ -17,6 +17,8 @@ mod netns;
 mod paired;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/push.rs"]
+mod push;
 #[path = "support/sshd.rs"]
 mod sshd;
 
@@ -326,6 +328,33 @@ fn no_signer_running_is_said_at_once_and_a_denial_fails_authentication() {
     assert!(waited < Duration::from_secs(3), "gave up after {waited:?}");
     ssh.expect("vmux pair", WAIT);
     assert_eq!(ssh.wait_exit(WAIT).code(), Some(255), "{}", ssh.transcript);
+}
+
+#[test]
+fn a_signer_away_with_a_wake_endpoint_is_woken_and_the_login_completes() {
+    let push = push::Receiver::start(200);
+    let mut rig = Rig::with(
+        Paired::setup()
+            .fixed_port()
+            .signer_args(&["--wake-url", &push.url]),
+    );
+    rig.trust_host();
+    let dest = rig.destination();
+    // A first login: the signer's endpoint is kept.
+    let mut ssh = rig.ssh(&[&dest, "--", "true"]);
+    rig.approve();
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+
+    rig.paired.kill_signer();
+    let mut ssh = rig.ssh(&[&dest, "--", "echo", "woken"]);
+    ssh.expect("Waking the signer \"phone\"", WAIT);
+    let post = push.next(WAIT);
+    assert_eq!(post.body, b"headset is waiting for your signer");
+    rig.paired.start_signer();
+    rig.approve();
+    ssh.expect("woken", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+    assert_eq!(push.requests().len(), 1);
 }
 
 #[test]
