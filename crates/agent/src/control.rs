@@ -324,13 +324,37 @@ mod tests {
                 comment: "work\u{202e}txt.exe".into(),
                 fingerprint: "SHA256:x".into(),
                 algorithm: "ssh-ed25519".into(),
+                from: Some("tab\u{1b}let".into()),
             }],
             not_saved: vec!["the key cache at /tmp/a\rb".into()],
+            also_connected: vec!["tab\u{1b}let".into()],
+            authorities: vec![StatusAuthority {
+                signer: "phone\r".into(),
+                fingerprint: "SHA256:ca".into(),
+                algorithm: "ssh-ed25519".into(),
+            }],
+            wake: vec![StatusWake {
+                signer: "phone".into(),
+                host: "ntfy\u{1b}.example".into(),
+                last_attempt: Some(0),
+                last_result: Some("HTTP 404\r".into()),
+                last_failed: true,
+            }],
+            upstream: Some(StatusUpstream {
+                path: "/tmp/up\u{1b}.sock".into(),
+                writable: false,
+                answering: false,
+            }),
         };
         let lines = status.lines().join("\n");
         assert!(
             !lines.contains(['\u{1b}', '\u{202e}', '\r'])
-                && lines.contains("Connected to phone\\e[2J")
+                && lines.contains("Connected to phone\\e[2J (signer in use); also to tab\\e")
+                && lines.contains("[tab\\elet]")
+                && lines.contains("CA: SHA256:ca  (ssh-ed25519) on phone\\r")
+                && lines
+                    .contains("Wake: last attempt failed, HTTP 404\\r at 1970-01-01 00:00:00 UTC")
+                && lines.contains("Upstream agent: /tmp/up\\e.sock (read-only, not answering)")
                 && lines.contains("work\\u{202e}txt.exe")
                 && lines.contains("userDenied\\n")
                 && lines.contains("/tmp/a\\rb"),
