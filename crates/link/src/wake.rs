@@ -9,16 +9,17 @@
 //! looking for the signer. The body says which device waits and nothing
 //! else: no host, user or key, since the push service reads it.
 //!
-//! Only `https://` endpoints, checked against the system's roots, are
-//! used, or `http://` to this machine (a push distributor or test receiver
+//! Only `https://` endpoints (TLS 1.3), checked against the system's roots,
+//! are used, or `http://` to this machine (a push distributor or test receiver
 //! on loopback). Redirects and proxies are not followed: the endpoint is
 //! where the POST goes, or nowhere.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -235,9 +236,15 @@ impl Wakes {
             endpoint
         };
         let body = message(device_name);
-        let sent = tokio::task::spawn_blocking(move || post(&endpoint, body))
-            .await
-            .unwrap_or_else(|e| Err(format!("the wake task failed: {e}")));
+        // Bounded here too: name resolution has no timeout of its own.
+        let sent = tokio::time::timeout(
+            HTTP_TIMEOUT + Duration::from_secs(1),
+            tokio::task::spawn_blocking(move || post(&endpoint, body)),
+        )
+        .await
+        .map_err(|_| format!("no answer within {} s", HTTP_TIMEOUT.as_secs()))
+        .and_then(|joined| joined.map_err(|e| format!("the wake task failed: {e}")))
+        .and_then(|sent| sent);
         let (result, failed) = match &sent {
             Ok(status) if (200..300).contains(status) => (format!("HTTP {status}"), false),
             Ok(status) => (format!("HTTP {status}"), true),
@@ -266,32 +273,119 @@ impl Wakes {
 }
 
 /// One POST of `body` to `endpoint`: the HTTP status, or why there was none.
+///
+/// HTTP/1.1 by hand, for one request and one status line: an HTTP client
+/// crate (ureq) cost ~0.5 MiB of the binary more, for nothing used here.
+/// TLS is rustls (ring, TLS 1.3), checked against the system's roots.
 fn post(endpoint: &str, body: String) -> std::result::Result<u16, String> {
     check_endpoint(endpoint)?;
-    let tls = ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(HTTP_TIMEOUT))
-        .max_redirects(0)
-        .proxy(None)
-        .http_status_as_error(false)
-        .tls_config(tls)
-        .build()
-        .into();
-    match agent
-        .post(endpoint)
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .send(body)
+    let deadline = Instant::now() + HTTP_TIMEOUT;
+    let (tls, rest) = match endpoint.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        _ => return Err("not an http(s) URL".to_owned()),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let path = path.split('#').next().unwrap_or_default();
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    // Credentials in the URL are not sent anywhere.
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let host = host_of(rest);
+    let port = match authority
+        .strip_prefix(host)
+        .and_then(|p| p.strip_prefix(':'))
     {
-        Ok(response) => Ok(response.status().as_u16()),
-        Err(ureq::Error::Timeout(_)) => {
-            Err(format!("no answer within {} s", HTTP_TIMEOUT.as_secs()))
+        Some(port) => port.parse::<u16>().map_err(|_| "a bad port".to_owned())?,
+        None if tls => 443,
+        None => 80,
+    };
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let left = |deadline: Instant| {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("no answer within {} s", HTTP_TIMEOUT.as_secs()))
+    };
+    let addresses: Vec<SocketAddr> = (name, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {name}: {e}"))?
+        .collect();
+    let mut stream = None;
+    let mut why = format!("{name} has no address");
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, left(deadline)?) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => why = format!("cannot connect to {address}: {e}"),
         }
-        Err(e) => Err(e.to_string()),
     }
+    let stream = stream.ok_or(why)?;
+    stream
+        .set_read_timeout(Some(left(deadline)?))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(left(deadline)?))
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: vmux\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let timed_out = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer within {} s", HTTP_TIMEOUT.as_secs())
+        }
+        _ => e.to_string(),
+    };
+    let head = if tls {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let server = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|e| format!("{name}: {e}"))?;
+        let connection =
+            rustls::ClientConnection::new(Arc::new(config), server).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        tls.write_all(request.as_bytes()).map_err(timed_out)?;
+        status_line(&mut tls).map_err(timed_out)?
+    } else {
+        let mut plain = stream;
+        plain.write_all(request.as_bytes()).map_err(timed_out)?;
+        status_line(&mut plain).map_err(timed_out)?
+    };
+    // `HTTP/1.1 404 Not Found`
+    head.split(' ')
+        .nth(1)
+        .filter(|_| head.starts_with("HTTP/1."))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| "the answer was not HTTP".to_owned())
+}
+
+/// The first line of an answer, read byte by byte (at most 256).
+fn status_line(stream: &mut impl Read) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 256 {
+        if stream.read(&mut byte)? == 0 || byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&line).trim_end().to_owned())
 }
 
 #[cfg(test)]
@@ -351,6 +445,8 @@ mod tests {
             rt.block_on(wakes.wake(&phone, "laptop", 1_030_000)),
             Attempt::Sent(_)
         ));
+        // HTTPS to where nobody listens fails cleanly too.
+        assert!(post("https://127.0.0.1:9/up", "x".into()).is_err());
         let other = Fingerprint::from_string("SHA256:other".into());
         assert_eq!(
             rt.block_on(wakes.wake(&other, "laptop", 0)),
