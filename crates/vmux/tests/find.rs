@@ -89,6 +89,7 @@ fn pair_lists_several_signers_and_asks_which_one() {
                 name,
                 "--ui",
                 "plain",
+                "--pair",
             ],
         );
         signer.expect("listening on", WAIT);

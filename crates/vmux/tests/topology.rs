@@ -174,6 +174,7 @@ fn tablet(dir: &Path) -> (Proc, String, String) {
             "tablet",
             "--ui",
             "plain",
+            "--pair",
         ],
     );
     let listening = signer.expect("listening on", WAIT);
