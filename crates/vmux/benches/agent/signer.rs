@@ -80,6 +80,8 @@ impl BenchSigner {
         let home = Home::at(self.home.clone()).unwrap();
         let device = Device::load_or_create(&home, Some("bench")).unwrap();
         let (approvals, commands) = Approvals::new();
+        // As `vmux signer --pair`: the bench's device pairs on first start.
+        approvals.pairing_window().open();
         let signer = Signer::new(
             device,
             home,
