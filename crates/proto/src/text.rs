@@ -77,6 +77,25 @@ pub fn escape_json(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A last guard for a message put together from many sources (an error
+/// on its way to stderr): forbidden characters other than the line feed
+/// become `\u{..}` escapes; everything else, backslashes included, is left
+/// as it is, so text already [`escape`]d reads the same.
+pub fn defuse(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && is_forbidden(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c != '\n' && is_forbidden(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// How a refused character is named in an error: `U+001B`.
 pub fn describe(c: char) -> String {
     format!("U+{:04X}", u32::from(c))
@@ -156,6 +175,13 @@ mod tests {
         for s in ["\u{1b}]0;title\u{7}", "\u{2028}\u{85}\u{feff}"] {
             assert_eq!(first_forbidden(&escape(s)), None);
         }
+    }
+
+    #[test]
+    fn defuse_keeps_lines_and_earlier_escapes() {
+        assert!(matches!(defuse("two\nlines \\e"), Cow::Borrowed(_)));
+        assert_eq!(defuse("a\u{1b}[2J\nb\rc"), "a\\u{1b}[2J\nb\\u{d}c");
+        assert_eq!(first_forbidden(&defuse("x\u{202e}\t")), None);
     }
 
     #[test]

@@ -108,7 +108,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn fail(message: &str) -> ExitCode {
-    eprintln!("vmux: {message}");
+/// Says what went wrong. Errors quote what they are about (names, paths,
+/// a peer's words); whatever was not escaped on the way is defused here, so
+/// no error can drive the terminal.
+pub(crate) fn fail(message: &str) -> ExitCode {
+    eprintln!("vmux: {}", vmux_proto::text::defuse(message));
     ExitCode::FAILURE
 }

@@ -328,3 +328,30 @@ fn ca_init_show_policy_and_krl() {
         "{listed}"
     );
 }
+
+/// A name the person typed comes back in errors quoted, never raw: an
+/// escape sequence in it must not drive the terminal, whichever command
+/// and whichever error quotes it.
+#[test]
+fn errors_never_echo_an_escape_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = "x\u{1b}[2J\u{202e}";
+    for args in [
+        &["key", "new", evil][..],
+        &["key", "show", evil],
+        &["key", "policy", evil, "--forwarded", "deny"],
+        &["hosts", "remove", evil],
+        &["peers", "remove", evil],
+        &["pair", "--signer", &format!("{evil}:1")],
+    ] {
+        let err = fails(dir.path(), args, Some("pass phrase"));
+        assert!(
+            vmux_proto::text::first_forbidden(&err.replace('\n', "")).is_none(),
+            "vmux {args:?} echoed a control character: {err:?}"
+        );
+        assert!(
+            err.contains("x\\"),
+            "vmux {args:?} does not quote the name: {err}"
+        );
+    }
+}

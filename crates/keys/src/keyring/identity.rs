@@ -87,7 +87,9 @@ pub fn check_name(name: &str) -> Result<()> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
     if name.is_empty() || name.len() > 64 || name.starts_with('.') || !name.chars().all(ok_char) {
         return Err(Error::other(format!(
-            "\"{name}\" is not a valid identity name: use 1 to 64 letters, digits, '-', '_', '.' or '@', not starting with '.'"
+            // Debug quoting: the name was typed, but a terminal still must
+            // not act on an escape sequence in it.
+            "{name:?} is not a valid identity name: use 1 to 64 letters, digits, '-', '_', '.' or '@', not starting with '.'"
         )));
     }
     Ok(())

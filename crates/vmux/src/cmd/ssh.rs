@@ -29,7 +29,7 @@ pub async fn run(args: Args) -> ExitCode {
     match session(args).await {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
-            eprintln!("vmux: {e}");
+            crate::fail(&e.to_string());
             ExitCode::from(NO_STATUS)
         }
     }
