@@ -149,7 +149,9 @@ pub fn local_time(unix_secs: u64) -> String {
 pub fn note(sheet: &Sheet) -> Option<&'static str> {
     match sheet {
         Sheet::Pairing { .. } => Some("Accept only if the other device shows the same code."),
-        Sheet::Sign { .. } => Some("Approve only if you just started this connection."),
+        Sheet::Sign { .. } => {
+            Some("Approve only if you just started this yourself, on that device.")
+        }
         Sheet::Certificate { .. } => {
             Some("Approve only if this device should log in on its own until then.")
         }

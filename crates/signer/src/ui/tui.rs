@@ -66,7 +66,9 @@ pub async fn run(
     let mut keys = Keys::spawn();
     let mut view = View::default();
     loop {
-        term.draw(|f| view.idle(f, false))?;
+        term.draw(|f| {
+            view.idle(f, false);
+        })?;
         tokio::select! {
             command = commands.recv() => match command {
                 None => return Ok(()),
@@ -126,8 +128,8 @@ async fn ask(
     let mut focus = Button::Deny;
     let decision = loop {
         term.draw(|f| {
-            view.idle(f, true);
-            view.sheet(f, sheet, focus, armed);
+            let within = view.idle(f, true);
+            view.sheet(f, within, sheet, focus, armed);
         })?;
         tokio::select! {
             // Withdrawal first: when the queue closes too, the banner still shows.
@@ -227,8 +229,8 @@ async fn secret(
     loop {
         let shown = input.chars().count();
         term.draw(|f| {
-            view.idle(f, true);
-            view.secret(f, prompt, shown, armed);
+            let within = view.idle(f, true);
+            view.secret(f, within, prompt, shown, armed);
         })?;
         tokio::select! {
             // Withdrawal first: when the queue closes too, the banner still shows.
@@ -354,8 +356,10 @@ impl View {
         self.banners.push_back(line);
     }
 
-    /// The status screen; `busy` when a sheet or prompt covers it.
-    fn idle(&self, f: &mut Frame, busy: bool) {
+    /// The status screen; `busy` when a sheet or prompt covers it. Returns
+    /// the status area, where a sheet goes so that it leaves the panel of
+    /// next steps readable when there is room.
+    fn idle(&self, f: &mut Frame, busy: bool) -> Rect {
         let area = f.area();
         let block = Block::default()
             .borders(Borders::ALL)
@@ -420,19 +424,15 @@ impl View {
                 rect,
             );
         }
+        status
     }
 
-    fn sheet(&self, f: &mut Frame, sheet: &Sheet, focus: Button, armed: bool) {
+    fn sheet(&self, f: &mut Frame, within: Rect, sheet: &Sheet, focus: Button, armed: bool) {
         let (yes, no) = (text::yes(sheet), text::no(sheet));
         let mut lines = vec![Line::default()];
+        let inner = usize::from(popup_width(f.area()).saturating_sub(4));
         for (label, value) in text::fields(sheet) {
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("{label:<12} "),
-                    Style::default().add_modifier(Modifier::BOLD),
-                ),
-                Span::raw(value),
-            ]));
+            lines.extend(field(label, &value, inner));
         }
         lines.push(Line::default());
         if let Some(note) = text::note(sheet) {
@@ -457,10 +457,10 @@ impl View {
             armed,
             format!("a {yes} · d {no} · ←/→ Tab move · Enter choose"),
         ));
-        popup(f, text::title(sheet), lines);
+        popup(f, within, text::title(sheet), lines);
     }
 
-    fn secret(&self, f: &mut Frame, prompt: &str, typed: usize, armed: bool) {
+    fn secret(&self, f: &mut Frame, within: Rect, prompt: &str, typed: usize, armed: bool) {
         let field = format!("{:<24}", "•".repeat(typed));
         let lines = vec![
             Line::default(),
@@ -474,7 +474,7 @@ impl View {
             Line::default(),
             hint(armed, "Enter submit · Esc cancel".to_owned()),
         ];
-        popup(f, "User verification", lines);
+        popup(f, within, "User verification", lines);
     }
 }
 
@@ -532,13 +532,62 @@ fn rows(lines: &[Line<'_>], width: u16) -> u16 {
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
-/// A bordered box in the middle of the screen, tall enough for `lines`.
-fn popup(f: &mut Frame, title: &str, lines: Vec<Line<'_>>) {
+/// How wide a sheet is on a screen of `area`: room for a whole
+/// `authorized_keys`-length line of fields where the terminal allows.
+fn popup_width(area: Rect) -> u16 {
+    area.width.min(100)
+}
+
+/// One labelled field, its value wrapped at word boundaries to `inner`
+/// columns and indented under its first line, so a long destination or
+/// validity still reads as one field.
+fn field(label: &str, value: &str, inner: usize) -> Vec<Line<'static>> {
+    const INDENT: usize = 13;
+    let room = inner.saturating_sub(INDENT).max(16);
+    let mut rows: Vec<String> = vec![String::new()];
+    for word in value.split(' ') {
+        let width = |s: &str| Span::raw(s.to_owned()).width();
+        let last = rows.last().map(String::as_str).unwrap_or_default();
+        if !last.is_empty() && width(last) + 1 + width(word) > room {
+            rows.push(String::new());
+        }
+        if let Some(row) = rows.last_mut() {
+            if !row.is_empty() {
+                row.push(' ');
+            }
+            row.push_str(word);
+        }
+    }
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let head = if i == 0 {
+                format!("{label:<12} ")
+            } else {
+                " ".repeat(INDENT)
+            };
+            Line::from(vec![
+                Span::styled(head, Style::default().add_modifier(Modifier::BOLD)),
+                Span::raw(row),
+            ])
+        })
+        .collect()
+}
+
+/// A bordered box tall enough for `lines`, centred in `within` (the status
+/// area) when it fits there, else in the middle of the whole screen: the
+/// sheet always shows whole.
+fn popup(f: &mut Frame, within: Rect, title: &str, lines: Vec<Line<'_>>) {
     let area = f.area();
-    let width = area.width.min(76);
+    let width = popup_width(area);
     // Borders plus a spare row for word-wrap slack.
     let height = rows(&lines, width).saturating_add(3).min(area.height);
-    let rect: Rect = area.centered(Constraint::Length(width), Constraint::Length(height));
+    let centre = if height <= within.height && width <= within.width {
+        within
+    } else {
+        area
+    };
+    let rect: Rect = centre.centered(Constraint::Length(width), Constraint::Length(height));
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(
