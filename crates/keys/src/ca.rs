@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ssh_key::certificate::{Builder, CertType};
 use ssh_key::public::KeyData;
 use ssh_key::{Certificate, HashAlg, PrivateKey, PublicKey, Signature};
-use vmux_link::home::{Home, read_optional, write_private};
+use vmux_link::home::{Home, create_private, read_optional, write_private};
 use zeroize::Zeroizing;
 
 use crate::pkcs11::{self, Curve, Pkcs11Key, TokenKey};
@@ -124,7 +124,7 @@ impl Ca {
         let public = key.public_key().clone();
         drop(key);
         let path = home.file(KEY_FILE);
-        write_private(&path, pem.as_bytes())?;
+        place_once(&path, pem.as_bytes())?;
         Ok(Self {
             public,
             key: CaKey::Encrypted(path),
@@ -154,7 +154,7 @@ impl Ca {
         };
         let json = serde_json::to_vec_pretty(&file)
             .map_err(|e| Error::other(format!("cannot encode {TOKEN_FILE}: {e}")))?;
-        write_private(&home.file(TOKEN_FILE), &json)?;
+        place_once(&home.file(TOKEN_FILE), &json)?;
         Ok(Self {
             public,
             key: CaKey::Token(key),
@@ -358,15 +358,29 @@ fn serial() -> Result<u64> {
     }
 }
 
+/// Refuses early, before a key is made, when a CA exists.
 fn refuse_second(home: &Home) -> Result<()> {
     for file in [KEY_FILE, TOKEN_FILE] {
         let path = home.file(file);
         if path.exists() {
-            return Err(Error::other(format!(
-                "a CA already exists ({}); servers trust its key, so vmux will not replace it. Move it aside first to make a new one",
-                path.display()
-            )));
+            return Err(already_exists(&path));
         }
     }
     Ok(())
+}
+
+/// Writes a new CA file, never over an existing one: of two makers racing
+/// (`vmux ca init` and a first-need issue), the second is refused.
+fn place_once(path: &Path, bytes: &[u8]) -> Result<()> {
+    match create_private(path, bytes)? {
+        true => Ok(()),
+        false => Err(already_exists(path)),
+    }
+}
+
+fn already_exists(path: &Path) -> Error {
+    Error::other(format!(
+        "a CA already exists ({}); servers trust its key, so vmux will not replace it. Move it aside first to make a new one",
+        path.display()
+    ))
 }

@@ -128,6 +128,45 @@ fn the_ca_key_is_encrypted_at_rest_with_its_own_passphrase() {
     );
 }
 
+/// `vmux ca init` and a first-need issue can race to make the CA. Whatever
+/// the interleaving, one wins, every other is told a CA exists, and the CA
+/// on disk is the winner's: a servers-trusted key is never replaced.
+#[test]
+fn makers_racing_for_the_ca_leave_exactly_one() {
+    for _round in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let home = home(dir.path());
+        let start = std::sync::Barrier::new(4);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let makers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        Ca::init(&home, &pass())
+                    })
+                })
+                .collect();
+            makers.into_iter().map(|m| m.join().unwrap()).collect()
+        });
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for loser in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(loser.to_string().contains("already exists"), "{loser}");
+        }
+        let on_disk = Ca::open(&home).unwrap().unwrap();
+        assert_eq!(
+            on_disk.public_key().key_data(),
+            winners[0].public_key().key_data()
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(home.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
+
 #[test]
 fn a_legacy_unencrypted_ca_key_issues_warns_and_is_protected_in_place() {
     let dir = tempfile::tempdir().unwrap();

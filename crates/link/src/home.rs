@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, Result};
 
@@ -86,14 +87,46 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 /// Written to a temporary file in the same directory, synced, then renamed,
 /// so a crash leaves either the old file or the new one, never half of one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_through_temp(path, bytes, |tmp| fs::rename(tmp, path)).map(|_| ())
+}
+
+/// Writes `bytes` to `path`, readable by the owner only, unless something is
+/// already there: `Ok(false)` then, and nothing is written.
+///
+/// For files that must never be replaced (the CA key): two writers racing
+/// to make one see one winner, and the loser learns it, because the link
+/// into place fails rather than overwrites.
+pub fn create_private(path: &Path, bytes: &[u8]) -> Result<bool> {
+    write_through_temp(path, bytes, |tmp| match fs::hard_link(tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    })
+}
+
+/// Writes and syncs a temporary file beside `path`, then `place`s it; the
+/// temporary file never outlives the call.
+fn write_through_temp<T>(
+    path: &Path,
+    bytes: &[u8],
+    place: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> Result<T> {
+    // Unique per call, not only per process: two threads writing the same
+    // file must not share (and truncate) one temporary file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let err = |source| Error::State {
         path: path.to_owned(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut options = fs::OpenOptions::new();
+    // Not create_new: a crashed process may have left this very name.
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
@@ -104,17 +137,17 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
+        let placed = place(&tmp)?;
         if let Ok(d) = fs::File::open(dir) {
-            // Makes the rename itself durable; best effort on filesystems
-            // that refuse to sync a directory.
+            // Makes the rename or link itself durable; best effort on
+            // filesystems that refuse to sync a directory.
             let _ = d.sync_all();
         }
-        Ok(())
+        Ok(placed)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    // After a rename this finds nothing; after a link or a failure it
+    // removes the temporary name.
+    let _ = fs::remove_file(&tmp);
     result.map_err(err)
 }
 

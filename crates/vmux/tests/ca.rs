@@ -515,3 +515,75 @@ fn the_first_certificate_makes_the_ca_with_a_chosen_passphrase() {
         .unwrap();
     assert!(opened.status.success(), "{}", text(&opened));
 }
+
+/// Two devices ask for their first certificates before there is a CA.
+/// Approving the first makes the CA; the second, queued behind it, is asked
+/// that CA's passphrase, not offered a second CA to make (which would fail,
+/// or, unguarded, replace the key servers were just told to trust).
+#[test]
+fn a_certificate_queued_behind_the_one_that_made_the_ca_uses_that_ca() {
+    let mut rig = Paired::setup().without_ca().start();
+    let desktop = rig.dir.path().join("desktop");
+    rig.pair(&desktop, "desktop");
+    let laptop = rig.device_home.clone();
+    let _laptop = agent(&rig, &laptop);
+    rig.signer().expect("CA           none yet", WAIT);
+    let _desktop = agent(&rig, &desktop);
+    let signer = rig.signer();
+    signer.expect("1 more waiting", WAIT);
+    signer.type_line("a");
+    signer.expect("New passphrase for the CA key", WAIT);
+    signer.type_line("chosen");
+    signer.expect("Again, to confirm", WAIT);
+    signer.type_line("chosen");
+    signer.expect("Made the CA key", WAIT);
+    signer.expect("Approved session certificate", WAIT);
+
+    signer.expect("=== Session certificate request ===", WAIT);
+    signer.expect("[a] approve", WAIT);
+    let t = &signer.transcript;
+    let sheet = t[t.rfind("=== Session certificate request ===").unwrap()..].to_owned();
+    assert!(sheet.contains("desktop"), "{sheet}");
+    assert!(
+        !sheet.contains("none yet"),
+        "a second CA was offered:\n{sheet}"
+    );
+    signer.type_line("a");
+    signer.expect("Passphrase for the CA key", WAIT);
+    signer.type_line("chosen");
+    signer.expect("Approved session certificate", WAIT);
+
+    for home in [&laptop, &desktop] {
+        wait_status_in(home, &home.join("agent.sock"), "Certificate valid until");
+    }
+    // Both certificates are the one CA's.
+    let ca_pub = rig.dir.path().join("ca.pub");
+    std::fs::write(
+        &ca_pub,
+        ok(vmux(&rig.signer_home, &["ca", "show"], None, &[])),
+    )
+    .unwrap();
+    let ca = text(
+        &Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&ca_pub)
+            .output()
+            .unwrap(),
+    );
+    let ca = ca.split_whitespace().nth(1).unwrap().to_owned();
+    for home in [&laptop, &desktop] {
+        let cert = certificate_file(home, "cert.pub");
+        let listed = text(
+            &Command::new("ssh-keygen")
+                .arg("-Lf")
+                .arg(&cert)
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            listed.contains(&ca),
+            "{listed}
+not signed by {ca}"
+        );
+    }
+}

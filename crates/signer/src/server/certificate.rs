@@ -99,16 +99,22 @@ impl Signer {
                 self.clock.now_ms() / 1000,
             )
             .map_err(|m| (ErrorCode::PolicyDenied, m))?;
-        let ca = authority.ca();
-        let sheet = Sheet::Certificate {
-            grant: grant.clone(),
-            new_ca: ca.is_none(),
-            claimed: peer.claimed_name().map(str::to_owned),
-        };
+        let claimed = peer.claimed_name().map(str::to_owned);
         let deadline = self.deadline(r.expires_at_milliseconds);
         let home = self.home.clone();
         let signed = timeout_at(deadline, async {
             let mut turn = self.approvals.turn().await;
+            // A request queued behind the one that made the CA must use
+            // that CA, not offer to make a second: look again with the turn.
+            let ca = match authority.ca() {
+                Some(ca) => Some(ca),
+                None => Ca::open(&home).map_err(internal)?.map(Arc::new),
+            };
+            let sheet = Sheet::Certificate {
+                grant: grant.clone(),
+                new_ca: ca.is_none(),
+                claimed,
+            };
             if turn.ask(sheet).await != Ok(Decision::Approve) {
                 turn.banner("Denied session certificate");
                 return Err((
