@@ -756,3 +756,26 @@ async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -
         .await
         .map_err(|_| Error::Timeout("the peer to read what was sent"))?
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every frame the link sends goes through `write_frame`: a peer that
+    /// stops reading fails the write at the bound, and the session task
+    /// (and what it holds) does not wait forever. Paused time: no real wait.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_fails_the_write_at_the_bound() {
+        // 1 KiB of buffer that nobody drains.
+        let (mut to_peer, _peer) = tokio::io::duplex(1024);
+        let started = tokio::time::Instant::now();
+        write_frame(&mut to_peer, &[7; 512]).await.unwrap();
+        let err = timeout(2 * WRITE_TIMEOUT, write_frame(&mut to_peer, &[7; 4096]))
+            .await
+            .expect("the write never gave up")
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err}");
+        assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+    }
+}
