@@ -24,6 +24,10 @@ pub struct Entry {
     pub kind: String,
     /// The requesting device's pinned name.
     pub device: String,
+    /// The name its `hello` gave, when that differs: only its own word,
+    /// kept because a device claiming another's name is worth seeing later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_device: Option<String>,
     /// The key asked for (or the certificate's key), `SHA256:` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
@@ -126,6 +130,7 @@ impl Entry {
             self.decision_ms
         );
         for (label, value) in [
+            ("claims name", &self.claimed_device),
             ("purpose", &self.purpose),
             ("path", &self.path),
             ("host key", &self.host_key),

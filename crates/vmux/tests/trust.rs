@@ -247,6 +247,10 @@ fn a_device_that_renames_itself_is_shown_by_its_pinned_name() {
     let log = std::fs::read_to_string(rig.signer_home.join("signer-log.jsonl")).unwrap();
     assert!(log.contains("\"device\":\"ci\""), "{log}");
     assert!(!log.contains("\"device\":\"laptop\""), "{log}");
+    // The claim is kept, labelled as one.
+    assert!(log.contains("\"claimedDevice\":\"laptop\""), "{log}");
+    let shown = text(&vmux_in(&rig.signer_home, &["signer", "log"]));
+    assert!(shown.contains("    claims name: laptop"), "{shown}");
 
     // The person renames it on the signer: that is what the sheet says now.
     let out = vmux_in(&rig.signer_home, &["peers", "rename", "ci", "build box"]);

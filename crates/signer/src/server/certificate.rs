@@ -33,6 +33,7 @@ impl Signer {
             request_id: r.request_id.clone(),
             kind: "certificate".into(),
             device: peer.name.clone(),
+            claimed_device: peer.claimed_name().map(str::to_owned),
             key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
             outcome: outcome(&result),
             decision_ms: self.clock.now_ms().saturating_sub(arrived),

@@ -25,6 +25,7 @@ impl Signer {
             request_id: r.request_id.clone(),
             kind: "sign".into(),
             device: peer.name.clone(),
+            claimed_device: peer.claimed_name().map(str::to_owned),
             key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
             ..Entry::default()
         };
