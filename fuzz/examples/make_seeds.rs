@@ -417,6 +417,7 @@ fn main() {
             request_id: format!("3f1b8c2e-6a4d-4e8b-9c1a-2b7d5e6f8a9{i}"),
             kind: (*kind).into(),
             device: "laptop".into(),
+            claimed_device: (i == 2).then(|| "build-box".into()),
             key_fingerprint: Some(keys[i].fingerprint.to_string()),
             destination: (*kind == "sign").then(|| "alice@prod-db (verified by this signer)".into()),
             purpose: (*kind == "sign").then(|| "SSH login (verified by this signer)".into()),

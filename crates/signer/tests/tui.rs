@@ -111,12 +111,19 @@ fn child_scenario() {
         let after = timeout(Duration::from_millis(2000), turn.ask(sign("after"))).await;
         log += &format!("half_withdrawn={half}\nafter={after:?}\n");
         drop(turn);
-        // `p` between sheets opens the pairing window.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // `p` between sheets opens the pairing window, but only once the
+        // keyboard is quiet: the parent types `p` at once and on for 1 s,
+        // then pauses, then `p`.
+        let idle = std::time::Instant::now();
+        let deadline = idle + Duration::from_secs(10);
         while !window.is_open() && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         log += &format!("pairing_open={}\n", window.is_open());
+        log += &format!(
+            "pairing_held_back={}\n",
+            idle.elapsed() >= Duration::from_millis(1000)
+        );
         drop(approvals);
         log += &format!("ui={:?}\n", ui.await.unwrap());
         log
@@ -327,8 +334,15 @@ fn sheet_and_secret_through_a_pty() {
     }
     screen.wait_for(&["Withdrawn before an answer"]);
 
-    // Between sheets, `p` opens the pairing window.
+    // Between sheets, `p` opens the pairing window, but not while typing
+    // runs on from the sheet that just went: these `p`s, each within 300 ms
+    // of the last, are dropped; the one after a pause counts.
     screen.wait_for(&["p pairs a new device"]);
+    for _ in 0..10 {
+        screen.press("p");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     screen.press("p");
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -355,7 +369,8 @@ fn sheet_and_secret_through_a_pty() {
     assert_eq!(
         answers,
         "first=Ok(Approve)\nsecond=Ok(Deny)\nthird=Ok(Approve)\nsecret=hunter2\nwithdrawn=true\n\
-         half_withdrawn=true\nafter=Err(Elapsed(()))\npairing_open=true\nui=Ok(())\ncooked=true\n"
+         half_withdrawn=true\nafter=Err(Elapsed(()))\npairing_open=true\npairing_held_back=true\n\
+         ui=Ok(())\ncooked=true\n"
     );
     let raw = screen.raw.lock().unwrap().clone();
     // One bullet per key typed (ratatui draws only the new one each time).

@@ -10,7 +10,8 @@
 //! keys only once the keyboard has been quiet for [`ARM_DELAY`] since it
 //! appeared: every key before that is dropped and restarts the wait. So a
 //! keystroke meant for one request never answers the next, even the rest of
-//! a passphrase still being typed when its prompt was withdrawn.
+//! a passphrase still being typed when its prompt was withdrawn. The idle
+//! screen's `p` waits for the same quiet after a sheet or prompt ends.
 
 use std::collections::VecDeque;
 use std::io::{self, Stdout};
@@ -65,6 +66,9 @@ pub async fn run(
     repaint(&mut term)?;
     let mut keys = Keys::spawn();
     let mut view = View::default();
+    // Between sheets the same quiet rule: the rest of a passphrase typed on
+    // after its prompt went away must not open a pairing window by a `p`.
+    let mut idle_from = Instant::now();
     loop {
         term.draw(|f| {
             view.idle(f, false);
@@ -79,21 +83,26 @@ pub async fn run(
                     if ask(&mut term, &mut view, &mut keys, &mut commands, &sheet, reply).await? == Flow::Quit {
                         return Ok(());
                     }
+                    idle_from = Instant::now() + ARM_DELAY;
                 }
                 Some(Command::Secret { prompt, reply }) => {
                     if secret(&mut term, &mut view, &mut keys, &mut commands, &prompt, reply).await? == Flow::Quit {
                         return Ok(());
                     }
+                    idle_from = Instant::now() + ARM_DELAY;
                 }
             },
             event = keys.next() => match event {
                 None => return Ok(()),
                 Some((_, Err(e))) => return Err(e),
                 Some((_, Ok(Event::Key(k)))) if is_ctrl_c(&k) => return Ok(()),
-                Some((_, Ok(Event::Key(k))))
-                    if k.kind == KeyEventKind::Press && matches!(k.code, KeyCode::Char('p' | 'P')) =>
-                {
-                    window.open();
+                Some((at, Ok(Event::Key(k)))) if k.kind == KeyEventKind::Press => {
+                    if at < idle_from {
+                        // Not quiet yet: this key is dropped and restarts the wait.
+                        idle_from = idle_from.max(at + ARM_DELAY);
+                    } else if matches!(k.code, KeyCode::Char('p' | 'P')) {
+                        window.open();
+                    }
                 }
                 // Anything else (resize, stray keys) just redraws.
                 Some(_) => {}
