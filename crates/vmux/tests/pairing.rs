@@ -288,3 +288,67 @@ fn the_full_screen_sheet_is_the_default_on_a_terminal() {
     pair.expect("Paired with phone", WAIT);
     assert!(pair.wait_exit(WAIT).success());
 }
+
+/// A stranger at one address (127.0.0.2 here) who opens connections and
+/// never says a word: the signer takes on 8 handshakes from it and closes
+/// the next at once; meanwhile a device at another address pairs as usual,
+/// so one host cannot lock the signer's devices out.
+#[test]
+fn one_address_holding_handshakes_open_cannot_crowd_out_a_device() {
+    const PER_ADDRESS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let (signer_home, agent_home) = (dir.path().join("signer"), dir.path().join("agent"));
+    let (mut signer, addr) = start_signer(&signer_home, &["--pair"]);
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let from_stranger = || {
+        rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            socket.connect(addr).await.unwrap().into_std().unwrap()
+        })
+    };
+    let closed = |s: &mut std::net::TcpStream| {
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        match std::io::Read::read(s, &mut [0u8; 1]) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
+    };
+    let mut held: Vec<_> = (0..PER_ADDRESS).map(|_| from_stranger()).collect();
+    let started = std::time::Instant::now();
+    let mut one_more = from_stranger();
+    assert!(
+        closed(&mut one_more),
+        "a 9th handshake from one address was taken on"
+    );
+    // Closed at once, not at the handshake timeout (10 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let mut pair = Proc::spawn(
+        &agent_home,
+        &["pair", "--signer", &addr.to_string(), "--name", "laptop"],
+    );
+    signer.expect("wants to pair", WAIT);
+    signer.type_line("a");
+    pair.expect("Paired with phone", WAIT);
+    assert!(pair.wait_exit(WAIT).success());
+    // The stranger's handshakes were all still hanging while it paired.
+    for s in &mut held {
+        s.set_nonblocking(true).unwrap();
+        let waiting = std::io::Read::read(s, &mut [0u8; 1]);
+        assert!(
+            matches!(&waiting, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a held handshake ended before the device paired: {waiting:?}"
+        );
+    }
+}
