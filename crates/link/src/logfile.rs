@@ -96,8 +96,9 @@ fn open(path: &Path) -> io::Result<std::fs::File> {
     options.open(path)
 }
 
-/// `NAME` → `NAME.1` → … → `NAME.keep`, the oldest deleted.
-fn rotate(path: &Path, keep: usize) -> io::Result<()> {
+/// `NAME` → `NAME.1` → … → `NAME.keep`, the oldest deleted: the next
+/// [`append`] starts a new file.
+pub fn rotate(path: &Path, keep: usize) -> io::Result<()> {
     if keep == 0 {
         return remove(path);
     }

@@ -3,16 +3,22 @@
 //! the state directory, which the screen names, so that no log line is
 //! ever drawn over the sheet.
 
-use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tracing_subscriber::EnvFilter;
 use vmux_link::home::{Home, create_private_dir};
+use vmux_link::logfile::{self, Rotation};
 
-/// The log file in the state directory; the previous run's is kept as
-/// `vmux.log.1`.
+/// The log file in the state directory. Each run starts a new one; the
+/// last few are kept as `vmux.log.1` … (see [`ROTATION`]).
 pub const FILE: &str = "vmux.log";
+
+/// A file is also rotated when it reaches 1 MiB during a run: what lands
+/// here includes lines about strangers' connections, and a stranger must
+/// not be able to fill the disk by connecting again and again.
+const ROTATION: Rotation = Rotation::DEFAULT;
 
 /// The log file of the state directory in `VMUX_HOME`.
 pub fn path() -> super::Result<PathBuf> {
@@ -27,10 +33,12 @@ pub fn init(file: Option<&Path>) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match file {
         None => builder.with_writer(std::io::stderr).init(),
-        Some(path) => match open(path) {
-            Ok(file) => builder
+        Some(path) => match start(path) {
+            Ok(()) => builder
                 .with_ansi(false)
-                .with_writer(Mutex::new(file))
+                .with_writer(Mutex::new(Capped {
+                    path: path.to_owned(),
+                }))
                 .init(),
             Err(e) => {
                 eprintln!(
@@ -43,24 +51,65 @@ pub fn init(file: Option<&Path>) {
     }
 }
 
-/// Opens `path` afresh (0600), the old one moved to `path.1`.
-fn open(path: &Path) -> std::io::Result<File> {
+/// Starts a new file at `path` (0600) for this run, the old ones moved up.
+fn start(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         create_private_dir(dir).map_err(std::io::Error::other)?;
     }
-    let mut old = path.as_os_str().to_owned();
-    old.push(".1");
-    match std::fs::rename(path, &old) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    logfile::rotate(path, ROTATION.keep)?;
+    logfile::append(path, b"", ROTATION)
+}
+
+/// The log file as a writer: each event's line is appended, rotating at
+/// [`ROTATION`]'s size.
+struct Capped {
+    path: PathBuf,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        logfile::append(&self.path, buf, ROTATION)?;
+        Ok(buf.len())
     }
-    let mut options = OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// However much is logged (a stranger's connections, again and again),
+    /// the files stay bounded: `keep` older ones and the current one, none
+    /// past the size; and each run starts a file of its own.
+    #[test]
+    fn the_log_file_is_bounded_and_each_run_starts_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        start(&path).unwrap();
+        let mut log = Capped { path: path.clone() };
+        let line = [b'x'; 127]
+            .iter()
+            .copied()
+            .chain(*b"\n")
+            .collect::<Vec<_>>();
+        for _ in 0..(6 << 20) / line.len() {
+            log.write_all(&line).unwrap();
+        }
+        let files = logfile::files(&path, ROTATION);
+        assert_eq!(files.len(), ROTATION.keep + 1, "{files:?}");
+        for file in &files {
+            assert!(std::fs::metadata(file).unwrap().len() <= ROTATION.at);
+        }
+        start(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(
+            !dir.path()
+                .join(format!("{FILE}.{}", ROTATION.keep + 1))
+                .exists()
+        );
+    }
 }
