@@ -83,7 +83,11 @@ pub async fn run(handle: &Handle<Checker>, run: Run) -> Result<u8> {
                 }
                 Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
                     drop(raw.take());
-                    eprintln!("vmux: the remote command was killed by signal {signal_name:?} {error_message}");
+                    // Our own line, so the server's words in it are escaped.
+                    eprintln!(
+                        "vmux: the remote command was killed by signal {signal_name:?} {}",
+                        vmux_proto::text::escape(&error_message)
+                    );
                 }
                 Some(ChannelMsg::Close) | None => break,
                 Some(_) => {}

@@ -38,6 +38,7 @@ pub async fn run(command: Command) -> Result {
         )
         .into());
     }
-    println!("{}", status.certificate);
+    // The agent socket's answer is text from another process: escaped.
+    println!("{}", vmux_proto::text::escape(&status.certificate));
     Ok(())
 }
