@@ -246,9 +246,17 @@ fn main() {
     // The same request under a policy with only permit-pty and two networks.
     let envelope = &eight_hours[2..];
     let bound = policy_prefix(PTY_BIT, "10.9.9.9/32,2001:db8::/32");
-    seed("cert_request", "pty-source-address", &[&bound[..], envelope].concat());
+    seed(
+        "cert_request",
+        "pty-source-address",
+        &[&bound[..], envelope].concat(),
+    );
     let host_bits = policy_prefix(0, "10.0.0.1/8");
-    seed("cert_request", "source-address-host-bits", &[&host_bits[..], envelope].concat());
+    seed(
+        "cert_request",
+        "source-address-host-bits",
+        &[&host_bits[..], envelope].concat(),
+    );
 
     // cert_response: a certificate a real CA issued for the ephemeral key.
     let home = temp_home("ca");
@@ -259,7 +267,12 @@ fn main() {
         ..Policy::default_for_this_user()
     };
     let grant = policy
-        .grant("laptop", "0b5e2d1c-7f3a-4c9e-8d6b-1a2f3e4d5c6b", 28_800, NOW_MS / 1000)
+        .grant(
+            "laptop",
+            "0b5e2d1c-7f3a-4c9e-8d6b-1a2f3e4d5c6b",
+            28_800,
+            NOW_MS / 1000,
+        )
         .unwrap();
     let public = PublicKey::from_bytes(ephemeral.public_blob()).unwrap();
     let cert = ca
@@ -419,9 +432,11 @@ fn main() {
             device: "laptop".into(),
             claimed_device: (i == 2).then(|| "build-box".into()),
             key_fingerprint: Some(keys[i].fingerprint.to_string()),
-            destination: (*kind == "sign").then(|| "alice@prod-db (verified by this signer)".into()),
+            destination: (*kind == "sign")
+                .then(|| "alice@prod-db (verified by this signer)".into()),
             purpose: (*kind == "sign").then(|| "SSH login (verified by this signer)".into()),
-            path: (*kind == "sign").then(|| "laptop → bastion (forwarded) → prod-db (verified by this signer)".into()),
+            path: (*kind == "sign")
+                .then(|| "laptop → bastion (forwarded) → prod-db (verified by this signer)".into()),
             outcome: "approved".into(),
             decision_ms: 2300,
             ..Default::default()

@@ -69,7 +69,10 @@ fn policy(data: &[u8]) -> Option<(Option<Policy>, &[u8])> {
             return Some((None, rest));
         };
         // One way to write each network: canonical forms are fixed points.
-        assert_eq!(canonical_cidr(&canonical).expect("canonical accepted"), canonical);
+        assert_eq!(
+            canonical_cidr(&canonical).expect("canonical accepted"),
+            canonical
+        );
         let (addr, bits) = canonical.split_once('/').expect("ADDR/BITS");
         let addr: std::net::IpAddr = addr.parse().expect("an IP address");
         let bits: u32 = bits.parse().expect("a prefix length");
@@ -143,7 +146,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let validity = grant.validity_secs();
     assert!(validity >= 1 && validity <= r.requested_validity_seconds.min(MAX_VALIDITY));
-    assert_eq!(grant.shortened(), r.requested_validity_seconds > MAX_VALIDITY);
+    assert_eq!(
+        grant.shortened(),
+        r.requested_validity_seconds > MAX_VALIDITY
+    );
     // The person approved: issue.
     let cert = ca()
         .issue(&key, &grant, &Zeroizing::default())

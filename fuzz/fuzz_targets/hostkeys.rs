@@ -36,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     names_are_readable(&list);
-    let second = list.import(&text, 2).expect("a second import of what fitted");
+    let second = list
+        .import(&text, 2)
+        .expect("a second import of what fitted");
     assert_eq!(second.added, 0, "{first:?} then {second:?}");
     assert_eq!(
         HostKeys::from_json(&list.to_json()).expect("an imported list saves"),

@@ -12,7 +12,8 @@ use ssh_key::PublicKey;
 use vmux_ssh::known_hosts::{self, KnownHosts, Verdict};
 
 /// A host key made with `ssh-keygen -t ed25519` for the fuzz corpus.
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAG1Gv/sWKOlEnD6lqQyQ3kKmXFkWHj606XY2OysFXmv";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAG1Gv/sWKOlEnD6lqQyQ3kKmXFkWHj606XY2OysFXmv";
 
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -28,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = known_hosts::parse(&text);
     // The first line names the host; the rest is the file.
     let (name, _) = text.split_once('\n').unwrap_or((&text, ""));
-    let name: String = name.chars().filter(|c| !c.is_whitespace()).take(64).collect();
+    let name: String = name
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(64)
+        .collect();
     if name.is_empty() || name.starts_with('#') {
         return;
     }

@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
     // A fixed key keeps runs reproducible.
     let signer = StaticKeypair::from_secret_bytes(Zeroizing::new([7u8; 32]));
     let Some(msg1) = frames.first() else { return };
-    let Ok((state, _msg2)) = noise::respond(&signer, msg1) else { return };
+    let Ok((state, _msg2)) = noise::respond(&signer, msg1) else {
+        return;
+    };
     if let Some(msg3) = frames.get(1) {
         // Message 3 is encrypted under keys from our fresh ephemeral: random
         // bytes must never authenticate.

@@ -5,51 +5,19 @@
 //! agent's context and the signer's sheet unchanged.
 #![no_main]
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use libfuzzer_sys::fuzz_target;
 use vmux_agent::context::sign_context;
 use vmux_agent::session_bind::Bindings;
 use vmux_proto::agent::userauth::SSHSIG_MAGIC;
 use vmux_proto::agent::{SignedData, SshSig, classify};
-use vmux_proto::envelope::{ContextQuality, Origin, Purpose, SignContext, SignRequest};
+use vmux_proto::envelope::{ContextQuality, Purpose};
 use vmux_signer::destination::Destination;
 use vmux_signer::hostkeys::HostKeys;
 use vmux_signer::verify;
-
-/// A sign request for `data` with the agent's own context for it, as the
-/// signer receives it from an honest agent.
-fn request(data: &[u8], key: &[u8], context: SignContext) -> SignRequest {
-    SignRequest {
-        request_id: "fuzz".into(),
-        key_algorithm: "ssh-ed25519".into(),
-        public_key_blob: key.to_vec(),
-        source_device_id: "fuzz".into(),
-        source_device_name: "laptop".into(),
-        origin: Origin::GenericAgent,
-        data_to_sign: data.to_vec(),
-        nonce: vec![0; 16],
-        issued_at_milliseconds: 0,
-        expires_at_milliseconds: 1,
-        flags: 0,
-        context,
-        bindings: Vec::new(),
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let (len, rest) = self.0.split_first_chunk::<4>()?;
-        let (s, rest) = rest.split_at_checked(u32::from_be_bytes(*len) as usize)?;
-        self.0 = rest;
-        Some(s)
-    }
-    fn text(&mut self, max: usize) -> Option<&'a str> {
-        std::str::from_utf8(self.string()?)
-            .ok()
-            .filter(|s| s.len() <= max)
-    }
-}
+use wire::{Reader, put_string, request};
 
 /// Namespace (up to 1024 bytes), reserved, hash algorithm (a 64-character
 /// name), message hash; nothing may follow.
@@ -61,11 +29,6 @@ fn reference(data: &[u8]) -> Option<(&str, &[u8], &str, &[u8])> {
     let hash = r.string()?;
     r.0.is_empty()
         .then_some((namespace, reserved, hash_algorithm, hash))
-}
-
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&u32::try_from(s.len()).expect("short").to_be_bytes());
-    out.extend_from_slice(s);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -105,6 +68,9 @@ fuzz_target!(|data: &[u8]| {
     if namespace == "git" {
         assert_eq!(shown.text, "git signature");
     } else {
-        assert_eq!(shown.text, format!("file signature (namespace \"{namespace}\")"));
+        assert_eq!(
+            shown.text,
+            format!("file signature (namespace \"{namespace}\")")
+        );
     }
 });
