@@ -70,8 +70,6 @@ pub struct Destination {
     pub path: Option<Item>,
     /// The host key's fingerprint and what this signer knows of it.
     pub host_key: Option<String>,
-    /// The host key is not the one this signer knows under the name claimed.
-    pub changed: bool,
 }
 
 impl Destination {
@@ -87,7 +85,6 @@ impl Destination {
             Some(u) => format!("{u}@{host}"),
             None => host.to_owned(),
         };
-        let mut changed = false;
         let (target, host_key, last_hop) = match &reading.host {
             Host::NotALogin => {
                 let (text, quality) = match reading.purpose {
@@ -98,7 +95,6 @@ impl Destination {
             }
             Host::Verified { key, claimed_name } => {
                 let naming = hosts.naming(key, claimed_name.as_deref());
-                changed = matches!(naming, Naming::Changed(_));
                 let name = name_for(key, &naming);
                 let line = key_line(key, &naming, claimed_name.as_deref(), device);
                 let target = Item {
@@ -108,23 +104,17 @@ impl Destination {
                 (target, Some(line), Some(name))
             }
             Host::ByRequester { key, name } => {
-                let (shown, line) = match key {
-                    Some(key) => {
-                        let naming = hosts.naming(key, name.as_deref());
-                        changed = matches!(naming, Naming::Changed(_));
-                        let shown = match naming {
-                            Naming::Known(h) => h.name.clone(),
-                            _ => name.clone().unwrap_or_else(|| fingerprint(key)),
-                        };
-                        (shown, Some(key_line(key, &naming, name.as_deref(), device)))
-                    }
-                    None => (name.clone().unwrap_or_else(|| "unknown host".into()), None),
+                let naming = hosts.naming(key, name.as_deref());
+                let shown = match naming {
+                    Naming::Known(h) => h.name.clone(),
+                    _ => name.clone().unwrap_or_else(|| fingerprint(key)),
                 };
+                let line = key_line(key, &naming, name.as_deref(), device);
                 let target = Item {
                     text: at(&shown),
                     quality: Quality::Requester,
                 };
-                (target, line, Some(shown))
+                (target, Some(line), Some(shown))
             }
             Host::Unverified {
                 why,
@@ -160,7 +150,6 @@ impl Destination {
             purpose,
             path,
             host_key,
-            changed,
         }
     }
 
@@ -256,14 +245,17 @@ fn path(
     }
     let mut text = device.to_owned();
     for hop in &reading.through {
-        let name = match hosts.names_of(&hop.key).first() {
-            Some(h) => h.name.clone(),
-            None => match &hop.claimed_name {
-                Some(c) => format!("\"{c}\""),
-                None => fingerprint(&hop.key),
-            },
+        // The hop's key is proved; a name not on this signer's list is only
+        // the requester's word, so it is labelled as such, never bare.
+        let hop_text = match (hosts.names_of(&hop.key).first(), &hop.claimed_name) {
+            (Some(h), _) => format!("{} (forwarded)", h.name),
+            (None, Some(c)) => format!(
+                "{} (forwarded; \"{c}\" claimed by {device})",
+                fingerprint(&hop.key)
+            ),
+            (None, None) => format!("{} (forwarded)", fingerprint(&hop.key)),
         };
-        text.push_str(&format!(" → {name} (forwarded)"));
+        text.push_str(&format!(" → {hop_text}"));
     }
     if reading.forwarded == Forwarded::Claimed {
         text.push_str(" → (forwarded)");
@@ -342,7 +334,6 @@ mod tests {
             line.contains("imported 1970-01-01") && line.contains("calls it \"[127.0.0.1]:2222\""),
             "{line}"
         );
-        assert!(!d.changed);
     }
 
     #[test]
@@ -373,7 +364,6 @@ mod tests {
                 .contains("same host key as approved on 2023-11-14")
         );
         let d = Destination::describe(&verified(ED_B, "db"), &hosts, "laptop");
-        assert!(d.changed);
         assert!(d.host_key.unwrap().contains("CHANGED HOST KEY"));
         assert!(d.target.text.starts_with("root@SHA256:"));
         let d = Destination::describe(&verified(ED_B, "web"), &hosts, "laptop");
@@ -444,6 +434,23 @@ mod tests {
         assert_eq!(
             d.path.unwrap().to_string(),
             "laptop → a (forwarded) → b (verified by this signer)"
+        );
+        // A hop not on the list: its key is proved, its name only claimed.
+        let unlisted = Reading {
+            through: vec![Hop {
+                key: blob(ED_B),
+                claimed_name: Some("bastion".into()),
+            }],
+            ..reading.clone()
+        };
+        let path = Destination::describe(&unlisted, &HostKeys::default(), "laptop")
+            .path
+            .unwrap()
+            .text;
+        assert!(
+            path.starts_with("laptop → SHA256:")
+                && path.contains("(forwarded; \"bastion\" claimed by laptop)"),
+            "{path}"
         );
         let git = Reading {
             purpose: Purpose::Signature {

@@ -105,7 +105,11 @@ pub fn check(policy: &Policy, reading: &Reading, names: &[&str]) -> Result<(), S
             }
         }
         Purpose::Signature { namespace } => {
-            if !(allows(namespace) || allows(ANY_NAMESPACE)) {
+            // The reserved words name purposes, not namespaces: `login` must
+            // not let a signature in namespace "login" through.
+            let named =
+                ![LOGIN, UNKNOWN, ANY_NAMESPACE].contains(&namespace.as_str()) && allows(namespace);
+            if !(named || allows(ANY_NAMESPACE)) {
                 return Err(format!(
                     "this key's policy does not allow signatures in namespace \"{namespace}\""
                 ));
@@ -288,6 +292,18 @@ mod tests {
         assert!(check(&p, &login(true, Forwarded::No), &[]).is_ok());
         let why = check(&p, &login(false, Forwarded::No), &[]).unwrap_err();
         assert!(why.contains("no session binding"), "{why}");
+        // Purpose words are not namespaces: a key for logins (and unknown
+        // data) signs nothing in a namespace called "login" or "unknown".
+        let p = Policy {
+            purposes: Some(vec![LOGIN.into(), UNKNOWN.into()]),
+            ..Policy::default()
+        };
+        for namespace in [LOGIN, UNKNOWN, ANY_NAMESPACE] {
+            assert!(
+                check(&p, &signature(namespace), &[]).is_err(),
+                "{namespace}"
+            );
+        }
     }
 
     #[test]

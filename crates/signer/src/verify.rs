@@ -48,8 +48,8 @@ pub enum Host {
     },
     /// The requester (`vmux ssh`) says it checked the host key itself.
     ByRequester {
-        /// The host key it checked, when it sent it.
-        key: Option<Vec<u8>>,
+        /// The host key it checked.
+        key: Vec<u8>,
         /// The host name it connected to.
         name: Option<String>,
     },
@@ -236,11 +236,14 @@ fn destination(
         claimed_name: claimed(),
     };
     let Some((last, before)) = r.bindings.split_last() else {
+        // `vmux ssh` vouches for the host key it checked; with no key there
+        // is nothing it can have verified.
         if r.origin == Origin::EmbeddedClient
             && r.context.context_quality == ContextQuality::Verified
+            && let Some(key) = &r.context.host_key
         {
             let host = Host::ByRequester {
-                key: r.context.host_key.clone(),
+                key: key.clone(),
                 name: r.context.host.clone(),
             };
             return (host, Vec::new());
@@ -248,21 +251,23 @@ fn destination(
         let why = "no session binding came with the request".to_owned();
         return (unverified(why), Vec::new());
     };
+    // Unverified or not, every proved forwarding stays on the path: a
+    // bastion must not make a forwarded login look direct by spoiling it.
     if let Some((i, Err(e))) = proofs.iter().enumerate().find(|(_, p)| p.is_err()) {
         let why = format!("session binding {} of {}: {e}", i + 1, r.bindings.len());
-        return (unverified(why), Vec::new());
+        return (unverified(why), hops(&r.bindings, proofs));
     }
     if last.session_id != session_id {
         let why = "the login's session identifier is not the one bound last".to_owned();
-        return (unverified(why), Vec::new());
+        return (unverified(why), hops(&r.bindings, proofs));
     }
     if last.forwarded {
         let why = "the session bound last is a forwarding, not this login".to_owned();
-        return (unverified(why), Vec::new());
+        return (unverified(why), hops(&r.bindings, proofs));
     }
     if before.iter().any(|b| !b.forwarded) {
         let why = "a login binding comes before the last binding; only forwardings may".to_owned();
-        return (unverified(why), Vec::new());
+        return (unverified(why), hops(&r.bindings, proofs));
     }
     let host = Host::Verified {
         key: last.host_key.clone(),
@@ -546,6 +551,9 @@ mod tests {
         let reading = read(&r).unwrap();
         assert!(matches!(reading.host, Host::ByRequester { .. }));
         assert!(!reading.verified());
+        // Without a host key there is nothing it can have checked.
+        r.context.host_key = None;
+        assert!(matches!(read(&r).unwrap().host, Host::Unverified { .. }));
     }
 
     #[test]
@@ -564,5 +572,22 @@ mod tests {
         let mut r = c.request(sshsig, vec![]);
         r.context.forwarded = true;
         assert_eq!(read(&r).unwrap().forwarded, Forwarded::Claimed);
+    }
+
+    /// A bastion holding the forwarded agent spoils the login's binding
+    /// (a stale session id): the destination is unverified, but the proved
+    /// forwarding stays on the path, so the login never looks direct.
+    #[test]
+    fn a_proved_forwarding_stays_when_the_destination_is_unverified() {
+        let c = Case::new();
+        let bindings = vec![
+            binding(&c.a, b"sid-a", true, "bastion"),
+            binding(&c.b, b"stale", false, "db"),
+        ];
+        let r = c.request(login(b"sid-b", "root", &c.user_key, None), bindings);
+        let reading = read(&r).unwrap();
+        assert!(matches!(reading.host, Host::Unverified { .. }));
+        assert_eq!(reading.forwarded, Forwarded::Bound);
+        assert_eq!(reading.through.len(), 1, "{reading:?}");
     }
 }

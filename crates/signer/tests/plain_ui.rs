@@ -36,7 +36,12 @@ fn login(device: &str) -> Destination {
     let reading = Reading {
         purpose: Purpose::Login { user: "git".into() },
         host: Host::ByRequester {
-            key: None,
+            key: ssh_key::PublicKey::from_openssh(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH",
+            )
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
             name: Some("git.example".into()),
         },
         through: Vec::new(),

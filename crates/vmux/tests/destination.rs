@@ -300,6 +300,15 @@ fn a_new_host_is_learned_on_approval_and_a_swapped_key_is_flagged() {
     rig.deny();
     assert!(!joined(login).0);
 
+    // A learned name is only the requester's word: a key limited to
+    // "staging" gets no sheet for the host learned under that name.
+    rig.signer_cli(&["key", "policy", "work", "--hosts", "staging"]);
+    assert!(!joined(rig.ssh(&first, &[], "true")).0);
+    rig.no_sheet();
+    let logged = rig.last_logged();
+    assert!(logged.contains("\"outcome\":\"policyDenied\""), "{logged}");
+    rig.signer_cli(&["key", "policy", "work", "--reset"]);
+
     // Another server now answers as "staging", with a key of the same type.
     drop(first);
     let swapped = rig.sshd("impostor", "");

@@ -6,11 +6,11 @@ use vmux_link::Fingerprint;
 use vmux_link::session::Peer;
 use vmux_proto::envelope::{ErrorCode, SignRequest, SignResponse};
 
-use super::{Signer, internal, outcome, verification};
+use super::{Signer, internal, verification};
 use crate::approval::{Decision, Sheet};
 use crate::checks::Refusal;
 use crate::destination::Destination;
-use crate::hostkeys::HostKeys;
+use crate::hostkeys::{HostKeys, Source};
 use crate::identities::{self, Identities};
 use crate::log::Entry;
 use crate::notify;
@@ -19,25 +19,9 @@ use crate::verify::{self, Host, Reading};
 
 impl Signer {
     pub(super) async fn sign(&self, peer: &Peer, r: SignRequest, busy: bool) -> SignResponse {
-        let arrived = self.clock.now_ms();
-        let mut entry = Entry {
-            time: arrived,
-            request_id: r.request_id.clone(),
-            kind: "sign".into(),
-            device: peer.name.clone(),
-            claimed_device: peer.claimed_name().map(str::to_owned),
-            key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
-            ..Entry::default()
-        };
+        let mut entry = self.log_entry(peer, "sign", &r.request_id, &r.public_key_blob);
         let result = self.sign_checked(peer, &r, busy, &mut entry).await;
-        entry.outcome = outcome(&result);
-        entry.decision_ms = self.clock.now_ms().saturating_sub(arrived);
-        if let Err((code, message)) = &result
-            && *code != ErrorCode::UserDenied
-        {
-            entry.reason = Some(message.clone());
-        }
-        self.log.append(&entry);
+        self.log_outcome(entry, &result);
         match result {
             Ok(signature) => SignResponse {
                 request_id: r.request_id,
@@ -97,7 +81,12 @@ impl Signer {
 
         // Verify: the signer's own reading of the data and the bindings.
         let reading = verify::read(r)?;
-        let hosts = HostKeys::load(&self.home).map_err(internal)?;
+        // Only a login or a forwarding has host keys to name.
+        let hosts = if reading.host == Host::NotALogin && reading.through.is_empty() {
+            HostKeys::default()
+        } else {
+            HostKeys::load(&self.home).map_err(internal)?
+        };
         let destination = Destination::describe(&reading, &hosts, &peer.name);
         entry.destination = Some(destination.target.to_string());
         entry.user = destination.user.as_ref().map(|u| u.text.clone());
@@ -108,10 +97,14 @@ impl Signer {
         // Policy: outside it, refused at once, no sheet.
         let policies = Policies::load(&self.home).map_err(internal)?;
         let fingerprint = Fingerprint::of(&r.public_key_blob).to_string();
+        // Names the person gave (imported, added), not ones learned from a
+        // requester's claim: a claim approved for one key must not widen
+        // another key's `--hosts`.
         let names: Vec<&str> = match &reading.host {
             Host::Verified { key, .. } => hosts
                 .names_of(key)
                 .iter()
+                .filter(|h| h.source != Source::Learned)
                 .map(|h| h.name.as_str())
                 .collect(),
             _ => Vec::new(),

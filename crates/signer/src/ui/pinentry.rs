@@ -106,7 +106,7 @@ where
         match command {
             Command::Waiting(n) => waiting = n,
             Command::Banner(line) => {
-                say(&mut out, &line).await?;
+                say(&mut out, &escape(&line)).await?;
                 if asked_secret {
                     failure = Some(line);
                 }
@@ -214,7 +214,7 @@ async fn show<T, W: AsyncWrite + Unpin>(
             }),
             next = commands.recv() => match next {
                 Some(Command::Waiting(n)) => *waiting = n,
-                Some(Command::Banner(line)) => say(out, &line).await?,
+                Some(Command::Banner(line)) => say(out, &escape(&line)).await?,
                 Some(Command::Guide(guide)) => say(out, guide.text().trim_end()).await?,
                 // Only the turn's holder sends sheets and secrets, and it is
                 // waiting on this one.
@@ -321,7 +321,7 @@ mod tests {
                 &Reading {
                     purpose: Purpose::Login { user: "me".into() },
                     host: Host::ByRequester {
-                        key: None,
+                        key: ssh_key::PublicKey::from_openssh("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH").unwrap().to_bytes().unwrap(),
                         name: Some("evil%0Ahost".into()),
                     },
                     through: Vec::new(),

@@ -8,7 +8,8 @@ use vmux_signer::policy::{self, Policies, Policy, Rule};
 use crate::cmd::Result;
 
 const POLICY_HELP: &str = "\
---hosts takes names (with * and ? wildcards) from `vmux hostkeys list`; a login
+--hosts takes names (with * and ? wildcards) from `vmux hostkeys list`, those
+imported or added, not those learned on a sheet (a requester's claim); a login
 matches only when the signer itself verified its destination's host key.
 --purposes takes `login` (SSH logins), SSHSIG namespaces (`git`, `file`, …, or
 '*' for any) and `unknown` (data that is neither). By default an identity signs
