@@ -36,8 +36,6 @@ pub enum Error {
     },
     /// Input that cannot be used (a host name, a policy word, a key).
     Invalid(String),
-    /// Nothing goes by that name.
-    NotFound(String),
 }
 
 impl fmt::Display for Error {
@@ -52,11 +50,11 @@ impl fmt::Display for Error {
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::TooLarge { path, max } => write!(
                 f,
-                "{} is larger than {} MiB; that is not a file this command reads",
+                "{} is larger than {} MiB, more than vmux reads there; move it aside (vmux never writes one that large)",
                 path.display(),
                 max >> 20
             ),
-            Error::Invalid(why) | Error::NotFound(why) => f.write_str(why),
+            Error::Invalid(why) => f.write_str(why),
         }
     }
 }

@@ -175,7 +175,15 @@ impl HostKeys {
         state::locked(&path, || {
             let mut list = Self::load(home)?;
             let result = change(&mut list)?;
-            write_private(&path, &list.to_json())?;
+            let json = list.to_json();
+            // Never write what `load` would refuse: every sign would fail.
+            if json.len() as u64 > MAX_FILE_LEN {
+                return Err(Error::Invalid(format!(
+                    "the host key list would pass {} MiB, more than the signer reads; remove some with `vmux hostkeys remove NAME`",
+                    MAX_FILE_LEN >> 20
+                )));
+            }
+            write_private(&path, &json)?;
             Ok(result)
         })
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -16,7 +16,7 @@ use vmux_link::device::Device;
 use vmux_link::home::Home;
 use vmux_link::session::{self, Accepted, Pairing, Peer, Session, SessionSender};
 use vmux_link::trust::{self, PeerRole, TrustStore};
-use vmux_link::{Error, Result};
+use vmux_link::{Error, Fingerprint, Result};
 use vmux_proto::envelope::{
     CertificateRequest, DeviceTokenUpdate, Envelope, ErrorCode, ErrorReport, KeyList, SignRequest,
     limits::MAX_PENDING_REQUESTS,
@@ -26,7 +26,7 @@ use vmux_proto::text::escape;
 use crate::approval::{Approvals, PairingWindow};
 use crate::checks::{self, Refusal, ReplayCache};
 use crate::identities::Identities;
-use crate::log::Log;
+use crate::log::{Entry, Log};
 
 mod certificate;
 mod handshakes;
@@ -62,8 +62,9 @@ impl Default for Config {
 }
 
 /// The requests of one session still waiting for their answer, by
-/// `requestID`: a `cancel` from that session withdraws them.
-type Cancels = Arc<std::sync::Mutex<HashMap<String, oneshot::Sender<()>>>>;
+/// `requestID`, each with the number of its spawn: a `cancel` from that
+/// session withdraws them.
+type Cancels = Arc<std::sync::Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>>;
 
 /// A running signer.
 ///
@@ -101,7 +102,7 @@ impl Signer {
         if let Some(warning) = crate::identities::ca_warning(&home) {
             tracing::warn!("{warning}");
         }
-        let log = Log::at(home.file("signer-log.jsonl"));
+        let log = Log::at(home.file(crate::log::LOG_FILE));
         Ok(Arc::new(Self {
             device,
             home,
@@ -259,7 +260,7 @@ impl Signer {
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .remove(&c.request_id);
                     match waiting {
-                        Some(cancel) => {
+                        Some((_, cancel)) => {
                             let _ = cancel.send(());
                         }
                         None => tracing::debug!(
@@ -338,15 +339,27 @@ impl Signer {
             peer.clone(),
         );
         let (cancel, cancelled) = oneshot::channel::<()>();
-        // A request ID used twice replaces the earlier entry; the earlier
-        // request then just cannot be cancelled (its sender is gone).
+        // A request ID used twice: the later request takes the entry (the
+        // earlier one can no longer be cancelled), and the earlier one's
+        // end, matched by spawn number, does not remove the later's.
+        static SPAWNS: AtomicU64 = AtomicU64::new(0);
+        let spawn = SPAWNS.fetch_add(1, Ordering::Relaxed);
         cancels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(request_id.clone(), cancel);
+            .insert(request_id.clone(), (spawn, cancel));
         let cancels = Arc::clone(cancels);
         tokio::spawn(async move {
             let peer = signer.pinned_now(peer);
+            // Kept for the log line of a request withdrawn mid-way.
+            let withdrawn_entry = match &request {
+                Request::Sign(r) => {
+                    signer.log_entry(&peer, "sign", &r.request_id, &r.public_key_blob)
+                }
+                Request::Certificate(r) => {
+                    signer.log_entry(&peer, "certificate", &r.request_id, &r.public_key_blob)
+                }
+            };
             let busy = pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_REQUESTS;
             let work = async {
                 match request {
@@ -366,28 +379,41 @@ impl Signer {
                 }
             };
             let answer = tokio::select! {
+                // An answer already made is delivered, not called withdrawn.
+                biased;
                 answer = work => Some(answer),
                 () = reply.closed() => None,
                 () = withdrawn => None,
             };
             pending.fetch_sub(1, Ordering::SeqCst);
-            cancels
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&request_id);
-            let name = escape(&peer.name);
+            {
+                let mut cancels = cancels
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cancels.get(&request_id).is_some_and(|(n, _)| *n == spawn) {
+                    cancels.remove(&request_id);
+                }
+            }
+            // Banners go raw: every front end escapes them as it prints.
+            let (name, escaped) = (&peer.name, escape(&peer.name));
             match answer {
                 Some(answer) => {
                     if reply.send(answer).await.is_err() {
-                        tracing::info!("\"{name}\" left before its answer could be delivered");
+                        tracing::info!("\"{escaped}\" left before its answer could be delivered");
                         signer.approvals.banner(format!(
                             "The answer to \"{name}\" could not be delivered: the device left"
                         ));
                     }
                 }
                 None => {
+                    // The request's own log line was never written: the
+                    // person may have seen its sheet, so it leaves a trace.
+                    signer.log_ended(Entry {
+                        outcome: "withdrawn".into(),
+                        ..withdrawn_entry
+                    });
                     tracing::info!(
-                        "\"{name}\" withdrew its request (its client left); nothing was signed"
+                        "\"{escaped}\" withdrew its request (its client left); nothing was signed"
                     );
                     signer.approvals.banner(format!(
                         "Withdrawn: the request from \"{name}\" can no longer be delivered \
@@ -471,9 +497,40 @@ fn internal(e: impl std::fmt::Display) -> Refusal {
     (ErrorCode::Internal, format!("the signer failed: {e}"))
 }
 
-fn outcome<T>(result: &Result<T, Refusal>) -> String {
-    match result {
-        Ok(_) => "approved".into(),
-        Err((code, _)) => code.as_str().into(),
+impl Signer {
+    /// A request's log line as far as its arrival tells.
+    fn log_entry(&self, peer: &Peer, kind: &str, request_id: &str, key_blob: &[u8]) -> Entry {
+        Entry {
+            time: self.clock.now_ms(),
+            request_id: request_id.to_owned(),
+            kind: kind.into(),
+            device: peer.name.clone(),
+            claimed_device: peer.claimed_name().map(str::to_owned),
+            key_fingerprint: Some(Fingerprint::of(key_blob).to_string()),
+            ..Entry::default()
+        }
+    }
+
+    /// Completes `entry` with how the request ended (and why it was
+    /// refused, unless the person denied it) and appends it.
+    fn log_outcome<T>(&self, entry: Entry, result: &Result<T, Refusal>) {
+        let (outcome, reason) = match result {
+            Ok(_) => ("approved".into(), None),
+            Err((code, _)) if *code == ErrorCode::UserDenied => (code.as_str().into(), None),
+            Err((code, message)) => (code.as_str().into(), Some(message.clone())),
+        };
+        self.log_ended(Entry {
+            outcome,
+            reason,
+            ..entry
+        });
+    }
+
+    /// Appends `entry` with its decision time.
+    fn log_ended(&self, entry: Entry) {
+        self.log.append(&Entry {
+            decision_ms: self.clock.now_ms().saturating_sub(entry.time),
+            ..entry
+        });
     }
 }

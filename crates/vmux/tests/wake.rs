@@ -239,6 +239,9 @@ fn a_client_that_leaves_withdraws_its_sheet_and_no_passphrase_is_asked() {
         "can no longer be delivered (its client left); nothing was signed",
         WAIT,
     );
+    // The person saw its sheet: the signer's log keeps a line for it.
+    let logged = std::fs::read_to_string(paired.signer_home.join("signer-log.jsonl")).unwrap();
+    assert!(logged.contains("\"outcome\":\"withdrawn\""), "{logged}");
     let withdrawn_at = paired.signer().transcript.len();
     // The next request gets its own sheet and the only passphrase prompt.
     paired.sign_approved("next");

@@ -7,17 +7,15 @@ use ssh_key::{Certificate, PublicKey};
 use tokio::time::timeout_at;
 use vmux_keys::ca::{Ca, Grant};
 use vmux_keys::store::Verification;
-use vmux_link::Fingerprint;
 use vmux_link::home::Home;
 use vmux_link::session::Peer;
 use vmux_proto::envelope::{CertificateRequest, CertificateResponse, ErrorCode};
 use zeroize::Zeroizing;
 
-use super::{Signer, internal, outcome, verification};
+use super::{Signer, internal, verification};
 use crate::approval::{Decision, Sheet, Turn};
 use crate::checks::Refusal;
 use crate::identities;
-use crate::log::Entry;
 
 impl Signer {
     pub(super) async fn certificate(
@@ -26,19 +24,9 @@ impl Signer {
         r: CertificateRequest,
         busy: bool,
     ) -> CertificateResponse {
-        let arrived = self.clock.now_ms();
+        let entry = self.log_entry(peer, "certificate", &r.request_id, &r.public_key_blob);
         let result = self.certificate_checked(peer, &r, busy).await;
-        self.log.append(&Entry {
-            time: arrived,
-            request_id: r.request_id.clone(),
-            kind: "certificate".into(),
-            device: peer.name.clone(),
-            claimed_device: peer.claimed_name().map(str::to_owned),
-            key_fingerprint: Some(Fingerprint::of(&r.public_key_blob).to_string()),
-            outcome: outcome(&result),
-            decision_ms: self.clock.now_ms().saturating_sub(arrived),
-            ..Entry::default()
-        });
+        self.log_outcome(entry, &result);
         match result {
             Ok(issued) => CertificateResponse {
                 request_id: r.request_id,
