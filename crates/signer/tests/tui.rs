@@ -112,8 +112,8 @@ fn child_scenario() {
         log += &format!("half_withdrawn={half}\nafter={after:?}\n");
         drop(turn);
         // `p` between sheets opens the pairing window, but only once the
-        // keyboard is quiet: the parent types `p` at once and on for 1 s,
-        // then pauses, then `p`.
+        // keyboard is quiet: the parent types `p`s across the withdrawal
+        // and on for 0.5 s, pauses 0.7 s, then `p`.
         let idle = std::time::Instant::now();
         let deadline = idle + Duration::from_secs(10);
         while !window.is_open() && std::time::Instant::now() < deadline {
@@ -332,17 +332,28 @@ fn sheet_and_secret_through_a_pty() {
         screen.press(key);
         std::thread::sleep(Duration::from_millis(100));
     }
-    screen.wait_for(&["Withdrawn before an answer"]);
-
     // Between sheets, `p` opens the pairing window, but not while typing
-    // runs on from the sheet that just went: these `p`s, each within 300 ms
-    // of the last, are dropped; the one after a pause counts.
-    screen.wait_for(&["p pairs a new device"]);
+    // runs on from the sheet that just went: `p`s typed across the moment
+    // it goes, each within 300 ms of the last, are dropped; the one after a
+    // pause counts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // (The idle screen's "Waiting for requests" is drawn only once the
+    // sheet has gone.)
+    while !screen.shows("Waiting for requests") {
+        assert!(Instant::now() < deadline, "the sheet was never withdrawn");
+        screen.press("p");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    screen.wait_for(&["Waiting for requests"]);
     for _ in 0..10 {
         screen.press("p");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !screen.shows("Accepting new devices"),
+        "run-on typing opened a pairing window"
+    );
+    std::thread::sleep(Duration::from_millis(700));
     screen.press("p");
 
     let deadline = Instant::now() + Duration::from_secs(10);

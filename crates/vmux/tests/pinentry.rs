@@ -156,9 +156,17 @@ fn pinentry_dialogs_approve_deny_expire_and_queue() {
     let (srv, sock) = (Arc::clone(&server), rig.sock());
     let login = std::thread::spawn(move || srv.ssh(&sock, &[], "echo logged-in"));
     rig.signer().expect("From Device: laptop", WAIT);
-    // The notification went out before the dialog showed.
-    let said = std::fs::read_to_string(&notified).unwrap_or_default();
-    assert!(said.contains("SSH Sign Request"), "{said:?}");
+    // The notification goes out with the dialog (its process is not
+    // waited for): it arrives within the deadline.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let said = std::fs::read_to_string(&notified).unwrap_or_default();
+        if said.contains("SSH Sign Request") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no notification: {said:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     rig.signer().expect("Key: first", WAIT);
     rig.signer().expect(ASK, WAIT);
     rig.signer().type_raw("a");

@@ -128,6 +128,10 @@ fn an_upstream_agent_lists_and_signs_beside_the_signer_without_a_sheet() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "through-upstream"
     );
+    // Read the signer's screen up to now (a line answered by nothing), then
+    // look: no sheet came.
+    paired.signer().type_line("x");
+    paired.signer().expect("Nothing to answer now", WAIT);
     assert!(
         !paired.signer().transcript.contains("SSH Sign Request"),
         "{}",
