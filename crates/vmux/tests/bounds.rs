@@ -78,15 +78,35 @@ fn wait_fds(pid: u32, n: usize) {
     }
 }
 
-/// The highest RSS over a few samples: all reads done, not just accepted.
-fn settled_rss(pid: u32) -> u64 {
-    (0..5)
-        .map(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            rss_kib(pid)
+/// Bytes clients sent to the agent at `sock` that it has not read yet:
+/// the receive queues of its accepted sockets, as `ss` reports them.
+fn unread(sock: &Path) -> u64 {
+    let out = Command::new("ss").arg("-xHn").output().unwrap();
+    assert!(out.status.success(), "ss (iproute2) is needed");
+    let path = sock.to_str().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(path))
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace().skip(1);
+            (cols.next()? == "ESTAB").then_some(())?;
+            cols.next()?.parse::<u64>().ok()
         })
-        .max()
-        .unwrap()
+        .sum()
+}
+
+/// The agent's RSS once it has read all that was sent to it (not just
+/// accepted the connections).
+fn settled_rss(pid: u32, sock: &Path) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = unread(sock);
+        if left == 0 {
+            return rss_kib(pid);
+        }
+        assert!(Instant::now() < deadline, "{left} bytes still unread");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn connect(sock: &Path) -> UnixStream {
@@ -130,7 +150,7 @@ fn a_thousand_stalled_connections_cost_little_and_others_are_served() {
     for _ in 0..3 {
         assert!(text(&paired.ssh_add(&["-l"])).contains("work"));
     }
-    let idle = settled_rss(agent.pid());
+    let idle = settled_rss(agent.pid(), &sock);
     let fds = open_fds(agent.pid());
 
     let header = (256u32 * 1024).to_be_bytes();
@@ -146,13 +166,13 @@ fn a_thousand_stalled_connections_cost_little_and_others_are_served() {
     let listed = text(&paired.ssh_add(&["-l"]));
     let answered_in = started.elapsed();
     assert!(listed.contains("work"), "{listed}");
-    let headers = settled_rss(agent.pid());
+    let headers = settled_rss(agent.pid(), &sock);
 
     for s in &mut stalled {
         s.write_all(&[13]).unwrap();
     }
     assert!(text(&paired.ssh_add(&["-l"])).contains("work"));
-    let begun = settled_rss(agent.pid());
+    let begun = settled_rss(agent.pid(), &sock);
     println!(
         "agent VmRSS: idle {}, {STALLED} connections stalled after a header {}, after a body's first byte {}; \
          ssh-add -l answered in {answered_in:.1?}",
