@@ -7,12 +7,31 @@
 
 mod pattern;
 
+use std::path::{Path, PathBuf};
+
 use ssh_key::PublicKey;
 
 pub use pattern::{glob, hashed, lookup_name, matches};
 
 /// A known_hosts file larger than this is refused rather than read whole.
 pub const MAX_FILE_LEN: u64 = 16 << 20;
+
+/// OpenSSH's default known_hosts files, in the order it reads them: with
+/// a home directory, the user's `~/.ssh/known_hosts` (where new hosts are
+/// recorded) and `known_hosts2`; then the system's. Paths only: a missing
+/// file is the caller's business.
+pub fn default_files(home: Option<&Path>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(home) = home {
+        let ssh = home.join(".ssh");
+        files.extend([ssh.join("known_hosts"), ssh.join("known_hosts2")]);
+    }
+    files.extend([
+        PathBuf::from("/etc/ssh/ssh_known_hosts"),
+        PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+    ]);
+    files
+}
 
 /// What a line says about its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +150,22 @@ mod tests {
         assert_eq!(name_of(&entries, &blob(ED_A)), Some("db.corp"));
         assert_eq!(name_of(&entries, &blob(ED_B)), Some("prod"));
         assert_eq!(name_of(&entries, b"not a key"), None);
+    }
+
+    #[test]
+    fn default_files_are_the_users_first_then_the_systems() {
+        let files = default_files(Some(Path::new("/home/a")));
+        assert_eq!(
+            files,
+            [
+                "/home/a/.ssh/known_hosts",
+                "/home/a/.ssh/known_hosts2",
+                "/etc/ssh/ssh_known_hosts",
+                "/etc/ssh/ssh_known_hosts2",
+            ]
+            .map(PathBuf::from)
+        );
+        assert_eq!(default_files(None), files[2..]);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod revocation;
 pub use policy::{
     BACKDATE_SECS, DEFAULT_EXTENSIONS, DEFAULT_MAX_VALIDITY, Grant, KNOWN_EXTENSIONS,
     MAX_SOURCE_ADDRESSES, MAX_VALIDITY_CEILING, POLICY_FILE, Policy, canonical_cidr, key_id,
+    key_id_is_of,
 };
 
 /// The CA private key's file in the state dir (software store).
@@ -101,7 +102,7 @@ impl Ca {
             (None, Some(json)) => {
                 let damaged = |e: &dyn std::fmt::Display| {
                     Error::other(format!(
-                        "{} is damaged ({e}); make it again with `vmux ca init --store pkcs11 --existing …`",
+                        "{} is damaged ({e}); move it aside, then make it again with `vmux ca init --store pkcs11 --existing …`",
                         token_path.display()
                     ))
                 };
@@ -113,6 +114,12 @@ impl Ca {
                 }))
             }
         }
+    }
+
+    /// What [`Ca::init`] and [`Ca::init_on_token`] would refuse for a CA
+    /// already made: checked before a new passphrase or PIN is asked.
+    pub fn check_can_init(home: &Home) -> Result<()> {
+        refuse_second(home)
     }
 
     /// Makes a CA key (ed25519) encrypted with `passphrase`, in `ca.key`.
@@ -161,31 +168,44 @@ impl Ca {
         })
     }
 
+    /// What [`Ca::protect`] would refuse (no CA, or one already protected):
+    /// checked before a new passphrase is asked.
+    pub fn check_can_protect(home: &Home) -> Result<()> {
+        Self::unprotected(home).map(drop)
+    }
+
     /// Encrypts an unencrypted `ca.key` in place with `passphrase`: the new
     /// file replaces the old one by rename, so a crash leaves one or the other.
     pub fn protect(home: &Home, passphrase: &Zeroizing<String>) -> Result<Self> {
-        let Some(ca) = Self::open(home)? else {
-            return Err(Error::other(
-                "there is no CA yet; make one with `vmux ca init`",
-            ));
-        };
-        let CaKey::Plain(path) = &ca.key else {
-            return Err(Error::other(
-                "the CA key is already protected (by its passphrase or its token); nothing to do",
-            ));
-        };
+        let (public, path) = Self::unprotected(home)?;
         let pem = Zeroizing::new(
-            std::fs::read(path)
+            std::fs::read(&path)
                 .map_err(|e| Error::other(format!("cannot read {}: {e}", path.display())))?,
         );
         let key = software::parse_pem(&pem)?;
         let sealed = software::encrypt_to_pem(&key, passphrase)?;
         drop(key);
-        write_private(path, sealed.as_bytes())?;
+        write_private(&path, sealed.as_bytes())?;
         Ok(Self {
-            public: ca.public,
-            key: CaKey::Encrypted(path.clone()),
+            public,
+            key: CaKey::Encrypted(path),
         })
+    }
+
+    /// The public key and file of an unencrypted `ca.key`, or why there is
+    /// none to protect.
+    fn unprotected(home: &Home) -> Result<(PublicKey, PathBuf)> {
+        let Some(ca) = Self::open(home)? else {
+            return Err(Error::other(
+                "there is no CA yet; make one with `vmux ca init`",
+            ));
+        };
+        match ca.key {
+            CaKey::Plain(path) => Ok((ca.public, path)),
+            CaKey::Encrypted(_) | CaKey::Token(_) => Err(Error::other(
+                "the CA key is already protected (by its passphrase or its token); nothing to do",
+            )),
+        }
     }
 
     /// The CA's public key; its `to_openssh()` line goes into `TrustedUserCAKeys`.

@@ -419,28 +419,21 @@ fn the_krl_revokes_what_ssh_keygen_says_it_does() {
     assert!(ok && said.contains(": ok"), "{said}");
 
     // Laptop by its key ID (and one serial), the tablet by serial only.
-    let mut revoked = Revocations::load(&home).unwrap();
     let key_ids = ["vmux:laptop:dev-1".to_owned()];
-    assert_eq!(
-        revoked
-            .revoke(ca.public_key(), [laptop_a.serial()], key_ids)
-            .unwrap(),
-        2
-    );
-    revoked.save(&home, NOW).unwrap();
+    let (added, revoked) = Revocations::update(&home, NOW, |r| {
+        r.revoke(ca.public_key(), [laptop_a.serial()], key_ids)
+    })
+    .unwrap();
+    assert_eq!(added, 2);
     assert_eq!(revoked.krl_version(), 2);
-    let mut revoked = Revocations::load(&home).unwrap();
-    revoked
-        .revoke(ca.public_key(), [by_serial.serial()], [])
-        .unwrap();
-    assert_eq!(
-        revoked
-            .revoke(ca.public_key(), [by_serial.serial()], [])
-            .unwrap(),
-        0
-    );
-    let path = revoked.save(&home, NOW + 1).unwrap();
-    assert_eq!(path, krl);
+    let (again, revoked) = Revocations::update(&home, NOW + 1, |r| {
+        r.revoke(ca.public_key(), [by_serial.serial()], [])?;
+        r.revoke(ca.public_key(), [by_serial.serial()], [])
+    })
+    .unwrap();
+    assert_eq!(again, 0);
+    assert_eq!(revocation::krl_path(&home), krl);
+    assert_eq!(Revocations::load(&home).unwrap().krl_version(), 3);
     assert!(revoked.key_id_revoked(ca.public_key(), "vmux:laptop:dev-1"));
     assert!(revoked.serial_revoked(ca.public_key(), by_serial.serial()));
     assert!(!revoked.serial_revoked(ca.public_key(), phone.serial()));
@@ -466,4 +459,38 @@ fn the_krl_revokes_what_ssh_keygen_says_it_does() {
     );
     let mode = std::fs::metadata(&krl).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+}
+
+/// Revocations made at once, as by two `vmux ca revoke` in two terminals,
+/// are all kept: each one reads, changes and writes the record under its
+/// lock.
+#[test]
+fn revocations_made_at_once_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    let ca = ssh_key::PublicKey::from_openssh(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH",
+    )
+    .unwrap();
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (home, ca) = (home.clone(), ca.clone());
+            std::thread::spawn(move || {
+                for i in 0..10u64 {
+                    let serial = t * 100 + i + 1;
+                    Revocations::update(&home, NOW, |r| r.revoke(&ca, [serial], [])).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let revoked = Revocations::load(&home).unwrap();
+    assert_eq!(revoked.krl_version(), 40);
+    for t in 0..4u64 {
+        for i in 0..10u64 {
+            assert!(revoked.serial_revoked(&ca, t * 100 + i + 1), "{t}/{i} lost");
+        }
+    }
 }

@@ -183,15 +183,14 @@ impl Authority {
                 vmux_keys::Error::PolicyDenied(m) => m,
                 other => other.to_string(),
             })?;
+        // By device id: a rename since the revocation changes the key ID.
         if let Some(ca) = &self.ca
-            && self
-                .revocations
-                .key_id_revoked(ca.public_key(), &grant.key_id)
+            && self.revocations.device_revoked(ca.public_key(), device_id)
         {
-            return Err(format!(
-                "this device's certificates were revoked on the signer (`vmux ca revoke`); it gets no more under the key ID {}",
-                grant.key_id
-            ));
+            return Err(
+                "this device's certificates were revoked on the signer (`vmux ca revoke`); it gets no more, whatever its name"
+                    .to_owned(),
+            );
         }
         Ok(grant)
     }
@@ -219,5 +218,37 @@ impl Authority {
             valid_after: cert.valid_after(),
             valid_before: cert.valid_before(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    /// Revoked, then renamed: the device id is what was revoked, so the
+    /// device gets nothing under its new name; another device still does.
+    #[test]
+    fn a_revoked_device_gets_no_certificate_under_a_new_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home")).unwrap();
+        let mut policy = Policy::default_for_this_user();
+        policy.principals = vec!["alice".into()];
+        policy.save(&home).unwrap();
+        let ca = Ca::init(&home, &Zeroizing::new("ca passphrase".into())).unwrap();
+        Revocations::update(&home, 1, |r| {
+            r.revoke(ca.public_key(), [], ["vmux:laptop:dev-1".to_owned()])
+        })
+        .unwrap();
+        let authority = Authority::load(&home).unwrap();
+        for name in ["laptop", "work"] {
+            let refused = authority.grant(name, "dev-1", 600, 1_000).unwrap_err();
+            assert!(refused.contains("revoked"), "{name}: {refused}");
+        }
+        assert!(authority.grant("laptop", "dev-2", 600, 1_000).is_ok());
+        assert!(authority.grant("x", "dev-1:y", 600, 1_000).is_ok());
     }
 }

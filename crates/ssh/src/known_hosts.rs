@@ -49,22 +49,15 @@ impl KnownHosts {
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
             .ok_or(Error::NoHome)?;
-        let ssh = home.join(".ssh");
-        Self::load(
-            vec![ssh.join("known_hosts"), ssh.join("known_hosts2")],
-            &[
-                PathBuf::from("/etc/ssh/ssh_known_hosts"),
-                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-            ],
-        )
+        Self::load(format::default_files(Some(&home)))
     }
 
-    /// Reads `user` files (the first is where new hosts are recorded) and
-    /// `system` files. Missing files are empty.
-    pub fn load(user: Vec<PathBuf>, system: &[PathBuf]) -> Result<Self> {
-        let write_to = user.first().cloned().ok_or(Error::NoHome)?;
+    /// Reads `paths` in order; the first is the user's, where new hosts
+    /// are recorded. Missing files are empty.
+    pub fn load(paths: Vec<PathBuf>) -> Result<Self> {
+        let write_to = paths.first().cloned().ok_or(Error::NoHome)?;
         let mut files = Vec::new();
-        for path in user.into_iter().chain(system.iter().cloned()) {
+        for path in paths {
             let entries = read(&path)?.map(|t| parse(&t)).unwrap_or_default();
             files.push((path, entries));
         }
@@ -229,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("known_hosts");
         std::fs::write(&path, text).unwrap();
-        let kh = KnownHosts::load(vec![path], &[dir.path().join("absent")]).unwrap();
+        let kh = KnownHosts::load(vec![path, dir.path().join("absent")]).unwrap();
         (dir, kh)
     }
 
@@ -284,7 +277,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("127.0.0.1"), "{text}");
         assert_eq!(text.lines().count(), 2, "{text}");
-        let reread = KnownHosts::load(vec![path.clone()], &[]).unwrap();
+        let reread = KnownHosts::load(vec![path.clone()]).unwrap();
         assert!(matches!(
             reread.check("[127.0.0.1]:2222", &key(EC_A)),
             Verdict::Known

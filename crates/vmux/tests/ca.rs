@@ -321,8 +321,9 @@ fn a_softhsm2_ca_key_issues_a_certificate_sshd_accepts() {
 
 /// `vmux ca revoke DEVICE`: the KRL says revoked, sshd with `RevokedKeys`
 /// refuses the login that worked a moment before, and another device's
-/// certificate still logs in. `vmux peers remove` asks to revoke too, and
-/// `--revoke` does without asking.
+/// certificate still logs in. A device renamed since its certificate was
+/// issued is found by its device id. `vmux peers remove` asks to revoke
+/// too, and `--revoke` does without asking.
 #[test]
 fn revoking_a_device_stops_its_certificate_and_no_other() {
     let mut rig = Paired::setup().start();
@@ -360,9 +361,21 @@ fn revoking_a_device_stops_its_certificate_and_no_other() {
         assert!(logged_in(&out), "{}\n{}", text(&out), server.log());
     }
 
-    let revoked = ok(vmux(&signer_home, &["ca", "revoke", "laptop"], None, &[]));
+    // Its certificate's key ID still has the old name.
+    ok(vmux(
+        &signer_home,
+        &["peers", "rename", "laptop", "work-laptop"],
+        None,
+        &[],
+    ));
+    let revoked = ok(vmux(
+        &signer_home,
+        &["ca", "revoke", "work-laptop"],
+        None,
+        &[],
+    ));
     assert!(
-        revoked.contains("Revoked 1 certificate(s) of \"laptop\""),
+        revoked.contains("Revoked 1 certificate(s) of \"work-laptop\""),
         "{revoked}"
     );
     assert!(revoked.contains("KRL, version 2"), "{revoked}");
@@ -416,12 +429,12 @@ fn revoking_a_device_stops_its_certificate_and_no_other() {
     // KRL is written again all the same, one version up).
     let removed = ok(vmux(
         &signer_home,
-        &["peers", "remove", "laptop", "--revoke"],
+        &["peers", "remove", "work-laptop", "--revoke"],
         None,
         &[],
     ));
     assert!(
-        removed.contains("Revoked 1 certificate(s) of \"laptop\""),
+        removed.contains("Revoked 1 certificate(s) of \"work-laptop\""),
         "{removed}"
     );
     assert!(removed.contains("KRL version 4"), "{removed}");

@@ -244,6 +244,16 @@ pub fn key_id(device: &str, device_id: &str) -> String {
     format!("vmux:{device}:{device_id}")
 }
 
+/// Whether `key_id` is one [`key_id`] made for `device_id`, under any name:
+/// `vmux peers rename` changes the name in later key IDs, never the device
+/// id, so revocation goes by the id.
+pub fn key_id_is_of(key_id: &str, device_id: &str) -> bool {
+    key_id
+        .strip_prefix("vmux:")
+        .and_then(|rest| rest.strip_suffix(device_id))
+        .is_some_and(|name| name.ends_with(':'))
+}
+
 /// `ADDR/BITS` with the address as the standard library prints it, for a
 /// network OpenSSH accepts in `source-address`: a literal IPv4 or IPv6
 /// address, a prefix length that fits it, and no host bits set. A bare
@@ -291,7 +301,7 @@ fn low_bits(n: u32) -> u128 {
 
 fn damaged(path: &std::path::Path, e: impl std::fmt::Display) -> Error {
     Error::other(format!(
-        "{} is damaged ({e}); fix it with `vmux ca policy`, or delete it to go back to the defaults",
+        "{} is damaged ({e}); move it aside (or delete it) to get the defaults back, then set what you need with `vmux ca policy`",
         path.display()
     ))
 }
@@ -377,5 +387,23 @@ mod tests {
             Err(Error::PolicyDenied(_))
         ));
         assert!(policy.grant("laptop", "id-1", 1, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn a_key_id_is_of_its_device_under_any_name() {
+        assert!(key_id_is_of(&key_id("laptop", "id-1"), "id-1"));
+        assert!(key_id_is_of(&key_id("work: laptop", "id-1"), "id-1"));
+        assert!(key_id_is_of(&key_id("x", "a:b"), "a:b"));
+        assert!(key_id_is_of(&key_id("x", ""), ""));
+        for (other, id) in [
+            (key_id("laptop", "id-12"), "id-1"),
+            (key_id("laptop", "xid-1"), "id-1"),
+            (key_id("laptop", "id-1"), ""),
+            (key_id("x", "id-1:y"), "id-1"),
+            ("laptop:id-1".to_owned(), "id-1"),
+            ("vmux:id-1".to_owned(), "id-1"),
+        ] {
+            assert!(!key_id_is_of(&other, id), "{other} taken for {id:?}");
+        }
     }
 }

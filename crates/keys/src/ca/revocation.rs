@@ -1,13 +1,17 @@
 //! Revoked certificates: `ca-revoked.json` is the record, `ca.krl` the
 //! OpenSSH KRL made from it for sshd's `RevokedKeys`. Both are written
-//! atomically; the KRL's version grows with every write.
+//! atomically, and changed only under a lock; the KRL's version grows with
+//! every write.
 
 use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use ssh_key::PublicKey;
 use vmux_link::home::{Home, read_optional, write_private};
 
+use super::policy::key_id_is_of;
 use crate::krl::{Krl, RevokedCertificates};
 use crate::{Error, Result};
 
@@ -15,6 +19,9 @@ use crate::{Error, Result};
 pub const REVOKED_FILE: &str = "ca-revoked.json";
 /// The KRL in the state dir: what `vmux ca krl` prints.
 pub const KRL_FILE: &str = "ca.krl";
+/// Held while the record is read, changed and written again. A file of its
+/// own: the record is replaced by rename, so it cannot carry the lock.
+const LOCK_FILE: &str = "ca-revoked.json.lock";
 
 /// Every revocation this signer made.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -36,6 +43,19 @@ struct Revoked {
 }
 
 impl Revoked {
+    /// Nothing revoked yet of `ca`.
+    fn new(ca: &PublicKey) -> Result<Self> {
+        let mut line = ca.clone();
+        line.set_comment("");
+        Ok(Self {
+            ca: line
+                .to_openssh()
+                .map_err(|e| Error::other(format!("cannot encode the CA key: {e}")))?,
+            serials: BTreeSet::new(),
+            key_ids: BTreeSet::new(),
+        })
+    }
+
     fn is_for(&self, ca: &PublicKey) -> bool {
         PublicKey::from_openssh(&self.ca).is_ok_and(|k| k.key_data() == ca.key_data())
     }
@@ -63,11 +83,35 @@ impl Revocations {
             .any(|r| r.key_ids.contains(key_id) && r.is_for(ca))
     }
 
+    /// Whether a key ID of the device `device_id` is revoked for `ca`,
+    /// under whatever name the device had then.
+    pub fn device_revoked(&self, ca: &PublicKey, device_id: &str) -> bool {
+        self.certificates
+            .iter()
+            .any(|r| r.key_ids.iter().any(|k| key_id_is_of(k, device_id)) && r.is_for(ca))
+    }
+
     /// Whether `serial` of `ca` is revoked.
     pub fn serial_revoked(&self, ca: &PublicKey, serial: u64) -> bool {
         self.certificates
             .iter()
             .any(|r| r.serials.contains(&serial) && r.is_for(ca))
+    }
+
+    /// Loads the record, applies `change`, then saves it and writes the KRL
+    /// one version up, all under the record's lock: two revocations at once
+    /// (two terminals, or `vmux peers remove --revoke`) keep both. Returns
+    /// what `change` returned and the record as saved.
+    pub fn update<R>(
+        home: &Home,
+        now: u64,
+        change: impl FnOnce(&mut Self) -> Result<R>,
+    ) -> Result<(R, Self)> {
+        let _lock = lock(home)?;
+        let mut revocations = Self::load(home)?;
+        let changed = change(&mut revocations)?;
+        revocations.save(home, now)?;
+        Ok((changed, revocations))
     }
 
     /// Adds revocations of `ca`'s certificates; returns how many were new.
@@ -77,24 +121,11 @@ impl Revocations {
         serials: impl IntoIterator<Item = u64>,
         key_ids: impl IntoIterator<Item = String>,
     ) -> Result<usize> {
-        let index = match self.certificates.iter().position(|r| r.is_for(ca)) {
-            Some(i) => i,
-            None => {
-                let mut line = ca.clone();
-                line.set_comment("");
-                let ca = line
-                    .to_openssh()
-                    .map_err(|e| Error::other(format!("cannot encode the CA key: {e}")))?;
-                self.certificates.push(Revoked {
-                    ca,
-                    serials: BTreeSet::new(),
-                    key_ids: BTreeSet::new(),
-                });
-                self.certificates.len() - 1
-            }
-        };
-        let Some(entry) = self.certificates.get_mut(index) else {
-            return Err(Error::other("the revocation record changed under us"));
+        // A CA's first revocation gets an entry of its own, added once filled.
+        let mut first = None;
+        let entry = match self.certificates.iter_mut().find(|r| r.is_for(ca)) {
+            Some(entry) => entry,
+            None => first.insert(Revoked::new(ca)?),
         };
         let mut added = 0;
         for serial in serials {
@@ -108,6 +139,7 @@ impl Revocations {
         for key_id in key_ids {
             added += usize::from(entry.key_ids.insert(key_id));
         }
+        self.certificates.extend(first);
         Ok(added)
     }
 
@@ -116,16 +148,16 @@ impl Revocations {
         self.krl_version
     }
 
-    /// Saves the record, then writes the KRL one version up; returns its path.
-    pub fn save(&mut self, home: &Home, now: u64) -> Result<PathBuf> {
+    /// Saves the record, then writes the KRL one version up. Only under
+    /// the lock: see [`Revocations::update`].
+    fn save(&mut self, home: &Home, now: u64) -> Result<()> {
         self.krl_version = self.krl_version.saturating_add(1);
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::other(format!("cannot encode the revocations: {e}")))?;
         write_private(&home.file(REVOKED_FILE), &json)?;
         let krl = self.krl(now)?.encode()?;
-        let path = krl_path(home);
-        write_private(&path, &krl)?;
-        Ok(path)
+        write_private(&krl_path(home), &krl)?;
+        Ok(())
     }
 
     /// The KRL of everything revoked.
@@ -170,5 +202,28 @@ pub fn ensure_krl(home: &Home, now: u64) -> Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    Revocations::load(home)?.save(home, now)
+    // Through the lock, so a revocation made meanwhile is not written over.
+    Revocations::update(home, now, |_| Ok(()))?;
+    Ok(path)
+}
+
+/// Takes the record's exclusive lock; it is released when the file is
+/// dropped.
+fn lock(home: &Home) -> Result<File> {
+    let path = home.file(LOCK_FILE);
+    let fail = |e: std::io::Error| {
+        Error::other(format!(
+            "cannot lock {} ({e}); check that the state directory is yours and writable",
+            path.display()
+        ))
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    file.lock().map_err(fail)?;
+    Ok(file)
 }

@@ -44,7 +44,8 @@ pub struct PublicKeyRecord {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ProviderKind {
-    /// A platform secure element (Secure Enclave, StrongBox, TPM).
+    /// A platform secure element (Secure Enclave, StrongBox). A TPM key is
+    /// reached through PKCS#11, so it is a [`ProviderKind::HardwareToken`].
     SecureEnclave,
     /// A hardware token reached over PKCS#11 (YubiKey, SoftHSM...).
     HardwareToken,

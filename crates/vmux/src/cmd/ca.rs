@@ -12,6 +12,7 @@ use vmux_keys::ca::{self, Ca, Policy};
 use vmux_link::clock::format_utc;
 use vmux_link::home::Home;
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
+use vmux_proto::text::escape;
 
 use super::Result;
 use super::key::prompt;
@@ -131,6 +132,8 @@ pub fn run(command: Command) -> Result {
             Ok(())
         }
         Command::Protect => {
+            // Refused before the new passphrase is typed twice for nothing.
+            Ca::check_can_protect(&home)?;
             let passphrase = prompt::secret("New passphrase for the CA key: ", true)?;
             let ca = Ca::protect(&home, &passphrase)?;
             println!(
@@ -165,6 +168,8 @@ fn init(home: &Home, args: InitArgs) -> Result {
         key_label,
         existing,
     } = args;
+    // Refused before a new passphrase or PIN is typed for nothing.
+    Ca::check_can_init(home)?;
     let ca = match (store, module, token) {
         (StoreArg::Software, None, None) if !existing => {
             let passphrase = prompt::secret("New passphrase for the CA key: ", true)?;
@@ -300,7 +305,7 @@ fn revoke(home: &Home, args: RevokeArgs) -> Result {
         let matching: Vec<&PinnedPeer> = peers
             .peers()
             .iter()
-            .filter(|p| p.role == PeerRole::Requester && matches(p, &device))
+            .filter(|p| p.role == PeerRole::Requester && p.matches(&device))
             .collect();
         let by_name = matching.iter().all(|p| p.name == device);
         let of_device = certificates_of(&log, by_name.then_some(device.as_str()), &matching);
@@ -322,20 +327,22 @@ fn revoke(home: &Home, args: RevokeArgs) -> Result {
             eprintln!("Note: serial {s} is not in the issue log; revoked anyway.");
         }
     }
-    let mut revocations = Revocations::load(home)?;
-    let added = revocations.revoke(
-        ca.public_key(),
-        serials.iter().copied(),
-        key_ids.iter().cloned(),
-    )?;
-    let path = revocations.save(home, now())?;
+    let (added, revocations) = Revocations::update(home, now(), |r| {
+        r.revoke(
+            ca.public_key(),
+            serials.iter().copied(),
+            key_ids.iter().cloned(),
+        )
+    })?;
+    let path = revocation::krl_path(home);
     if !what.is_empty() {
         println!("Revoked {}.", what.join(", "));
     }
+    // Key IDs from the issue log (device names) or the command line.
     println!(
         "{added} new revocation(s): serials {}, key IDs {}.",
         joined(serials.iter().map(u64::to_string)),
-        joined(key_ids.iter().cloned()),
+        joined(key_ids.iter().map(|k| escape(k).into_owned())),
     );
     println!(
         "Wrote the KRL, version {}, to {}; sshd refuses these certificates with `RevokedKeys {}`.",
@@ -353,8 +360,9 @@ struct OfDevice {
 }
 
 /// The serials and key IDs of every certificate issued under the name
-/// `name` (as the issue log has it), or to one of `peers` (by key ID, which
-/// holds the device id: exact even when two devices share a name).
+/// `name` (as the issue log has it), or to one of `peers` by the device id
+/// in its key ID: exact even when two devices share a name, and whatever
+/// name the device had then (`vmux peers rename` changes only later ones).
 fn certificates_of(log: &[IssueRecord], name: Option<&str>, peers: &[&PinnedPeer]) -> OfDevice {
     let mut key_ids: BTreeSet<String> = peers
         .iter()
@@ -362,16 +370,15 @@ fn certificates_of(log: &[IssueRecord], name: Option<&str>, peers: &[&PinnedPeer
         .collect();
     let mut serials = BTreeSet::new();
     for record in log {
-        if name == Some(record.device.as_str()) || key_ids.contains(&record.key_id) {
+        let of_peer = peers
+            .iter()
+            .any(|p| ca::key_id_is_of(&record.key_id, &p.device_id));
+        if of_peer || name == Some(record.device.as_str()) {
             serials.insert(record.serial);
             key_ids.insert(record.key_id.clone());
         }
     }
     OfDevice { serials, key_ids }
-}
-
-fn matches(peer: &PinnedPeer, which: &str) -> bool {
-    peer.name == which || peer.device_id == which || peer.fingerprint == which
 }
 
 /// After `vmux peers remove`: revokes the removed devices' certificates
@@ -386,7 +393,8 @@ pub fn after_peers_removed(home: &Home, removed: &[PinnedPeer], revoke_now: bool
         if of_device.serials.is_empty() && !revoke_now {
             continue;
         }
-        let name = &peer.name;
+        // The name the device paired with, or one given it by hand.
+        let name = escape(&peer.name);
         let count = of_device.serials.len();
         let revoke_it = revoke_now
             || {
@@ -404,9 +412,10 @@ pub fn after_peers_removed(home: &Home, removed: &[PinnedPeer], revoke_now: bool
         if !revoke_it {
             continue;
         }
-        let mut revocations = Revocations::load(home)?;
-        revocations.revoke(ca.public_key(), of_device.serials, of_device.key_ids)?;
-        let path = revocations.save(home, now())?;
+        let (_, revocations) = Revocations::update(home, now(), |r| {
+            r.revoke(ca.public_key(), of_device.serials, of_device.key_ids)
+        })?;
+        let path = revocation::krl_path(home);
         println!(
             "Revoked {count} certificate(s) of \"{name}\" and its key ID; KRL version {} at {}.",
             revocations.krl_version(),
@@ -447,15 +456,16 @@ fn list_issued(home: &Home) -> Result {
             revocations.serial_revoked(ca.public_key(), r.serial)
                 || revocations.key_id_revoked(ca.public_key(), &r.key_id)
         });
+        // The log is a file, edited by hand at times: its text is escaped.
         println!(
             "{}  serial {:<20} {:<16} {}  valid until {}{}  key ID {}",
             format_utc(r.time.saturating_mul(1000)),
             r.serial,
-            vmux_proto::text::escape(&r.device),
-            r.principals.join(","),
+            escape(&r.device),
+            escape(&r.principals.join(",")),
             format_utc(r.valid_before.saturating_mul(1000)),
             if revoked { "  REVOKED" } else { "" },
-            vmux_proto::text::escape(&r.key_id),
+            escape(&r.key_id),
         );
     }
     Ok(())
@@ -527,5 +537,43 @@ mod tests {
         assert_eq!(format_duration(5_400), "90m");
         assert_eq!(format_duration(90), "90s");
         assert_eq!(format_duration(172_800), "2d");
+    }
+
+    fn issued(serial: u64, key_id: &str, device: &str) -> IssueRecord {
+        IssueRecord {
+            time: 1,
+            serial,
+            key_id: key_id.to_owned(),
+            device: device.to_owned(),
+            principals: vec!["alice".to_owned()],
+            valid_after: 1,
+            valid_before: 2,
+        }
+    }
+
+    /// A rename changes the name in a device's key IDs, not its device id:
+    /// revoking it by the new name also finds what it got under the old
+    /// one, and nothing of another device.
+    #[test]
+    fn a_renamed_device_is_revoked_with_what_it_got_under_its_old_name() {
+        let log = [
+            issued(1, "vmux:laptop:dev-1", "laptop"),
+            issued(2, "vmux:desk:dev-2", "desk"),
+            issued(3, "vmux:work:dev-1", "work"),
+            issued(4, "vmux:x:dev-1:y", "x"),
+        ];
+        let renamed = PinnedPeer::new(
+            "dev-1".to_owned(),
+            "work".to_owned(),
+            PeerRole::Requester,
+            &[7; vmux_link::noise::KEY_LEN],
+            0,
+        );
+        let of = certificates_of(&log, Some("work"), &[&renamed]);
+        assert_eq!(of.serials, BTreeSet::from([1, 3]));
+        assert_eq!(
+            of.key_ids,
+            BTreeSet::from(["vmux:laptop:dev-1".to_owned(), "vmux:work:dev-1".to_owned()])
+        );
     }
 }

@@ -24,12 +24,12 @@ pub struct Args {
 pub async fn run(command: Command) -> Result {
     let Command::Request(args) = command;
     let path = vmux_agent::socket::client_path(args.socket)?;
-    // Status first, so a socket that is no vmux agent is named as such,
-    // and a locked one asks nobody.
-    if control::call(&path, control::STATUS).await?.locked {
-        return Err("the agent is locked; unlock it (ssh-add -X), then try again".into());
+    // Status first, so a socket that is no vmux agent is named as such. A
+    // locked agent refuses the request and `control::call` says why; only
+    // the wait line is left out, as nobody is asked.
+    if !control::call(&path, control::STATUS).await?.locked {
+        println!("Waiting for approval on the signer…");
     }
-    println!("Waiting for approval on the signer…");
     let status = control::call(&path, control::CERT_REQUEST).await?;
     if let Some(code) = &status.certificate_refused {
         return Err(format!(

@@ -22,6 +22,7 @@ use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::Device;
 use vmux_link::home::{Home, write_private};
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
+use vmux_proto::text::escape;
 use vmux_signer::approval::Approvals;
 use vmux_signer::ui::guide::{Guide, Step};
 use vmux_signer::{Config, Signer};
@@ -130,11 +131,12 @@ pub async fn run(args: Args) -> Result {
         log: args.full_screen().then(super::logging::path).transpose()?,
     };
     next.show(&approvals, &signer_home);
-    if ca_public_line(&signer_home).is_none() {
+    if matches!(ca_public_line(&signer_home), Ok(None)) {
         let (approvals, home) = (approvals.clone(), signer_home.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CA_POLL);
-            while ca_public_line(&home).is_none() {
+            // Until the CA is made, or cannot be read: polling would not mend that.
+            while matches!(ca_public_line(&home), Ok(None)) {
                 tick.tick().await;
             }
             next.show(&approvals, &home);
@@ -201,13 +203,20 @@ impl NextSteps {
             })
             .collect();
         steps.push(match ca_public_line(home) {
-            Some(line) => Step {
+            Ok(Some(line)) => Step {
                 what: "Or, for session certificates: a line of the file sshd's TrustedUserCAKeys \
                        names (e.g. /etc/ssh/vmux_ca.pub):"
                     .into(),
                 line: Some(line),
             },
-            None => Step {
+            Err(e) => Step {
+                what: format!(
+                    "No session certificates until the CA can be read: {}",
+                    escape(&e)
+                ),
+                line: None,
+            },
+            Ok(None) => Step {
                 what: "No CA yet for session certificates: run `vmux ca init`, or approve the \
                        agent's first certificate request, which asks for a new CA passphrase; \
                        its TrustedUserCAKeys line then shows here."
@@ -239,9 +248,17 @@ impl NextSteps {
 }
 
 /// The CA's public key line (no passphrase needed: only the public part is
-/// read); `None` while there is no CA or it cannot be read.
-fn ca_public_line(home: &Home) -> Option<String> {
-    Ca::open(home).ok()??.public_key().to_openssh().ok()
+/// read); `None` while there is no CA; why not, worded for the panel, when
+/// it cannot be read.
+fn ca_public_line(home: &Home) -> std::result::Result<Option<String>, String> {
+    let Some(ca) = Ca::open(home).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let line = ca
+        .public_key()
+        .to_openssh()
+        .map_err(|e| format!("cannot encode the CA public key: {e}"))?;
+    Ok(Some(line))
 }
 
 /// Pins the two devices in each other's trust store.
@@ -278,4 +295,32 @@ fn pin_each_other(
     record.address = Some(address.to_owned());
     trust.pin(record)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A CA that cannot be read is named on the panel, not taken for "no CA
+    /// yet", whose advice (`vmux ca init`) would be refused.
+    #[test]
+    fn a_damaged_ca_is_named_on_the_panel() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home")).unwrap();
+        assert_eq!(ca_public_line(&home), Ok(None));
+        std::fs::write(home.file(vmux_keys::ca::KEY_FILE), "not a key").unwrap();
+        assert!(ca_public_line(&home).is_err());
+        let next = NextSteps {
+            identities: Vec::new(),
+            export: "export SSH_AUTH_SOCK=/x".into(),
+            client_home: "/x".into(),
+            file: home.file(NEXT_STEPS),
+            log: None,
+        };
+        let text = next.guide(&home).text();
+        assert!(text.contains("is damaged"), "{text}");
+        assert!(!text.contains("No CA yet"), "{text}");
+    }
 }
