@@ -1,6 +1,8 @@
 //! The public-key cache: the last key list, so `ssh-add -l` works while the
 //! signer is away and after a restart. Public material only.
 
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use base64ct::{Base64, Encoding};
@@ -13,8 +15,10 @@ use crate::keys::{Holder, Key};
 
 /// File name in the state directory.
 pub const CACHE_FILE: &str = "keys-cache.json";
-/// A cache larger than this is not ours: 256 keys of 16 KiB in base64 fit.
-const MAX_CACHE_LEN: u64 = 8 * 1024 * 1024;
+/// A cache larger than this is not ours: room for 16 signers' lists, each
+/// of which came in one envelope (under 64 KiB), well under 1 MiB as JSON
+/// even with every character escaped.
+const MAX_CACHE_LEN: u64 = 16 * 1024 * 1024;
 const VERSION: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -88,21 +92,34 @@ pub fn load(path: &Path) -> (Vec<Key>, Option<String>) {
 }
 
 fn read(path: &Path) -> Result<Vec<Key>, String> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.to_string()),
     };
-    if meta.len() > MAX_CACHE_LEN {
-        return Err(format!("{} bytes is too large", meta.len()));
+    // Bounded by the read itself, not by a size checked before it.
+    let mut bytes = Vec::new();
+    file.take(MAX_CACHE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CACHE_LEN {
+        return Err(format!("more than {MAX_CACHE_LEN} bytes is too large"));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let file: CacheFile = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     if file.version != VERSION {
         return Err(format!("unknown version {}", file.version));
     }
-    if file.keys.len() > MAX_KEYS {
-        return Err(format!("{} keys is more than {MAX_KEYS}", file.keys.len()));
+    // Each signer lists up to MAX_KEYS, so the cap is per signer; untagged
+    // keys (an older cache) came from one.
+    let mut per_signer: HashMap<Option<&str>, usize> = HashMap::new();
+    for k in &file.keys {
+        let count = per_signer
+            .entry(k.signer_fingerprint.as_deref())
+            .or_default();
+        *count = count.saturating_add(1);
+        if *count > MAX_KEYS {
+            return Err(format!("one signer has more than {MAX_KEYS} keys"));
+        }
     }
     file.keys
         .into_iter()
@@ -168,5 +185,40 @@ mod tests {
         let (keys, warning) = load(&path);
         assert!(keys.is_empty());
         assert!(warning.unwrap().contains("ignoring the key cache"));
+    }
+
+    #[test]
+    fn each_signer_may_have_a_full_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CACHE_FILE);
+        let keys_of = |signer: &str, n: usize| -> Vec<Key> {
+            (0..n)
+                .map(|i| {
+                    let mut key = Key::from_record(&PublicKeyRecord {
+                        algorithm: "ssh-ed25519".into(),
+                        public_key_blob: format!("{signer}{i}").into_bytes(),
+                        comment: format!("{signer} {i}"),
+                        provider_kind: ProviderKind::Software,
+                        display_name: None,
+                    });
+                    key.signer = Some(Holder {
+                        fingerprint: vmux_link::Fingerprint::from_string(format!(
+                            "SHA256:{signer}"
+                        )),
+                        name: signer.into(),
+                    });
+                    key
+                })
+                .collect()
+        };
+        let mut both = keys_of("phone", MAX_KEYS);
+        both.extend(keys_of("tablet", MAX_KEYS));
+        save(&path, Some("phone"), &both).unwrap();
+        assert_eq!(load(&path), (both, None));
+
+        save(&path, Some("phone"), &keys_of("phone", MAX_KEYS + 1)).unwrap();
+        let (keys, warning) = load(&path);
+        assert!(keys.is_empty());
+        assert!(warning.unwrap().contains("more than 256 keys"));
     }
 }

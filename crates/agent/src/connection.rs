@@ -28,7 +28,7 @@ use crate::Agent;
 use crate::cert::{self, Local};
 use crate::context::{named, route, sign_context};
 use crate::control::{CERT_REQUEST, REFRESH, STATUS};
-use crate::known_names;
+use crate::known_names::KnownNames;
 use crate::link::Outcome;
 use crate::lock::Refused;
 use crate::request_log::Entry;
@@ -84,6 +84,9 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
             // A client that leaves before its answer drops the request,
             // which withdraws it on the signer (see `link`).
             let response = tokio::select! {
+                // The request first: a client that sent it and then shut
+                // down its writing half still gets an answer ready at once.
+                biased;
                 response = Box::pin(connection.handle(&body)) => response,
                 () = crate::hangup::closed(&reader) => return,
             };
@@ -364,8 +367,22 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         return crate::upstream::sign(agent, request, bindings).await;
     };
     let started = Instant::now();
+    let refused = if agent.is_locked() {
+        Some("locked")
+    } else if request.data.len() > MAX_DATA_TO_SIGN_LEN {
+        // More than the link carries; no SSH signature needs it.
+        Some("tooLarge")
+    } else {
+        None
+    };
+    // The hosts' names only for a request that goes on: known_hosts is
+    // read for them, once per request.
+    let names = match refused {
+        None => KnownNames::read().await,
+        Some(_) => KnownNames::default(),
+    };
     // The proofs travel for the signer to check; the names are claims.
-    let bound = bindings.to_wire(known_names::name_of);
+    let bound = bindings.to_wire(|host_key| names.name_of(host_key));
     let context = named(sign_context(&request.data, bindings), &bound);
     let mut entry = Entry {
         time_milliseconds: agent.clock.now_ms(),
@@ -379,12 +396,8 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
         message: None,
         route: route(&bound),
     };
-    let response = if agent.is_locked() {
-        entry.outcome = "locked".to_owned();
-        Response::Failure
-    } else if request.data.len() > MAX_DATA_TO_SIGN_LEN {
-        // More than the link carries; no SSH signature needs it.
-        entry.outcome = "tooLarge".to_owned();
+    let response = if let Some(outcome) = refused {
+        entry.outcome = outcome.to_owned();
         Response::Failure
     } else {
         let (outcome, request_id) = agent

@@ -166,7 +166,7 @@ impl Status {
         for ca in &self.authorities {
             lines.push(format!(
                 "CA: {}  ({}) on {}",
-                ca.fingerprint,
+                esc(&ca.fingerprint),
                 esc(&ca.algorithm),
                 esc(&ca.signer)
             ));
@@ -330,7 +330,7 @@ mod tests {
             also_connected: vec!["tab\u{1b}let".into()],
             authorities: vec![StatusAuthority {
                 signer: "phone\r".into(),
-                fingerprint: "SHA256:ca".into(),
+                fingerprint: "SHA256:c\u{1b}a".into(),
                 algorithm: "ssh-ed25519".into(),
             }],
             wake: vec![StatusWake {
@@ -351,7 +351,7 @@ mod tests {
             !lines.contains(['\u{1b}', '\u{202e}', '\r'])
                 && lines.contains("Connected to phone\\e[2J (signer in use); also to tab\\e")
                 && lines.contains("[tab\\elet]")
-                && lines.contains("CA: SHA256:ca  (ssh-ed25519) on phone\\r")
+                && lines.contains("CA: SHA256:c\\ea  (ssh-ed25519) on phone\\r")
                 && lines
                     .contains("Wake: last attempt failed, HTTP 404\\r at 1970-01-01 00:00:00 UTC")
                 && lines.contains("Upstream agent: /tmp/up\\e.sock (read-only, not answering)")

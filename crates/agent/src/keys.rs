@@ -117,13 +117,16 @@ impl Keys {
         self.source = Source::Live;
     }
 
-    /// The signers holding the key `blob` (none known: any may).
-    pub fn holders(&self, blob: &[u8]) -> Vec<Fingerprint> {
-        self.keys
-            .iter()
-            .filter(|k| k.blob == blob)
-            .filter_map(|k| k.signer.as_ref().map(|h| h.fingerprint.clone()))
-            .collect()
+    /// Forgets the keys of signers not in `pinned` (unpaired here); keys
+    /// of no known signer stay. True if any went.
+    pub fn retain_pinned(&mut self, pinned: &[Fingerprint]) -> bool {
+        let before = self.keys.len();
+        self.keys.retain(|k| {
+            k.signer
+                .as_ref()
+                .is_none_or(|h| pinned.contains(&h.fingerprint))
+        });
+        self.keys.len() != before
     }
 
     /// The keys, in the signer's order.
@@ -186,8 +189,33 @@ mod tests {
         let listed: Vec<&str> = keys.list().iter().map(|k| k.comment.as_str()).collect();
         assert_eq!(listed, ["work", "git", "home"]);
         assert_eq!(keys.source(), Source::Live);
-        assert_eq!(keys.holders(b"h"), [holder("tablet").fingerprint]);
+        assert_eq!(keys.find(b"h").unwrap().signer, Some(holder("tablet")));
         assert_eq!(keys.find(b"g").unwrap().signer, Some(holder("phone")));
-        assert!(keys.holders(b"nothing").is_empty());
+        assert!(keys.find(b"nothing").is_none());
+    }
+
+    #[test]
+    fn unpinned_signers_keys_go_and_untagged_ones_stay() {
+        let held_by = |comment: &str, blob: &[u8], signer: &str| Key {
+            signer: Some(holder(signer)),
+            ..key(comment, blob)
+        };
+        let mut keys = Keys::default();
+        // A cache: one key from before signers were told apart.
+        keys.set(
+            vec![
+                key("old", b"o"),
+                held_by("work", b"w", "phone"),
+                held_by("home", b"h", "tablet"),
+            ],
+            Source::Cache,
+        );
+        assert!(!keys.retain_pinned(&[holder("phone").fingerprint, holder("tablet").fingerprint]));
+        assert!(keys.retain_pinned(&[holder("tablet").fingerprint]));
+        let listed: Vec<&str> = keys.list().iter().map(|k| k.comment.as_str()).collect();
+        assert_eq!(listed, ["old", "home"]);
+        assert!(keys.retain_pinned(&[]));
+        let listed: Vec<&str> = keys.list().iter().map(|k| k.comment.as_str()).collect();
+        assert_eq!(listed, ["old"]);
     }
 }

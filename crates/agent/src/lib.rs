@@ -185,7 +185,7 @@ impl Agent {
             })
             .collect();
         authorities.sort_by(|a, b| a.signer.cmp(&b.signer));
-        let mut known: Vec<Fingerprint> = self.link.pinned();
+        let mut known: Vec<Fingerprint> = self.link.pinned().unwrap_or_default();
         known.extend(
             signers
                 .keys()
@@ -244,7 +244,7 @@ impl Agent {
                     from: k.signer.as_ref().map(|h| h.name.clone()),
                 })
                 .chain(upstream_keys.iter().map(|id| control::StatusKey {
-                    comment: vmux_proto::text::escape(&id.comment).into_owned(),
+                    comment: id.comment.clone(),
                     fingerprint: Fingerprint::of(&id.key_blob).to_string(),
                     algorithm: keys::algorithm_of(&id.key_blob).unwrap_or_default(),
                     from: Some("upstream".to_owned()),
@@ -254,24 +254,56 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Writes `keys` to the cache, or says why it could not.
+    fn save_cache(&self, keys: &[Key]) {
+        match cache::save(&self.cache_path, self.link.signer_name().as_deref(), keys) {
+            Ok(()) => self.cache_unsaved.saved(&self.cache_path, ""),
+            Err(e) => self.cache_unsaved.failed(&self.cache_path, &e),
+        }
+    }
+}
+
 impl KeyListSink for Agent {
     fn key_list(&self, signer: &Holder, keys: Vec<Key>, ca_public_key: Option<Vec<u8>>) {
-        self.signers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                signer.fingerprint.clone(),
-                (signer.name.clone(), ca_public_key),
-            );
         // In memory first: the list is served whether or not it reaches disk.
         let all = {
+            // Held while checking: a removal then waits for this list, and
+            // forgets it after.
             let mut held = self.keys();
+            if self
+                .link
+                .pinned()
+                .is_some_and(|pinned| !pinned.contains(&signer.fingerprint))
+            {
+                // Sent by a session that was ending as its signer went.
+                return;
+            }
+            self.signers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    signer.fingerprint.clone(),
+                    (signer.name.clone(), ca_public_key),
+                );
             held.set_signer(signer, keys);
             held.list().to_vec()
         };
-        match cache::save(&self.cache_path, self.link.signer_name().as_deref(), &all) {
-            Ok(()) => self.cache_unsaved.saved(&self.cache_path, ""),
-            Err(e) => self.cache_unsaved.failed(&self.cache_path, &e),
+        self.save_cache(&all);
+    }
+
+    fn pinned_changed(&self, pinned: &[Fingerprint]) {
+        let kept = {
+            let mut held = self.keys();
+            self.signers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|f, _| pinned.contains(f));
+            held.retain_pinned(pinned).then(|| held.list().to_vec())
+        };
+        // So that a restarted agent does not offer them either.
+        if let Some(kept) = kept {
+            self.save_cache(&kept);
         }
     }
 }
@@ -408,5 +440,133 @@ impl Running {
         }
         drop(socket);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use vmux_proto::envelope::{ProviderKind, PublicKeyRecord};
+
+    const BLOB: &[u8] = b"\0\0\0\x0bssh-ed25519\0\0\0\x01x";
+
+    fn agent(dir: &std::path::Path) -> Arc<Agent> {
+        running(dir).agent
+    }
+
+    fn running(dir: &std::path::Path) -> Running {
+        let home = Home::at(dir.join("home")).unwrap();
+        let config = Config {
+            socket: home.file("agent.sock"),
+            home,
+            signer: None,
+            sign_timeout: DEFAULT_SIGN_TIMEOUT,
+            signer_wait: link::DEFAULT_SIGNER_WAIT,
+            upstream: None,
+        };
+        start(config, CertConfig::default()).unwrap()
+    }
+
+    fn holder(name: &str) -> Holder {
+        Holder {
+            fingerprint: Fingerprint::from_string(format!("SHA256:{name}")),
+            name: name.into(),
+        }
+    }
+
+    fn key(comment: &str) -> Key {
+        Key::from_record(&PublicKeyRecord {
+            algorithm: "ssh-ed25519".into(),
+            public_key_blob: BLOB.to_vec(),
+            comment: comment.into(),
+            provider_kind: ProviderKind::Software,
+            display_name: None,
+        })
+    }
+
+    #[test]
+    fn an_unpinned_signers_keys_and_ca_are_forgotten_and_stay_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+        let agent = agent(dir.path());
+        let (phone, tablet) = (holder("phone"), holder("tablet"));
+        agent.key_list(&phone, vec![key("work")], Some(BLOB.to_vec()));
+        agent.key_list(&tablet, vec![key("home")], None);
+        assert_eq!(agent.status().authorities.len(), 1);
+
+        assert!(
+            agent
+                .link
+                .set_pinned(std::slice::from_ref(&tablet.fingerprint))
+        );
+        agent.pinned_changed(std::slice::from_ref(&tablet.fingerprint));
+        let status = agent.status();
+        let comments: Vec<&str> = status.keys.iter().map(|k| k.comment.as_str()).collect();
+        assert_eq!(comments, ["home"]);
+        assert!(status.authorities.is_empty());
+        let (cached, _) = cache::load(&agent.cache_path);
+        assert_eq!(cached.len(), 1);
+        assert_eq!(cached[0].signer, Some(tablet));
+
+        // A list still in flight from the removed signer changes nothing.
+        agent.key_list(&phone, vec![key("work")], Some(BLOB.to_vec()));
+        let status = agent.status();
+        assert_eq!(status.keys.len(), 1);
+        assert!(status.authorities.is_empty());
+    }
+
+    #[test]
+    fn an_upstream_comment_is_kept_as_it_came_and_escaped_once_when_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+        let agent = agent(dir.path());
+        agent.set_upstream_keys(Some(&[Identity {
+            key_blob: BLOB.to_vec(),
+            comment: "deploy\\key\u{1b}".into(),
+        }]));
+        let status = agent.status();
+        assert_eq!(status.keys[0].comment, "deploy\\key\u{1b}");
+        let lines = status.lines().join("\n");
+        assert!(lines.contains("  deploy\\\\key\\e  SHA256:"), "{lines}");
+    }
+
+    #[test]
+    fn a_request_sent_before_a_half_close_is_answered() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt.block_on(async { running(dir.path()) });
+        let request = vmux_proto::agent::Request::RequestIdentities
+            .to_frame()
+            .unwrap();
+        // Both the answer and the hang-up are ready at once: without an
+        // order between them, about half of these would go unanswered.
+        for _ in 0..32 {
+            let answer = rt.block_on(async {
+                let (mut client, server) = tokio::net::UnixStream::pair().unwrap();
+                let slot = running.slots.take().unwrap();
+                let served = tokio::spawn(connection::serve(running.agent.clone(), server, slot));
+                client.write_all(&request).await.unwrap();
+                client.shutdown().await.unwrap();
+                let mut answer = Vec::new();
+                client.read_to_end(&mut answer).await.unwrap();
+                served.await.unwrap();
+                answer
+            });
+            // SSH_AGENT_IDENTITIES_ANSWER with no keys.
+            assert_eq!(answer, [0, 0, 0, 5, 12, 0, 0, 0, 0]);
+        }
     }
 }

@@ -119,8 +119,9 @@ pub struct Link {
     sessions: watch::Sender<Vec<Connected>>,
     /// The signer in use.
     in_use: watch::Sender<Option<Connected>>,
-    /// The signers pinned now (set by the supervisor).
-    pinned: Mutex<Vec<Fingerprint>>,
+    /// The signers pinned now, as the supervisor last read them; `None`
+    /// before that, and with `--signer`, which reads no list.
+    pinned: Mutex<Option<Vec<Fingerprint>>>,
     waiters: Waiters,
     /// Bumped each time a key list arrives.
     key_lists: watch::Sender<u64>,
@@ -202,7 +203,7 @@ impl Link {
             device_name: device.wire_name(),
             sessions: watch::channel(Vec::new()).0,
             in_use: watch::channel(None).0,
-            pinned: Mutex::new(Vec::new()),
+            pinned: Mutex::new(None),
             waiters: Mutex::new(HashMap::new()),
             key_lists: watch::channel(0).0,
             wanted: Notify::new(),
@@ -259,16 +260,35 @@ impl Link {
         &self.wakes
     }
 
-    /// The signers pinned now.
-    pub fn pinned(&self) -> Vec<Fingerprint> {
+    /// The signers pinned now; `None` while no list was read.
+    pub fn pinned(&self) -> Option<Vec<Fingerprint>> {
         self.pinned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn set_pinned(&self, pinned: Vec<Fingerprint>) {
-        *self.pinned.lock().unwrap_or_else(PoisonError::into_inner) = pinned;
+    /// Records the signers pinned now, and forgets the wake endpoints and
+    /// refusals of those no longer pinned. True if the list changed.
+    pub(crate) fn set_pinned(&self, pinned: &[Fingerprint]) -> bool {
+        let before = self
+            .pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(pinned.to_vec());
+        if before.as_deref() == Some(pinned) {
+            return false;
+        }
+        for dropped in before.iter().flatten().filter(|f| !pinned.contains(f)) {
+            if let Err(e) = self.wakes.set(dropped, "") {
+                tracing::warn!("forgetting the wake endpoint of a removed signer: {e}");
+            }
+        }
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|f, _| pinned.contains(f));
+        true
     }
 
     /// Marks a session up; the guard marks it down.
@@ -304,7 +324,7 @@ impl Link {
                 .is_some_and(|c| &c.fingerprint == fingerprint)
             {
                 if let Some(c) = &next {
-                    tracing::info!("now using the signer {}", c.name);
+                    tracing::info!("now using the signer {}", vmux_proto::text::escape(&c.name));
                 }
                 *in_use = next;
                 true
@@ -389,11 +409,16 @@ impl Link {
 
     /// Sends a wake to each of `holders` (every pinned signer when none is
     /// named) that left an endpoint, in the background; true if any did.
+    /// A signer no longer pinned is not woken: it could not answer.
     fn wake(&self, holders: &[Fingerprint]) -> bool {
-        let targets = if holders.is_empty() {
-            self.pinned()
-        } else {
-            holders.to_vec()
+        let targets = match (self.pinned(), holders.is_empty()) {
+            (Some(pinned), true) => pinned,
+            (Some(pinned), false) => holders
+                .iter()
+                .filter(|h| pinned.contains(h))
+                .cloned()
+                .collect(),
+            (None, _) => holders.to_vec(),
         };
         let mut any = false;
         for signer in targets {
@@ -604,8 +629,52 @@ impl Issuer for Link {
     }
 }
 
-/// What the supervisors do with a key list.
+/// What the supervisors do with key lists.
 pub trait KeyListSink: Send + Sync {
     /// Called with each key list a signer sends, and the CA key it names.
     fn key_list(&self, signer: &Holder, keys: Vec<Key>, ca_public_key: Option<Vec<u8>>);
+
+    /// Called when the pinned signers change (after [`Link::pinned`] says
+    /// so): what the others listed is forgotten.
+    fn pinned_changed(&self, pinned: &[Fingerprint]);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vmux_link::home::Home;
+
+    #[test]
+    fn a_signer_no_longer_pinned_is_neither_woken_nor_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_owned()).unwrap();
+        let device = Device::load_or_create(&home, None).unwrap();
+        let link = Link::new(&device, Wakes::new(&home), DEFAULT_SIGNER_WAIT);
+        let phone = Fingerprint::from_string("SHA256:phone".into());
+        let tablet = Fingerprint::from_string("SHA256:tablet".into());
+        // Port 9 on loopback: a wake sent there fails fast.
+        link.wakes.set(&phone, "http://127.0.0.1:9/up").unwrap();
+        link.set_refused(&phone, Some("removed there".into()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+
+        // No list read yet (or `--signer`): the holder named is woken.
+        assert!(link.wake(std::slice::from_ref(&phone)));
+        assert!(link.set_pinned(&[phone.clone(), tablet.clone()]));
+        assert!(!link.set_pinned(&[phone.clone(), tablet.clone()]));
+        assert!(link.wake(&[]));
+        assert!(link.set_pinned(std::slice::from_ref(&tablet)));
+        assert_eq!(link.wakes.get(&phone), None);
+        assert_eq!(link.refusal(std::slice::from_ref(&phone)), None);
+        // An endpoint that came back (a session ending as it went) is not
+        // used either.
+        link.wakes.set(&phone, "http://127.0.0.1:9/up").unwrap();
+        assert!(!link.wake(std::slice::from_ref(&phone)));
+        assert!(!link.wake(&[]));
+        assert_eq!(link.pinned(), Some(vec![tablet]));
+    }
 }

@@ -144,7 +144,8 @@ pub async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> R
         time_milliseconds: agent.clock.now_ms(),
         request_id: None,
         key_fingerprint: vmux_link::Fingerprint::of(&request.key_blob).to_string(),
-        key_comment: vmux_proto::text::escape(&id.comment).into_owned(),
+        // As it came, like the signer's: the log's readers escape.
+        key_comment: id.comment.clone(),
         path: "upstream".to_owned(),
         context: crate::context::sign_context(&request.data, bindings),
         outcome: String::new(),

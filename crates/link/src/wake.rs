@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::home::{Home, read_optional, write_private};
+use crate::home::{Home, write_private};
 use crate::{Error, Fingerprint, Result};
 
 /// File name in the state directory.
@@ -140,7 +140,7 @@ impl Wakes {
     }
 
     fn load(&self) -> WakeFile {
-        match read_optional(&self.path) {
+        match self.read() {
             Ok(Some(bytes)) if bytes.len() <= MAX_FILE_LEN => serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| {
                     tracing::warn!(
@@ -156,6 +156,26 @@ impl Wakes {
                 WakeFile::default()
             }
         }
+    }
+
+    /// The file's bytes, no more than one past [`MAX_FILE_LEN`]: enough to
+    /// tell it is too large without reading it all. `None` if it is missing.
+    fn read(&self) -> Result<Option<Vec<u8>>> {
+        let state = |source| Error::State {
+            path: self.path.clone(),
+            source,
+        };
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(state(e)),
+        };
+        let mut bytes = Vec::new();
+        let bound = u64::try_from(MAX_FILE_LEN)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        file.take(bound).read_to_end(&mut bytes).map_err(state)?;
+        Ok(Some(bytes))
     }
 
     fn save(&self, file: &WakeFile) -> Result<()> {
@@ -235,6 +255,9 @@ impl Wakes {
             }
             endpoint
         };
+        // Escaped for the log: the signer chose it (checked, but a bidi
+        // mark passes).
+        let host = vmux_proto::text::escape(endpoint_host(&endpoint)).into_owned();
         let body = message(device_name);
         // Bounded here too: name resolution has no timeout of its own.
         let sent = tokio::time::timeout(
@@ -250,14 +273,12 @@ impl Wakes {
             Ok(status) => (format!("HTTP {status}"), true),
             Err(why) => (why.clone(), true),
         };
-        let host = self
-            .get(signer)
-            .map(|e| endpoint_host(&e.endpoint).to_owned());
-        let host = host.unwrap_or_default();
+        // It may quote the host.
+        let said = vmux_proto::text::escape(&result);
         if failed {
-            tracing::warn!("waking the signer {signer} through {host} failed: {result}");
+            tracing::warn!("waking the signer {signer} through {host} failed: {said}");
         } else {
-            tracing::info!("woke the signer {signer} through {host} ({result})");
+            tracing::info!("woke the signer {signer} through {host} ({said})");
         }
         let _held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut file = self.load();
@@ -464,5 +485,19 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(message("laptop"), "laptop is waiting for your signer");
+    }
+
+    #[test]
+    fn a_file_past_the_bound_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_owned()).unwrap();
+        let wakes = Wakes::new(&home);
+        let phone = Fingerprint::from_string("SHA256:phone".into());
+        let json = r#"{"signers":{"SHA256:phone":{"endpoint":"http://127.0.0.1:9/up"}}}"#;
+        let padded = |len: usize| format!("{json}{}", " ".repeat(len - json.len()));
+        std::fs::write(home.file(WAKE_FILE), padded(MAX_FILE_LEN)).unwrap();
+        assert!(wakes.get(&phone).is_some());
+        std::fs::write(home.file(WAKE_FILE), padded(MAX_FILE_LEN + 1)).unwrap();
+        assert_eq!(wakes.get(&phone), None);
     }
 }

@@ -273,7 +273,7 @@ fn a_device_that_renames_itself_is_shown_by_its_pinned_name() {
     edit_device(&rig.device_home, None, Some(&device_id(&b_home)));
     let _agent = rig.spawn_agent(&[], &[]);
     rig.wait_connected();
-    let sheets = rig.signer().transcript.matches("SSH Sign Request").count();
+    let sheets = sheets_so_far(rig.signer());
     let (mut child, _) = rig.start_sign("forged", b"forged\n");
     let (ok, _) = wait_child(&mut child, WAIT);
     assert!(!ok, "signed with another device's id");
@@ -286,7 +286,7 @@ fn a_device_that_renames_itself_is_shown_by_its_pinned_name() {
     let log = std::fs::read_to_string(rig.signer_home.join("signer-log.jsonl")).unwrap();
     assert!(log.contains("\"outcome\":\"malformedRequest\""), "{log}");
     assert_eq!(
-        rig.signer().transcript.matches("SSH Sign Request").count(),
+        sheets_so_far(rig.signer()),
         sheets,
         "a sheet was shown for a forged id"
     );
@@ -336,14 +336,29 @@ fn a_device_removed_while_connected_is_cut_off_at_once_and_stays_removed() {
         "{}",
         rig.request_log()
     );
-    assert!(!rig.signer().transcript.contains("SSH Sign Request"));
+    assert_eq!(sheets_so_far(rig.signer()), 0);
+}
+
+/// The sign sheets the signer's plain UI has shown, counted once all it
+/// printed so far has been read (a line answered by nothing marks "now").
+fn sheets_so_far(signer: &mut Proc) -> usize {
+    signer.type_line("x");
+    signer.expect("Nothing to answer now", WAIT);
+    signer.transcript.matches("SSH Sign Request").count()
 }
 
 #[test]
 fn a_signer_removed_on_the_device_ends_the_agents_session_at_once() {
-    let rig = Paired::setup().start();
+    // Nobody listens on port 9: the endpoint is only remembered here.
+    let rig = Paired::setup()
+        .signer_args(&["--wake-url", "http://127.0.0.1:9/up"])
+        .start();
     let mut agent = rig.spawn_agent(&[], &[]);
     rig.wait_connected();
+    let status = rig.wait_status("Wake: ready");
+    assert!(status.contains("CA: SHA256:"), "{status}");
+    let listed = text(&rig.ssh_add(&["-l"]));
+    assert!(listed.contains(" work "), "{listed}");
     let removed = Instant::now();
     let out = rig.vmux(&["peers", "remove", "phone"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -354,6 +369,18 @@ fn a_signer_removed_on_the_device_ends_the_agents_session_at_once() {
     // Nothing wrote it back.
     let peers = text(&rig.vmux(&["peers", "list"]));
     assert!(peers.contains("No paired devices"), "{peers}");
+
+    // What it listed goes with it: its key (here and in the cache), its
+    // CA, its wake endpoint.
+    let status = rig.wait_status("No keys");
+    assert!(!status.contains("CA:"), "{status}");
+    assert!(status.contains("Wake: no endpoint"), "{status}");
+    let listed = text(&rig.ssh_add(&["-l"]));
+    assert!(!listed.contains(" work "), "{listed}");
+    let cache = std::fs::read_to_string(rig.device_home.join("keys-cache.json")).unwrap();
+    assert!(!cache.contains("\"work\""), "{cache}");
+    let wakes = std::fs::read_to_string(rig.device_home.join("wake.json")).unwrap();
+    assert!(!wakes.contains("127.0.0.1:9"), "{wakes}");
 }
 
 /// A person types half a passphrase; the prompt is withdrawn (its device

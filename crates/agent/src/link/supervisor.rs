@@ -8,7 +8,8 @@
 //! fingerprint on the local network ([`vmux_link::find`], as `vmux ssh`
 //! does): soon after the session was lost, then less and less often, and
 //! every few seconds while a request waits. A session opened at a new
-//! address records it in the trust store.
+//! address records it in the trust store. A signer with no address
+//! recorded is not looked for: pairing again records one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,6 +88,11 @@ pub async fn supervise(
             }
         };
         if let Some(pinned) = pinned {
+            // Before tasks start: the link takes key lists only from the
+            // signers it knows are pinned.
+            if link.set_pinned(&pinned) {
+                sink.pinned_changed(&pinned);
+            }
             tasks.0.retain(|fingerprint, task| {
                 let keep = pinned.contains(fingerprint) && !task.is_finished();
                 if !keep {
@@ -113,7 +119,6 @@ pub async fn supervise(
                         .to_owned(),
                 );
             }
-            link.set_pinned(pinned);
         }
         sleep(TRUST_POLL).await;
     }
@@ -182,8 +187,8 @@ async fn keep_up(
                 continue;
             }
         };
-        let (addresses, fingerprint) = match &target {
-            Target::Address(a) => (vec![a.clone()], None),
+        let (addresses, fingerprint, name) = match &target {
+            Target::Address(a) => (vec![a.clone()], None, String::new()),
             Target::Pinned(fp) => {
                 let Some(peer) = trust
                     .signers()
@@ -197,6 +202,7 @@ async fn keep_up(
                 (
                     peer.address.into_iter().collect::<Vec<_>>(),
                     Some(fp.clone()),
+                    peer.name,
                 )
             }
         };
@@ -236,9 +242,15 @@ async fn keep_up(
                 run_session(&link, sink.as_ref(), session, &home).await;
             }
             None => {
+                // No address to try, so nothing to look for on the network
+                // either: only a new address in the trust store helps.
                 let what = match failures.last() {
                     Some(last) => last.clone(),
-                    None => "no address known yet; waiting for it on the local network".to_owned(),
+                    None => format!(
+                        "no address is known for the signer {}, so it is not tried; pair again \
+                         with `vmux pair --signer HOST:PORT` to record one, which this agent then uses",
+                        vmux_proto::text::escape(&name)
+                    ),
                 };
                 say_once(&mut told, what);
             }
@@ -295,7 +307,7 @@ async fn run_session(link: &Arc<Link>, sink: &dyn KeyListSink, mut session: Sess
         .send(Envelope::KeyListRequest(KeyListRequest {}))
         .await
     {
-        tracing::warn!("signer {}: {e}", peer.name);
+        tracing::warn!("signer {}: {e}", vmux_proto::text::escape(&peer.name));
         return;
     }
     let _up = link.session_up(Connected {
@@ -326,13 +338,16 @@ async fn run_session(link: &Arc<Link>, sink: &dyn KeyListSink, mut session: Sess
             }
             Ok(Envelope::DeviceTokenUpdate(update)) => {
                 if let Err(e) = link.wakes.set(from, &update.endpoint) {
-                    tracing::warn!("signer {}: not using its wake endpoint: {e}", peer.name);
+                    tracing::warn!(
+                        "signer {}: not using its wake endpoint: {e}",
+                        vmux_proto::text::escape(&peer.name)
+                    );
                 }
             }
             Ok(Envelope::Error(report)) => {
                 tracing::warn!(
                     "signer {} reports: {} ({})",
-                    peer.name,
+                    vmux_proto::text::escape(&peer.name),
                     vmux_proto::text::escape(&report.message),
                     report.code.as_str()
                 );
