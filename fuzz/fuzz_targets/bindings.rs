@@ -9,11 +9,14 @@
 //! destinations lets only verified logins through.
 #![no_main]
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use libfuzzer_sys::fuzz_target;
 use vmux_hostkey::{same_key, verify as proof};
 use vmux_proto::agent::{Extension, Request, SignedData, classify, frame_len};
 use vmux_proto::envelope::limits::{MAX_BINDINGS, MAX_DATA_TO_SIGN_LEN, MAX_SESSION_ID_LEN};
-use vmux_proto::envelope::{Origin, SessionBinding, SignContext, SignRequest};
+use vmux_proto::envelope::{SessionBinding, SignContext, SignRequest};
 use vmux_signer::approval::Sheet;
 use vmux_signer::destination::Destination;
 use vmux_signer::hostkeys::HostKeys;
@@ -110,19 +113,8 @@ fuzz_target!(|data: &[u8]| {
             }
             Ok(Request::SignRequest(s)) if s.data.len() <= MAX_DATA_TO_SIGN_LEN => {
                 check(&SignRequest {
-                    request_id: "fuzz".into(),
-                    key_algorithm: "ssh-ed25519".into(),
-                    public_key_blob: s.key_blob,
-                    source_device_id: "fuzz".into(),
-                    source_device_name: "laptop".into(),
-                    origin: Origin::GenericAgent,
-                    data_to_sign: s.data,
-                    nonce: vec![0; 16],
-                    issued_at_milliseconds: 0,
-                    expires_at_milliseconds: 1,
-                    flags: 0,
-                    context: SignContext::default(),
                     bindings: bindings.clone(),
+                    ..wire::request(&s.data, &s.key_blob, SignContext::default())
                 });
             }
             _ => {}

@@ -30,7 +30,15 @@ fuzz_target!(|data: &[u8]| {
         assert!(warning.contains("ignoring the key cache"));
         return;
     }
-    assert!(keys.len() <= MAX_KEYS);
+    // At most MAX_KEYS per signer (untagged keys count as one signer).
+    let mut per_signer = std::collections::HashMap::new();
+    for k in &keys {
+        let n = per_signer
+            .entry(k.signer.as_ref().map(|h| h.fingerprint.clone()))
+            .or_insert(0usize);
+        *n += 1;
+        assert!(*n <= MAX_KEYS);
+    }
     for k in &keys {
         assert!(!k.blob.is_empty() && k.blob.len() <= MAX_BLOB_LEN);
         assert_eq!(k.fingerprint, Fingerprint::of(&k.blob));

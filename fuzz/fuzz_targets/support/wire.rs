@@ -1,7 +1,8 @@
 //! What the `sshsig` and `userauth` targets share: a plain reader of SSH
 //! wire strings (the reference the parsers are checked against, so kept
 //! apart from vmux's own reader), its writer, and the sign request an
-//! honest agent would send for some data.
+//! honest agent would send for some data. Not every target uses all.
+#![allow(dead_code)]
 
 use vmux_proto::envelope::{Origin, SignContext, SignRequest};
 
@@ -28,7 +29,6 @@ pub fn request(data: &[u8], key: &[u8], context: SignContext) -> SignRequest {
 pub struct Reader<'a>(pub &'a [u8]);
 
 impl<'a> Reader<'a> {
-    #[allow(dead_code)]
     pub fn u8(&mut self) -> Option<u8> {
         let (&b, rest) = self.0.split_first()?;
         self.0 = rest;
