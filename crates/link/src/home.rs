@@ -151,6 +151,31 @@ fn write_through_temp<T>(
     result.map_err(err)
 }
 
+/// Takes the exclusive lock of the state file `path`: a `<path>.lock` file
+/// beside it (0600), since `path` itself is replaced by rename and cannot
+/// carry a lock. Released when the returned file is dropped. `flock` locks
+/// belong to the open file, so this serialises threads as well as
+/// processes.
+pub fn lock(path: &Path) -> Result<fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let err = |source| Error::State {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).map_err(err)?;
+    file.lock().map_err(err)?;
+    Ok(file)
+}
+
 /// Reads a state file; `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {

@@ -12,7 +12,6 @@
 //! removed meanwhile. The lock is held only for the file work, never across
 //! network I/O.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -256,7 +255,7 @@ impl TrustStore {
     /// Applies `change` to the store as it is on disk now, under the lock,
     /// saves it if it changed, and makes it this snapshot.
     fn edit<R>(&mut self, change: impl FnOnce(&mut Vec<PinnedPeer>) -> R) -> Result<R> {
-        let _lock = lock(&self.path)?;
+        let _lock = crate::home::lock(&self.path)?;
         let mut fresh = Self::load_from(self.path.clone())?;
         let before = fresh.peers.clone();
         let result = change(&mut fresh.peers);
@@ -277,31 +276,6 @@ impl TrustStore {
         })?;
         write_private(&self.path, &json)
     }
-}
-
-/// Takes the exclusive lock on the store at `path`: `flock` on
-/// `<path>.lock`, released when the file is dropped. `flock` locks belong
-/// to the open file, so this serialises threads of one process as well as
-/// processes.
-fn lock(path: &Path) -> Result<File> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    let err = |source| Error::State {
-        path: lock_path.clone(),
-        source,
-    };
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(&lock_path).map_err(err)?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| err(e.into()))?;
-    Ok(file)
 }
 
 /// Resolves once no peer in `role` is pinned with `key` in the store at

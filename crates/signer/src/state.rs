@@ -3,9 +3,9 @@
 //! and changed under a lock, so that the running signer learning a host and
 //! `vmux hostkeys add` in another terminal never lose each other's change.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -42,29 +42,9 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
 /// it: the data file itself is replaced by rename, so it cannot carry the
 /// lock).
 pub fn locked<R>(path: &Path, change: impl FnOnce() -> Result<R>) -> Result<R> {
-    let lock_path = lock_path(path);
-    let mut options = OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let io = |source| {
-        Error::State(vmux_link::Error::State {
-            path: lock_path.clone(),
-            source,
-        })
-    };
-    let lock = options.open(&lock_path).map_err(io)?;
-    lock.lock().map_err(io)?;
-    // Released when `lock` is dropped, after the change is written.
+    // Released when dropped, after the change is written.
+    let _lock = vmux_link::home::lock(path)?;
     change()
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    path.with_file_name(format!(".{name}.lock"))
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@
 //! every write.
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use ssh_key::PublicKey;
@@ -19,9 +17,6 @@ use crate::{Error, Result};
 pub const REVOKED_FILE: &str = "ca-revoked.json";
 /// The KRL in the state dir: what `vmux ca krl` prints.
 pub const KRL_FILE: &str = "ca.krl";
-/// Held while the record is read, changed and written again. A file of its
-/// own: the record is replaced by rename, so it cannot carry the lock.
-const LOCK_FILE: &str = "ca-revoked.json.lock";
 
 /// Every revocation this signer made.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -107,7 +102,7 @@ impl Revocations {
         now: u64,
         change: impl FnOnce(&mut Self) -> Result<R>,
     ) -> Result<(R, Self)> {
-        let _lock = lock(home)?;
+        let _lock = vmux_link::home::lock(&home.file(REVOKED_FILE))?;
         let mut revocations = Self::load(home)?;
         let changed = change(&mut revocations)?;
         revocations.save(home, now)?;
@@ -205,25 +200,4 @@ pub fn ensure_krl(home: &Home, now: u64) -> Result<PathBuf> {
     // Through the lock, so a revocation made meanwhile is not written over.
     Revocations::update(home, now, |_| Ok(()))?;
     Ok(path)
-}
-
-/// Takes the record's exclusive lock; it is released when the file is
-/// dropped.
-fn lock(home: &Home) -> Result<File> {
-    let path = home.file(LOCK_FILE);
-    let fail = |e: std::io::Error| {
-        Error::other(format!(
-            "cannot lock {} ({e}); check that the state directory is yours and writable",
-            path.display()
-        ))
-    };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(fail)?;
-    file.lock().map_err(fail)?;
-    Ok(file)
 }
