@@ -16,27 +16,9 @@ mod netns;
 #[path = "support/process.rs"]
 mod process;
 
-use process::{Proc, VMUX};
+use process::{Proc, VMUX, start_signer};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn start_signer(home: &std::path::Path, extra: &[&str]) -> (Proc, String) {
-    let mut args = vec![
-        "signer",
-        "--listen",
-        "127.0.0.1:0",
-        "--name",
-        "phone",
-        "--ui",
-        "plain",
-        "--no-advertise",
-    ];
-    args.extend_from_slice(extra);
-    let mut signer = Proc::spawn(home, &args);
-    let line = signer.expect("listening on", WAIT);
-    let addr = line.rsplit(' ').next().unwrap().to_owned();
-    (signer, addr)
-}
 
 /// What `vmux pair` says, word for word, when the signer has no pairing
 /// window open.

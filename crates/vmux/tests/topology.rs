@@ -18,14 +18,12 @@ mod process;
 #[path = "support/sshd.rs"]
 mod sshd;
 
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use clients::wait_child;
-use paired::{PASS, Paired, WAIT};
-use process::{Proc, VMUX};
+use paired::{PASS, Paired, WAIT, agent_at, wait_status_in};
+use process::Proc;
 use sshd::{Sshd, whoami};
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
@@ -58,43 +56,8 @@ fn succeeds(child: &mut Child, mark: &str) {
 /// session certificate; returns once the socket answers.
 fn agent(home: &Path) -> (Proc, PathBuf) {
     let sock = home.join("agent.sock");
-    let mut command = Command::new(VMUX);
-    command.args([
-        "agent",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--cert-validity",
-        "0",
-    ]);
-    let agent = Proc::start(command, home);
-    let deadline = Instant::now() + WAIT;
-    while UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "the agent never listened");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let agent = agent_at(&[], home, &sock, &["--cert-validity", "0"]);
     (agent, sock)
-}
-
-/// `vmux status` of the agent at `sock`, polled until it shows `needle`.
-fn wait_status(home: &Path, sock: &Path, needle: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let out = Command::new(VMUX)
-            .arg("status")
-            .env("VMUX_HOME", home)
-            .env("SSH_AUTH_SOCK", sock)
-            .output()
-            .unwrap();
-        let status = String::from_utf8_lossy(&out.stdout).into_owned();
-        if status.contains(needle) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "status never showed {needle:?}:\n{status}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Pairs the device at `home` as `name` with the signer at `addr`,
@@ -131,7 +94,7 @@ fn two_agents_one_signer_are_served_in_order_each_sheet_naming_its_device() {
     let _laptop = paired.spawn_agent(&[], &[]);
     let (_desktop, desktop_sock) = agent(&desktop);
     paired.wait_connected();
-    wait_status(&desktop, &desktop_sock, "Connected to phone");
+    wait_status_in(&desktop, &desktop_sock, "Connected to phone");
 
     // Both at once: the laptop's first, the desktop's queued behind it.
     let mut first = ssh(&paired.sock(), &sshd, &[], "from-laptop");

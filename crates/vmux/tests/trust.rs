@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use clients::{text, wait_child};
 use paired::{PASS, Paired, WAIT};
-use process::{Proc, VMUX};
+use process::{Proc, VMUX, start_signer};
 use vmux_link::home::Home;
 use vmux_link::trust::{PeerRole, PinnedPeer, TrustStore};
 use vmux_proto::envelope::{Envelope, ErrorCode};
@@ -101,22 +101,7 @@ fn hostile_names_are_refused_with_a_clear_error_and_never_printed_raw() {
 
     // A device whose hello carries one: told which field, and no sheet.
     let signer_home = dir.path().join("signer");
-    let mut signer = Proc::spawn(
-        &signer_home,
-        &[
-            "signer",
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "phone",
-            "--ui",
-            "plain",
-            "--no-advertise",
-            "--pair",
-        ],
-    );
-    let line = signer.expect("listening on", WAIT);
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (mut signer, addr) = start_signer(&signer_home, &["--pair"]);
     for (name, pairing) in [("evil\u{1b}[2J\u{1b}[H", true), ("bidi\u{202e}fdp", false)] {
         let hello = raw::hello(name, "agent", pairing);
         match rt.block_on(raw::requester(&addr, &hello)) {

@@ -397,7 +397,7 @@ impl Paired {
 }
 
 /// `wrapper… vmux agent --socket SOCK extra…` in `home`, once its socket answers.
-fn agent_at(wrapper: &[&str], home: &Path, sock: &Path, extra: &[&str]) -> Proc {
+pub fn agent_at(wrapper: &[&str], home: &Path, sock: &Path, extra: &[&str]) -> Proc {
     let mut args: Vec<&str> = wrapper.to_vec();
     args.extend([VMUX, "agent", "--socket", sock.to_str().unwrap()]);
     args.extend_from_slice(extra);

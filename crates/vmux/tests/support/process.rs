@@ -195,3 +195,23 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// `vmux signer` named "phone" on 127.0.0.1 (any port), plain UI, not
+/// advertised, with `extra` arguments; and the address it listens on.
+pub fn start_signer(home: &Path, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec![
+        "signer",
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "phone",
+        "--ui",
+        "plain",
+        "--no-advertise",
+    ];
+    args.extend_from_slice(extra);
+    let mut signer = Proc::spawn(home, &args);
+    let line = signer.expect("listening on", Duration::from_secs(20));
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    (signer, addr)
+}
