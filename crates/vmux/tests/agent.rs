@@ -854,13 +854,7 @@ fn ca_line(rig: &Rig) -> String {
 /// `ssh -A` to a server that takes the session certificate, running
 /// `remote` there; started now, its output when joined.
 fn ssh_a(server: &sshd::Sshd, sock: &Path, remote: &str) -> std::thread::JoinHandle<String> {
-    let mut ssh = Command::new("ssh");
-    ssh.args(server.client_options())
-        .arg("-A")
-        .arg(format!("{}@127.0.0.1", sshd::whoami()))
-        .arg(remote)
-        .env("SSH_AUTH_SOCK", sock)
-        .stdin(std::process::Stdio::null());
+    let mut ssh = server.command(sock, &["-A"], remote);
     std::thread::spawn(move || text(&ssh.output().unwrap()))
 }
 

@@ -92,13 +92,7 @@ impl Rig {
 
     /// Starts `ssh` through the agent to `server`, running `command`.
     fn ssh(&self, server: &Sshd, extra: &[&str], command: &str) -> std::thread::JoinHandle<Output> {
-        let mut ssh = Command::new("ssh");
-        ssh.args(server.client_options())
-            .args(extra)
-            .arg(format!("{}@127.0.0.1", whoami()))
-            .arg(command)
-            .env("SSH_AUTH_SOCK", self.paired.sock())
-            .stdin(Stdio::null());
+        let mut ssh = server.command(&self.paired.sock(), extra, command);
         std::thread::spawn(move || ssh.output().unwrap())
     }
 

@@ -19,25 +19,19 @@ mod process;
 mod sshd;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use clients::wait_child;
 use paired::{PASS, Paired, WAIT, agent_at, wait_status_in};
 use process::Proc;
-use sshd::{Sshd, whoami};
+use sshd::Sshd;
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
 use zeroize::Zeroizing;
 
 /// `ssh … echo MARK` through the agent at `sock`, with `extra` options.
 fn ssh(sock: &Path, sshd: &Sshd, extra: &[&str], mark: &str) -> Child {
-    Command::new("ssh")
-        .args(sshd.client_options())
-        .args(extra)
-        .arg(format!("{}@127.0.0.1", whoami()))
-        .arg(format!("echo {mark}"))
-        .env("SSH_AUTH_SOCK", sock)
-        .stdin(Stdio::null())
+    sshd.command(sock, extra, &format!("echo {mark}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -22,22 +22,17 @@ mod push;
 mod sshd;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use clients::wait_child;
 use paired::{Paired, WAIT};
 use push::Receiver;
-use sshd::{Sshd, whoami};
+use sshd::Sshd;
 
 /// `ssh … echo MARK` to `sshd` through the agent at `paired`'s socket.
 fn ssh(paired: &Paired, sshd: &Sshd, mark: &str) -> Child {
-    Command::new("ssh")
-        .args(sshd.client_options())
-        .arg(format!("{}@127.0.0.1", whoami()))
-        .arg(format!("echo {mark}"))
-        .env("SSH_AUTH_SOCK", paired.sock())
-        .stdin(Stdio::null())
+    sshd.command(&paired.sock(), &[], &format!("echo {mark}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -96,14 +96,20 @@ impl Sshd {
 
     /// `ssh` to this server as the current user, through the agent at `sock`.
     pub fn ssh(&self, sock: &Path, extra: &[&str], command: &str) -> Output {
+        self.command(sock, extra, command).output().unwrap()
+    }
+
+    /// `ssh EXTRA… me@127.0.0.1 REMOTE` to this server through the agent
+    /// at `sock`, stdin closed, ready to run.
+    pub fn command(&self, sock: &Path, extra: &[&str], remote: &str) -> Command {
         let mut ssh = Command::new("ssh");
         ssh.args(self.client_options())
             .args(extra)
             .arg(format!("{}@127.0.0.1", whoami()))
-            .arg(command)
+            .arg(remote)
             .env("SSH_AUTH_SOCK", sock)
             .stdin(Stdio::null());
-        ssh.output().unwrap()
+        ssh
     }
 
     /// Options that make a client trust this server's key and use only the agent.
