@@ -11,6 +11,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../benches/agent/client.rs"]
+mod client;
 #[path = "support/clients.rs"]
 mod clients;
 #[path = "support/paired.rs"]
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use client::{put_string, userauth};
 use clients::text;
 use paired::{PASS, Paired, WAIT};
 use process::{Proc, VMUX};
@@ -324,11 +327,6 @@ fn a_new_host_is_learned_on_approval_and_a_swapped_key_is_flagged() {
 
 // ---- a raw agent client ----
 
-fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
 fn exchange(stream: &mut UnixStream, body: &[u8]) -> Vec<u8> {
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(body);
@@ -338,20 +336,6 @@ fn exchange(stream: &mut UnixStream, body: &[u8]) -> Vec<u8> {
     let mut reply = vec![0u8; u32::from_be_bytes(header) as usize];
     stream.read_exact(&mut reply).unwrap();
     reply
-}
-
-/// What ssh signs to log in as root with `key` in session `sid`.
-fn userauth(sid: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut d = Vec::new();
-    ssh_string(&mut d, sid);
-    d.push(50);
-    ssh_string(&mut d, b"root");
-    ssh_string(&mut d, b"ssh-connection");
-    ssh_string(&mut d, b"publickey");
-    d.push(1);
-    ssh_string(&mut d, b"ecdsa-sha2-nistp256");
-    ssh_string(&mut d, key);
-    d
 }
 
 /// `session-bind@openssh.com` of `host` to `sid`, `signed_sid` being what
@@ -364,18 +348,18 @@ fn session_bind(host: &PrivateKey, sid: &[u8], signed_sid: &[u8], corrupt: bool)
         sig[last] ^= 1;
     }
     let mut b = vec![27];
-    ssh_string(&mut b, b"session-bind@openssh.com");
-    ssh_string(&mut b, &host.public_key().to_bytes().unwrap());
-    ssh_string(&mut b, sid);
-    ssh_string(&mut b, &sig);
+    put_string(&mut b, b"session-bind@openssh.com");
+    put_string(&mut b, &host.public_key().to_bytes().unwrap());
+    put_string(&mut b, sid);
+    put_string(&mut b, &sig);
     b.push(0);
     b
 }
 
 fn sign_body(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut s = vec![13];
-    ssh_string(&mut s, key);
-    ssh_string(&mut s, data);
+    put_string(&mut s, key);
+    put_string(&mut s, data);
     s.extend([0, 0, 0, 0]);
     s
 }
@@ -402,7 +386,13 @@ fn lie(sock: &Path, key: &[u8], case: usize) -> (Option<u8>, u8) {
         _ => Some(session_bind(&host, b"this session", b"this session", true)),
     };
     let bound = bind.map(|b| exchange(&mut c, &b)[0]);
-    let reply = exchange(&mut c, &sign_body(key, &userauth(b"this session", key)));
+    let reply = exchange(
+        &mut c,
+        &sign_body(
+            key,
+            &userauth(b"this session", "root", "ecdsa-sha2-nistp256", key),
+        ),
+    );
     (bound, reply[0])
 }
 

@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../benches/agent/client.rs"]
+mod client;
 #[path = "support/process.rs"]
 mod process;
 #[path = "support/sshd.rs"]
@@ -19,6 +21,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use client::userauth;
 use process::Proc;
 use signature::Signer;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, Signature, SshSig};
@@ -680,25 +683,6 @@ fn a_device_that_disconnects_takes_its_sheet_with_it() {
     rig.signer.expect("Withdrawn before an answer", WAIT);
 }
 
-fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-/// What ssh signs to log in as root with `key` in session `sid`.
-fn userauth(sid: &[u8], key: &[u8], algorithm: &str) -> Vec<u8> {
-    let mut d = Vec::new();
-    ssh_string(&mut d, sid);
-    d.push(50);
-    ssh_string(&mut d, b"root");
-    ssh_string(&mut d, b"ssh-connection");
-    ssh_string(&mut d, b"publickey");
-    d.push(1);
-    ssh_string(&mut d, algorithm.as_bytes());
-    ssh_string(&mut d, key);
-    d
-}
-
 fn host_key() -> PrivateKey {
     PrivateKey::random(
         &mut ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng),
@@ -728,7 +712,7 @@ fn a_requester_cannot_claim_a_destination_the_signer_did_not_verify() {
     let (a, b) = (host_key(), host_key());
     let login = |rig: &Rig, bindings: Vec<SessionBinding>| {
         let mut r = rig.sign_request(0, b"", 0);
-        r.data_to_sign = userauth(b"session with b", &key, "ssh-ed25519");
+        r.data_to_sign = userauth(b"session with b", "root", "ssh-ed25519", &key);
         r.context = SignContext {
             context_quality: ContextQuality::Claimed,
             host: Some("prod-db".into()),

@@ -1,6 +1,6 @@
 //! A blocking agent-protocol client on one Unix-socket connection, and the
 //! requests the bench and the load test send. Shared (`#[path]`) by
-//! benches/agent.rs and tests/load.rs.
+//! benches/agent.rs and the tests (load, bounds, destination, signer).
 
 #![allow(dead_code)]
 
@@ -91,7 +91,8 @@ pub fn is_p256_signature(response: &Response) -> bool {
     }
 }
 
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+/// An SSH wire string: its length, then its bytes.
+pub fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&u32::try_from(s.len()).unwrap().to_be_bytes());
     out.extend_from_slice(s);
 }
@@ -100,14 +101,20 @@ fn put_string(out: &mut Vec<u8>, s: &[u8]) {
 /// a 32-byte session id, user, service, method, algorithm and the
 /// 104-byte P-256 key blob; 211 bytes for user "bench".
 pub fn userauth_blob(key_blob: &[u8]) -> Vec<u8> {
+    userauth(&[0x5a; 32], "bench", "ecdsa-sha2-nistp256", key_blob)
+}
+
+/// What ssh signs to log in as `user` with `key_blob` (`algorithm`) in
+/// session `session_id`.
+pub fn userauth(session_id: &[u8], user: &str, algorithm: &str, key_blob: &[u8]) -> Vec<u8> {
     let mut data = Vec::new();
-    put_string(&mut data, &[0x5a; 32]);
+    put_string(&mut data, session_id);
     data.push(50);
-    put_string(&mut data, b"bench");
+    put_string(&mut data, user.as_bytes());
     put_string(&mut data, b"ssh-connection");
     put_string(&mut data, b"publickey");
     data.push(1);
-    put_string(&mut data, b"ecdsa-sha2-nistp256");
+    put_string(&mut data, algorithm.as_bytes());
     put_string(&mut data, key_blob);
     data
 }
