@@ -375,11 +375,12 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
     } else {
         None
     };
-    // The hosts' names only for a request that goes on: known_hosts is
-    // read for them, once per request.
-    let names = match refused {
-        None => KnownNames::read().await,
-        Some(_) => KnownNames::default(),
+    // The hosts' names only for a request that goes on with hosts to
+    // name: known_hosts is read for them, once per request.
+    let names = if refused.is_none() && !bindings.is_empty() {
+        KnownNames::read().await
+    } else {
+        KnownNames::default()
     };
     // The proofs travel for the signer to check; the names are claims.
     let bound = bindings.to_wire(|host_key| names.name_of(host_key));

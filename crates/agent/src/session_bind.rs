@@ -69,6 +69,11 @@ pub struct Bindings {
 }
 
 impl Bindings {
+    /// No session was bound on this connection.
+    pub fn is_empty(&self) -> bool {
+        self.verified.is_empty()
+    }
+
     /// Verifies and records `bind`. Binding the same session id and key
     /// again succeeds without a new record, as in OpenSSH. Its forwarding
     /// flag counts even when it is refused.
