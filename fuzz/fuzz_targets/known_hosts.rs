@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let path = dir().join("known_hosts");
     std::fs::write(&path, data).expect("write known_hosts");
-    let Ok(mut known) = KnownHosts::load(vec![path], &[]) else {
+    let Ok(mut known) = KnownHosts::load(vec![path]) else {
         return;
     };
     let key = PublicKey::from_openssh(KEY).expect("fixture key");
