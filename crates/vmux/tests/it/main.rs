@@ -1,0 +1,38 @@
+//! vmux's integration tests, one test binary: the real `vmux` binary
+//! against real OpenSSH (`ssh`, `sshd`, `ssh-add`, `ssh-keygen`), SoftHSM2,
+//! a software TPM, tmux and pinentry. Each module is one area; what they
+//! share is in `support` (and, with the benches, in `vmux-testkit`).
+//!
+//! Run one area with `cargo test -p vmux --test it faults::`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+mod agent;
+mod bounds;
+mod ca;
+mod destination;
+mod e2e;
+mod faults;
+mod find;
+mod keys;
+mod load;
+mod pairing;
+mod pinentry;
+mod raw_signer;
+mod signer;
+mod ssh;
+mod tokens;
+mod topology;
+mod tpm;
+mod trust;
+mod up;
+mod upstream;
+mod vectors;
+mod wake;

@@ -1,0 +1,250 @@
+//! `vmux up` as a newcomer runs it: in a terminal, a passphrase for the demo
+//! key, the export line, and a signature approved on the same terminal.
+
+use crate::support::process;
+use crate::support::sshd;
+use crate::support::tmux;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use process::{Proc, VMUX};
+use tmux::Tmux;
+use vmux_keys::{KeyType, Keyring};
+use vmux_link::home::Home;
+use zeroize::Zeroizing;
+
+const WAIT: Duration = Duration::from_secs(20);
+const PASS: &str = "demo passphrase";
+
+#[test]
+fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let mut up = Proc::spawn_in_pty(&home, &["up", "--ui", "plain"]);
+    up.expect("Passphrase for the demo key", WAIT);
+    up.type_line(PASS);
+    up.expect("Again, to confirm", WAIT);
+    up.type_line(PASS);
+    let line = up.expect(" vmux ssh user@host", WAIT);
+    let client_home = line
+        .trim()
+        .trim_start_matches("VMUX_HOME=")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let line = up.expect("; export SSH_AUTH_SOCK;", WAIT);
+    let sock = line
+        .trim()
+        .trim_start_matches("SSH_AUTH_SOCK=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(std::path::Path::new(&sock).exists(), "no socket at {sock}");
+
+    // The agent's first request: a session certificate, approved here.
+    // No CA yet: approving makes one, with a passphrase chosen here.
+    up.expect("Session certificate for", WAIT);
+    up.type_line("a");
+    up.expect("New passphrase for the CA key", WAIT);
+    up.type_line("ca passphrase");
+    up.expect("Again, to confirm", WAIT);
+    up.type_line("ca passphrase");
+    up.expect("Approved session certificate", WAIT);
+
+    // The agent lists the demo key once it has reached the signer.
+    let deadline = Instant::now() + WAIT;
+    let listed = loop {
+        let out = Command::new("ssh-add")
+            .arg("-L")
+            .env("SSH_AUTH_SOCK", &sock)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("ecdsa-sha2-nistp256 ") && text.contains("vmux-session-cert") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never listed the demo key"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let pubkey = dir.path().join("demo.pub");
+    let key_line = listed
+        .lines()
+        .find(|l| l.starts_with("ecdsa-sha2-nistp256 "))
+        .unwrap();
+    assert!(
+        listed.contains("ecdsa-sha2-nistp256-cert-v01@openssh.com"),
+        "{listed}"
+    );
+    std::fs::write(&pubkey, key_line).unwrap();
+
+    // A signature through the agent, approved on the same terminal.
+    let msg = dir.path().join("msg");
+    std::fs::write(&msg, b"hello").unwrap();
+    let mut sign = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&pubkey)
+        .arg(&msg)
+        .env("SSH_AUTH_SOCK", &sock)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    up.expect("SSH Sign Request", WAIT);
+    up.type_line("a");
+    up.expect("Passphrase for \"demo\"", WAIT);
+    up.type_line(PASS);
+    up.expect("Approved remote sign request", WAIT);
+    assert!(sign.wait().unwrap().success());
+    std::fs::write(dir.path().join("allowed"), format!("me {key_line}")).unwrap();
+    let verified = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-I", "me", "-n", "file", "-f"])
+        .arg(dir.path().join("allowed"))
+        .arg("-s")
+        .arg(msg.with_extension("sig"))
+        .stdin(std::fs::File::open(&msg).unwrap())
+        .output()
+        .unwrap();
+    assert!(verified.status.success());
+
+    // Without the agent: `vmux ssh` with the state directory `up` printed.
+    let server = sshd::Sshd::start(&dir.path().join("sshd"), &format!("{key_line}\n"), None);
+    let ssh_home = dir.path().join("home");
+    std::fs::create_dir_all(ssh_home.join(".ssh")).unwrap();
+    std::fs::write(ssh_home.join(".ssh/known_hosts"), server.known_hosts_line()).unwrap();
+    let dest = format!("{}@127.0.0.1:{}", sshd::whoami(), server.port);
+    let mut ssh = Proc::spawn_in_pty_env(
+        std::path::Path::new(&client_home),
+        &["ssh", &dest, "--", "echo", "no-agent-$((6*7))"],
+        &[("HOME", ssh_home.to_str().unwrap())],
+    );
+    up.expect("SSH Sign Request", WAIT);
+    up.type_line("a");
+    up.expect("Passphrase for \"demo\"", WAIT);
+    up.type_line(PASS);
+    ssh.expect("no-agent-42", WAIT);
+    assert_eq!(ssh.wait_exit(WAIT).code(), Some(0), "{}", ssh.transcript);
+
+    // The passphrase was typed as soon as each prompt showed: never echoed.
+    assert!(!up.transcript.contains(PASS), "{}", up.transcript);
+
+    // Ctrl-C stops both and removes the socket.
+    up.type_raw("\x03");
+    up.expect("Stopped.", WAIT);
+    let deadline = Instant::now() + WAIT;
+    while std::path::Path::new(&sock).exists() {
+        assert!(Instant::now() < deadline, "socket left behind");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The full-screen `vmux up` in a real terminal: its panel shows the demo
+/// key's `authorized_keys` line, the CA's `TrustedUserCAKeys` line and the
+/// `export` line (and they are in the file it names); once the session
+/// certificate is issued, the agent's log line about it is in the log file
+/// the screen names, and no line of the screen holds log text.
+#[test]
+fn up_full_screen_shows_next_steps_and_no_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let mut keyring = Keyring::load(&Home::at(home.clone()).unwrap()).unwrap();
+    let demo = keyring
+        .create_software("demo", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+        .unwrap()
+        .authorized_keys_line();
+    let up = Tmux::start(
+        dir.path(),
+        &[VMUX, "up", "--ui", "tui"],
+        &[("VMUX_HOME", home.to_str().unwrap()), ("VMUX_LOG", "info")],
+        (220, 50),
+    );
+    let log = home.join("vmux.log");
+    let screen = up.wait_for("Next steps", WAIT);
+    assert!(screen.contains(&demo), "{screen}");
+    assert!(screen.contains("export SSH_AUTH_SOCK="), "{screen}");
+    assert!(screen.contains(&log.display().to_string()), "{screen}");
+
+    // The agent's first request: a session certificate, approved here once
+    // the sheet takes keys (its hint shows).
+    up.wait_for("Session certificate for", WAIT);
+    up.wait_for("a approve", WAIT);
+    up.type_raw("a");
+    // No CA yet: approving makes one, with a passphrase chosen here; each
+    // prompt takes keys once its hint shows.
+    up.wait_for_all(&["New passphrase for the CA key", "Enter submit"], WAIT);
+    up.type_line("ca passphrase");
+    up.wait_for_all(&["Again, to confirm", "Enter submit"], WAIT);
+    up.type_line("ca passphrase");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Certificate valid until")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never logged its certificate"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = Command::new(VMUX)
+        .args(["ca", "show"])
+        .env("VMUX_HOME", &home)
+        .output()
+        .unwrap();
+    let ca_line = String::from_utf8_lossy(&ca.stdout).trim().to_owned();
+    assert!(ca_line.starts_with("ssh-ed25519 "), "{ca_line}");
+    let screen = up.wait_for(&ca_line, WAIT);
+    assert!(screen.contains("TrustedUserCAKeys"), "{screen}");
+    assert!(screen.contains(&demo), "{screen}");
+    for line in screen.lines() {
+        assert!(
+            !line.contains("INFO"),
+            "log text on screen: {line:?}\n{screen}"
+        );
+    }
+    assert!(std::fs::read_to_string(&log).unwrap().contains("INFO"));
+    let copied = std::fs::read_to_string(home.join("next-steps.txt")).unwrap();
+    for line in [demo.as_str(), ca_line.as_str(), "export SSH_AUTH_SOCK="] {
+        assert!(copied.contains(line), "{line} not in\n{copied}");
+    }
+    up.ctrl_c();
+}
+
+/// A host name longer than the link carries: the agent's name (`NAME (vmux
+/// up)`) is cut for the wire, and the two halves still connect; the sheet
+/// names the device as pinned, with no claim of another name.
+#[test]
+fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let long = "build-runner-".repeat(6);
+    assert!(long.len() > vmux_proto::envelope::limits::MAX_DEVICE_NAME_LEN);
+    // As `vmux up` would have stored the host name on first run.
+    let device =
+        vmux_link::device::Device::load_or_create(&Home::at(home.clone()).unwrap(), Some(&long))
+            .unwrap();
+    assert_eq!(device.name, long);
+    let mut keyring = Keyring::load(&Home::at(home.clone()).unwrap()).unwrap();
+    keyring
+        .create_software("demo", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+        .unwrap();
+    let mut up = Proc::spawn_in_pty(&home, &["up", "--ui", "plain"]);
+    // The agent reached the signer: its first request is on the sheet.
+    up.expect("Session certificate for", WAIT);
+    let from = up.transcript.clone();
+    assert!(
+        from.contains(&format!("From Device  {}", &long[..20])),
+        "{from}"
+    );
+    assert!(!from.contains("Claims name"), "{from}");
+    up.type_line("d");
+    up.expect("Denied session certificate", WAIT);
+    up.type_raw("\x03");
+    up.expect("Stopped.", WAIT);
+}
