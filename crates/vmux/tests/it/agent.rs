@@ -5,6 +5,7 @@
 use crate::support::clients;
 use crate::support::paired;
 use crate::support::process;
+use crate::support::softhsm;
 use crate::support::sshd;
 
 use std::io::{Read, Write};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use clients::{openssh, text, wait_child};
 use paired::{PASS, Paired, Setup, WAIT};
 use process::{Proc, VMUX};
+use softhsm::SoftHsm;
 use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
 use vmux_proto::agent::{
@@ -550,44 +552,12 @@ fn ssh_login_is_forwarded_with_the_verified_session_binding() {
 /// and a P-256 key on a SoftHSM2 token.
 #[test]
 fn every_key_type_logs_in_to_sshd() {
-    let softhsm = vmux_keys::pkcs11::find_softhsm_module();
-    if softhsm.is_none() {
-        assert!(
-            std::env::var_os("VMUX_REQUIRE_SOFTHSM").is_none(),
-            "SoftHSM2 is required but not installed"
-        );
-    }
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.path().display()
-        ),
-    )
-    .unwrap();
-    let conf = conf.to_str().unwrap().to_owned();
-    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let softhsm = SoftHsm::find();
 
     // And a P-256 key on a new SoftHSM2 token, where there is SoftHSM2.
     let token = |signer_home: &Path| {
-        let Some(module) = &softhsm else { return };
-        let init = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "vmux-login",
-                "--pin",
-                "1234",
-                "--so-pin",
-                "5678",
-            ])
-            .envs(env)
-            .output()
-            .unwrap();
-        assert!(init.status.success(), "{}", text(&init));
+        let Some(hsm) = &softhsm else { return };
+        hsm.init_token("vmux-login", "1234");
         let made = Command::new(VMUX)
             .args([
                 "key",
@@ -598,23 +568,24 @@ fn every_key_type_logs_in_to_sshd() {
                 "--token",
                 "vmux-login",
                 "--module",
+                hsm.module(),
             ])
-            .arg(module)
             .env("VMUX_HOME", signer_home)
             .env("VMUX_PASSPHRASE", "1234")
-            .envs(env)
+            .envs(hsm.env())
             .output()
             .unwrap();
         assert!(made.status.success(), "{}", text(&made));
     };
-    let setup = Paired::setup()
-        .identities(&[
-            ("ec", KeyType::Ecdsa),
-            ("ed", KeyType::Ed25519),
-            ("rsa", KeyType::Rsa),
-        ])
-        .signer_env("SOFTHSM2_CONF", &conf)
-        .more_identities(token);
+    let mut setup = Paired::setup().identities(&[
+        ("ec", KeyType::Ecdsa),
+        ("ed", KeyType::Ed25519),
+        ("rsa", KeyType::Rsa),
+    ]);
+    if let Some(hsm) = &softhsm {
+        setup = setup.signer_env("SOFTHSM2_CONF", hsm.conf());
+    }
+    let setup = setup.more_identities(token);
     let mut rig = Rig::with(setup, false);
     let lines = std::fs::read_to_string(&rig.pubkey).unwrap();
     let line_of = |i: usize| format!("{}\n", lines.lines().nth(i).unwrap());

@@ -6,6 +6,7 @@
 use crate::support::clients;
 use crate::support::paired;
 use crate::support::process;
+use crate::support::softhsm;
 use crate::support::sshd;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::time::Duration;
 use clients::{openssh, text};
 use paired::{PASS, Paired, WAIT, wait_status_in};
 use process::{Proc, VMUX};
+use softhsm::SoftHsm;
 use sshd::Sshd;
 
 /// `vmux ARGS` in `home`, the secret (if any) in VMUX_PASSPHRASE.
@@ -230,35 +232,11 @@ fn a_legacy_ca_key_warns_then_protect_makes_issues_ask() {
 /// accepts the certificate.
 #[test]
 fn a_softhsm2_ca_key_issues_a_certificate_sshd_accepts() {
-    let Some(module) = vmux_keys::pkcs11::find_softhsm_module() else {
-        assert!(
-            std::env::var_os("VMUX_REQUIRE_SOFTHSM").is_none(),
-            "SoftHSM2 is required but not installed"
-        );
-        println!("SKIPPED: SoftHSM2 not installed");
-        return;
-    };
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.path().display()
-        ),
-    )
-    .unwrap();
-    let conf = conf.to_str().unwrap().to_owned();
-    let env = [("SOFTHSM2_CONF", conf.as_str())];
-    let module = module.to_str().unwrap().to_owned();
+    let Some(hsm) = SoftHsm::find() else { return };
+    let env = hsm.env();
+    let module = hsm.module();
     let token = |signer_home: &Path| {
-        let init = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", "vmux-ca-token"])
-            .args(["--pin", "1234", "--so-pin", "5678"])
-            .envs(env)
-            .output()
-            .unwrap();
-        assert!(init.status.success(), "{}", text(&init));
+        hsm.init_token("vmux-ca-token", "1234");
         let made = ok(vmux(
             signer_home,
             &[
@@ -267,7 +245,7 @@ fn a_softhsm2_ca_key_issues_a_certificate_sshd_accepts() {
                 "--store",
                 "pkcs11",
                 "--module",
-                &module,
+                module,
                 "--token",
                 "vmux-ca-token",
             ],
@@ -279,7 +257,7 @@ fn a_softhsm2_ca_key_issues_a_certificate_sshd_accepts() {
     let mut rig = Paired::setup()
         .without_ca()
         .more_identities(token)
-        .signer_env("SOFTHSM2_CONF", &conf)
+        .signer_env("SOFTHSM2_CONF", hsm.conf())
         .start();
     let home = rig.device_home.clone();
     let _agent = agent(&rig, &home);

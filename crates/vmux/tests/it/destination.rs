@@ -7,6 +7,7 @@
 use crate::support::clients;
 use crate::support::paired;
 use crate::support::process;
+use crate::support::sheet;
 use crate::support::sshd;
 use vmux_testkit::agent_client as client;
 
@@ -101,15 +102,11 @@ impl Rig {
     }
 
     fn approve(&mut self) {
-        self.signer().type_line("a");
-        self.signer().expect("Passphrase for", WAIT);
-        self.signer().type_line(PASS);
-        self.signer().expect("Approved remote sign request", WAIT);
+        sheet::approve_shown(self.signer(), PASS);
     }
 
     fn deny(&mut self) {
-        self.signer().type_line("d");
-        self.signer().expect("Denied remote sign request", WAIT);
+        sheet::deny_shown(self.signer());
     }
 
     /// No sheet shows up: the refusal came before any sheet would have

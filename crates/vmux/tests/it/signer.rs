@@ -3,6 +3,7 @@
 //! OpenSSH's own `ssh-keygen -Y verify` and certificates by `ssh-keygen -L`.
 
 use crate::support::process;
+use crate::support::softhsm;
 use crate::support::sshd;
 use vmux_testkit::agent_client as client;
 
@@ -14,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use client::userauth;
 use process::Proc;
 use signature::Signer;
+use softhsm::SoftHsm;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, Signature, SshSig};
 use tokio::runtime::Runtime;
 use vmux_keys::{KeyType, Keyring};
@@ -480,48 +482,10 @@ fn an_approved_certificate_request_yields_an_openssh_certificate() {
 
 #[test]
 fn a_softhsm2_token_key_signs_after_its_pin() {
-    let Some(module) = vmux_keys::pkcs11::find_softhsm_module() else {
-        assert!(
-            std::env::var_os("VMUX_REQUIRE_SOFTHSM").is_none(),
-            "SoftHSM2 is required but not installed"
-        );
-        println!("SKIPPED: SoftHSM2 not installed");
-        return;
-    };
-    let module = module.to_str().unwrap().to_owned();
+    let Some(hsm) = SoftHsm::find() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let conf = conf.to_str().unwrap().to_owned();
-    let env = [("SOFTHSM2_CONF", conf.as_str())];
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "vmux-e2e",
-            "--pin",
-            "1234",
-            "--so-pin",
-            "5678",
-        ])
-        .envs(env)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let env = hsm.env();
+    hsm.init_token("vmux-e2e", "1234");
 
     // Made on the token through the CLI, the PIN given as the passphrase.
     let signer_home = dir.path().join("signer");
@@ -533,7 +497,7 @@ fn a_softhsm2_token_key_signs_after_its_pin() {
             "--store",
             "pkcs11",
             "--module",
-            &module,
+            hsm.module(),
             "--token",
             "vmux-e2e",
         ])

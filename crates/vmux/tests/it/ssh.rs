@@ -6,6 +6,7 @@ use crate::support::netns;
 use crate::support::paired;
 use crate::support::process;
 use crate::support::push;
+use crate::support::sheet;
 use crate::support::sshd;
 
 use std::path::PathBuf;
@@ -62,17 +63,10 @@ impl Rig {
         Proc::spawn_in_pty_env(&self.paired.device_home, &all, &[("HOME", home)])
     }
 
-    /// Approves the next sign request: sheet, then passphrase.
+    /// Approves the next sign request; returns its destination line.
     fn approve(&mut self) -> String {
-        let signer = self.paired.signer();
-        signer.expect("SSH Sign Request", WAIT);
-        let sheet = signer.expect("Destination", WAIT);
-        signer.expect("[a] approve", WAIT);
-        signer.type_line("a");
-        signer.expect("Passphrase for", WAIT);
-        signer.type_line(PASS);
-        signer.expect("Approved remote sign request", WAIT);
-        sheet
+        let sheet = sheet::approve_next(self.paired.signer(), PASS);
+        sheet::line(&sheet, "Destination").to_owned()
     }
 }
 

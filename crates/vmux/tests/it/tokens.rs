@@ -8,6 +8,7 @@
 use crate::support::clients;
 use crate::support::paired;
 use crate::support::process;
+use crate::support::softhsm;
 use crate::support::sshd;
 
 use std::path::Path;
@@ -22,6 +23,7 @@ use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use paired::{Paired, WAIT};
 use process::VMUX;
+use softhsm::SoftHsm;
 
 const TOKEN: &str = "vmux-tokens";
 const PIN: &str = "1234";
@@ -78,35 +80,11 @@ fn hidden_key_pair_child() {
 
 #[test]
 fn ed25519_and_login_only_token_keys_log_in_to_sshd() {
-    let Some(module) = vmux_keys::pkcs11::find_softhsm_module() else {
-        assert!(
-            std::env::var_os("VMUX_REQUIRE_SOFTHSM").is_none(),
-            "SoftHSM2 is required but not installed"
-        );
-        eprintln!("SKIPPED: SoftHSM2 not installed");
-        return;
-    };
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.path().display()
-        ),
-    )
-    .unwrap();
-    let conf = conf.to_str().unwrap().to_owned();
-    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let Some(hsm) = SoftHsm::find() else { return };
+    let env = hsm.env();
 
     let make = |signer_home: &Path| {
-        let init = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN])
-            .args(["--pin", PIN, "--so-pin", "5678"])
-            .envs(env)
-            .output()
-            .unwrap();
-        assert!(init.status.success(), "{}", text(&init));
+        hsm.init_token(TOKEN, PIN);
         let child = Command::new(std::env::current_exe().unwrap())
             .args(["tokens::hidden_key_pair_child", "--exact", "--nocapture"])
             .env(CHILD, "1")
@@ -118,7 +96,7 @@ fn ed25519_and_login_only_token_keys_log_in_to_sshd() {
             "{}",
             text(&child)
         );
-        let module = module.to_str().unwrap();
+        let module = hsm.module();
         let key_new = |args: &[&str], pin: Option<&str>| {
             let mut command = Command::new(VMUX);
             command
@@ -161,7 +139,7 @@ fn ed25519_and_login_only_token_keys_log_in_to_sshd() {
     };
     let mut rig = Paired::setup()
         .identities(&[])
-        .signer_env("SOFTHSM2_CONF", &conf)
+        .signer_env("SOFTHSM2_CONF", hsm.conf())
         .more_identities(make)
         .start();
     let _agent = rig.spawn_agent(&[], &[]);

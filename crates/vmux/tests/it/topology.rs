@@ -5,6 +5,7 @@
 use crate::support::clients;
 use crate::support::paired;
 use crate::support::process;
+use crate::support::sheet;
 use crate::support::sshd;
 
 use std::path::{Path, PathBuf};
@@ -55,14 +56,8 @@ fn pair(home: &Path, name: &str, addr: &str, signer: &mut Proc) {
 
 /// Approves the next sign request on `signer`; returns its device line.
 fn approve(signer: &mut Proc) -> String {
-    signer.expect("SSH Sign Request", WAIT);
-    let device = signer.expect("From Device", WAIT);
-    signer.expect("[a] approve", WAIT);
-    signer.type_line("a");
-    signer.expect("Passphrase for", WAIT);
-    signer.type_line(PASS);
-    signer.expect("Approved remote sign request", WAIT);
-    device
+    let sheet = sheet::approve_next(signer, PASS);
+    sheet::line(&sheet, "From Device").to_owned()
 }
 
 #[test]

@@ -234,8 +234,10 @@ fn a_client_that_leaves_withdraws_its_sheet_and_no_passphrase_is_asked() {
         1,
         "only the next request asks for the passphrase:\n{after}"
     );
-    // Only the next request was signed.
-    paired.signer().expect("Approved remote sign request", WAIT);
+    // Only the next request was signed (approve waited for its banner).
+    paired
+        .signer()
+        .expect_seen("Approved remote sign request", WAIT);
     assert_eq!(
         paired
             .signer()

@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::clients::{openssh, text, wait_child};
 use super::process::{Proc, VMUX};
+use super::sheet;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 /// Every software identity's passphrase, and the CA's.
@@ -340,12 +341,9 @@ impl Paired {
         (child, file)
     }
 
-    /// Approves the next sheet on the signer and types the passphrase.
+    /// Approves the next sign-request sheet on the signer with PASS.
     pub fn approve(&mut self) {
-        self.signer().expect("SSH Sign Request", WAIT);
-        self.signer().type_line("a");
-        self.signer().expect("Passphrase for", WAIT);
-        self.signer().type_line(PASS);
+        sheet::approve_next(self.signer(), PASS);
     }
 
     /// Approves the next certificate sheet on the signer and types the CA

@@ -112,6 +112,20 @@ impl Proc {
         }
     }
 
+    /// Waits up to `within` for `first` after the last match, then for
+    /// `last` after it; returns the output from the start of `first`'s line
+    /// to the end of `last`'s (a whole sheet, say).
+    pub fn expect_span(&mut self, first: &str, last: &str, within: Duration) -> String {
+        self.expect(first, within);
+        let at = self.cursor - first.len();
+        let start = self.transcript[..at].rfind('\n').map_or(0, |i| i + 1);
+        self.expect(last, within);
+        let end = self.transcript[self.cursor..]
+            .find('\n')
+            .map_or(self.transcript.len(), |i| i + self.cursor);
+        self.transcript[start..end].to_owned()
+    }
+
     /// Waits up to `within` until `needle` has appeared anywhere in the
     /// output, before or after the last match (for lines whose order
     /// against others is not fixed); the cursor stays.
