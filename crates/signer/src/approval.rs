@@ -81,9 +81,11 @@ pub enum Decision {
 #[non_exhaustive]
 pub enum Command {
     /// Show `sheet` and send back the answer; a closed `reply` means the
-    /// request was withdrawn: dismiss it.
+    /// request was withdrawn: dismiss it. `expires` is when the request
+    /// runs out, for the countdown (the pipeline then says so itself).
     Sheet {
         sheet: Sheet,
+        expires: Option<Instant>,
         reply: oneshot::Sender<Decision>,
     },
     /// Ask for a passphrase or PIN without echoing it.
@@ -160,6 +162,7 @@ impl Approvals {
                 .ui
                 .send(Command::Sheet {
                     sheet: sheet.clone(),
+                    expires: None,
                     reply,
                 })
                 .is_err()
@@ -237,9 +240,31 @@ pub struct Turn {
 impl Turn {
     /// Shows `sheet` and waits for the answer.
     pub async fn ask(&mut self, sheet: Sheet) -> Result<Decision, UiClosed> {
+        self.ask_expiring(sheet, None).await
+    }
+
+    /// Shows `sheet`, with a countdown to `expires`, and waits for the
+    /// answer. The caller withdraws it then, and says so.
+    pub async fn ask_until(
+        &mut self,
+        sheet: Sheet,
+        expires: Instant,
+    ) -> Result<Decision, UiClosed> {
+        self.ask_expiring(sheet, Some(expires)).await
+    }
+
+    async fn ask_expiring(
+        &mut self,
+        sheet: Sheet,
+        expires: Option<Instant>,
+    ) -> Result<Decision, UiClosed> {
         let (reply, answer) = oneshot::channel();
         self.ui
-            .send(Command::Sheet { sheet, reply })
+            .send(Command::Sheet {
+                sheet,
+                expires,
+                reply,
+            })
             .map_err(|_| UiClosed)?;
         answer.await.map_err(|_| UiClosed)
     }

@@ -85,6 +85,11 @@ struct Screen {
 }
 
 fn start() -> (Approvals, Screen) {
+    start_sized(None)
+}
+
+/// With answers typed on a screen of `size` (columns, rows).
+fn start_sized(size: Option<(u16, u16)>) -> (Approvals, Screen) {
     let (approvals, commands) = Approvals::new();
     let (pipe, keys) = std::io::pipe().unwrap();
     let taken = Arc::new(AtomicUsize::new(0));
@@ -94,12 +99,12 @@ fn start() -> (Approvals, Screen) {
     };
     let (output, screen) = tokio::io::duplex(64 * 1024);
     let window = approvals.pairing_window();
-    tokio::spawn(plain::run(
-        commands,
-        window,
-        Input::from_reader(reader),
-        output,
-    ));
+    let input = Input::from_reader(reader);
+    let input = match size {
+        Some((w, h)) => input.with_size(w, h),
+        None => input,
+    };
+    tokio::spawn(plain::run(commands, window, input, output));
     (
         approvals,
         Screen {
@@ -151,6 +156,55 @@ impl Screen {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+/// A sheet taller than the screen is not printed (its top would scroll
+/// away): the notice is, and no line answers it; on a screen it fits, its
+/// values wrap under their labels and it is answered as usual.
+#[tokio::test]
+async fn a_sheet_too_tall_for_the_screen_is_not_printed_and_takes_no_answer() {
+    let (approvals, mut ui) = start_sized(Some((40, 12)));
+    let shown = tokio::spawn({
+        let a = approvals.clone();
+        async move {
+            let expires = std::time::Instant::now() + Duration::from_millis(1500);
+            tokio::time::timeout(
+                Duration::from_millis(1500),
+                a.turn().await.ask_until(sign("laptop"), expires),
+            )
+            .await
+        }
+    });
+    ui.sees("terminal too small for this request: enlarge it")
+        .await;
+    ui.types("a");
+    ui.sees("Nothing answered").await;
+    assert!(
+        shown.await.unwrap().is_err(),
+        "a sheet not shown was answered"
+    );
+    assert!(!ui.seen.contains("From Device"), "{}", ui.seen);
+
+    let (approvals, mut ui) = start_sized(Some((40, 40)));
+    let shown = tokio::spawn({
+        let a = approvals.clone();
+        async move {
+            let expires = std::time::Instant::now() + Duration::from_secs(60);
+            a.turn().await.ask_until(sign("laptop"), expires).await
+        }
+    });
+    ui.sees("From Device  laptop").await;
+    ui.sees("Expires in 60 s").await;
+    ui.sees("> ").await;
+    let sheet = &ui.seen[ui.seen.find("=== SSH Sign Request").unwrap()..];
+    for line in sheet.lines() {
+        assert!(
+            line.chars().count() <= 40,
+            "{line:?} is wider than the screen"
+        );
+    }
+    ui.types("a");
+    assert_eq!(shown.await.unwrap(), Ok(Decision::Approve));
 }
 
 #[tokio::test]

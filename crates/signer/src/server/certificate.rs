@@ -104,21 +104,22 @@ impl Signer {
                 new_ca: ca.is_none(),
                 claimed,
             };
-            if turn.ask(sheet).await != Ok(Decision::Approve) {
-                turn.banner("Denied session certificate");
+            let what = format!("for \"{}\"", grant.device);
+            if turn.ask_until(sheet, deadline.into_std()).await != Ok(Decision::Approve) {
+                turn.banner(format!("Denied session certificate {what}"));
                 return Err((
                     ErrorCode::UserDenied,
                     "the certificate was denied on the signer".to_owned(),
                 ));
             }
             let cert = sign(&mut turn, &home, ca, key, grant.clone()).await?;
-            turn.banner("Approved session certificate");
+            turn.banner(format!("Approved session certificate {what}"));
             Ok(cert)
         })
         .await;
         let cert = signed.unwrap_or_else(|_| {
             self.approvals.banner(format!(
-                "Certificate request from \"{}\" expired before it was answered",
+                "Unanswered certificate request from \"{}\": expired before it was answered; nothing was issued",
                 peer.name
             ));
             Err((

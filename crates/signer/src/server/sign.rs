@@ -15,6 +15,7 @@ use crate::identities::{self, Identities};
 use crate::log::Entry;
 use crate::notify;
 use crate::policy::{self, Policies};
+use crate::ui::text;
 use crate::verify::{self, Host, Reading};
 
 impl Signer {
@@ -110,6 +111,11 @@ impl Signer {
             _ => Vec::new(),
         };
         policy::check(&policies.for_key(&fingerprint), &reading, &names).map_err(|why| {
+            // One line on the signer's screen too: no sheet was shown.
+            self.approvals.banner(format!(
+                "Refused by policy: sign request from \"{}\" for {} with \"{}\": {why}",
+                peer.name, destination.target.text, identity.name
+            ));
             (
                 ErrorCode::PolicyDenied,
                 format!(
@@ -132,12 +138,14 @@ impl Signer {
             destination: Box::new(destination),
             key: identity.name.clone(),
         };
+        // Each history line names the device, the destination, the outcome.
+        let what = text::summary(&sheet);
         let rsa_hash = identities::rsa_hash(r.flags);
         let data = r.data_to_sign.clone();
         let approved = timeout_at(deadline, async {
             let mut turn = self.approvals.turn().await;
-            if turn.ask(sheet).await != Ok(Decision::Approve) {
-                turn.banner("Denied remote sign request");
+            if turn.ask_until(sheet, deadline.into_std()).await != Ok(Decision::Approve) {
+                turn.banner(format!("Denied remote {what}"));
                 return Err((
                     ErrorCode::UserDenied,
                     "the request was denied on the signer".to_owned(),
@@ -149,16 +157,18 @@ impl Signer {
                 key.sign(secret, &data, rsa_hash)
             })
             .await?;
-            turn.banner("Approved remote sign request");
+            turn.banner(format!("Approved remote {what}"));
             Ok(signature)
         })
         .await;
         let signature = approved.unwrap_or_else(|_| {
             self.approvals.banner(format!(
-                "Request from \"{}\" expired before it was answered; nothing was signed or delivered",
-                peer.name
+                "Unanswered {what}: expired before it was answered; nothing was signed or delivered"
             ));
-            Err((ErrorCode::RequestExpired, "the request expired before it was approved on the signer".into()))
+            Err((
+                ErrorCode::RequestExpired,
+                "the request expired before it was approved on the signer".into(),
+            ))
         })?;
         self.learn(&reading);
         Ok(signature)

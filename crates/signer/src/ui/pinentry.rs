@@ -21,13 +21,14 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use vmux_proto::text::escape;
 
 use crate::approval::{Command, Decision, Sheet};
-use crate::ui::text;
+use crate::ui::{fit, text};
 
 mod assuan;
 
@@ -102,6 +103,8 @@ where
     // PIN) is shown as the error of the next prompt.
     let mut asked_secret = false;
     let mut failure: Option<String> = None;
+    // When the request whose turn it is runs out (for its prompts too).
+    let mut turn_expires = None;
     while let Some(command) = commands.recv().await {
         match command {
             Command::Waiting(n) => waiting = n,
@@ -112,9 +115,14 @@ where
                 }
             }
             Command::Guide(guide) => say(&mut out, guide.text().trim_end()).await?,
-            Command::Sheet { sheet, mut reply } => {
+            Command::Sheet {
+                sheet,
+                expires,
+                mut reply,
+            } => {
                 (asked_secret, failure) = (false, None);
-                let dialog = Dialog::Confirm(&sheet, waiting);
+                turn_expires = expires;
+                let dialog = Dialog::Confirm(&sheet, waiting, expires);
                 let answer = show(
                     &program,
                     tty.as_deref(),
@@ -136,6 +144,18 @@ where
                         say(&mut out, &format!("{e}; the request was denied")).await?;
                         let _ = reply.send(Decision::Deny);
                     }
+                    Shown::TooBig => {
+                        say(&mut out, TOO_BIG).await?;
+                        // No answer from a dialog that could not show it all.
+                        let waited = unanswered(&mut reply, &mut commands, &mut out, &mut waiting);
+                        if matches!(waited.await?, Shown::Stopped) {
+                            return Ok(());
+                        }
+                        if !expired(expires) {
+                            say(&mut out, WITHDRAWN).await?;
+                        }
+                    }
+                    Shown::Withdrawn if expired(expires) => {}
                     Shown::Withdrawn => say(&mut out, WITHDRAWN).await?,
                     Shown::Stopped => return Ok(()),
                 }
@@ -161,7 +181,9 @@ where
                     // Dropping the reply unanswered cancels, as Escape does on the TUI.
                     Shown::Answered(Reply::Declined) => {}
                     Shown::Failed(e) => say(&mut out, &e.to_string()).await?,
+                    Shown::Withdrawn if expired(turn_expires) => {}
                     Shown::Withdrawn => say(&mut out, WITHDRAWN).await?,
+                    Shown::TooBig => {}
                     Shown::Stopped => return Ok(()),
                 }
             }
@@ -173,15 +195,19 @@ where
 /// What a dialog asks.
 #[derive(Clone, Copy)]
 enum Dialog<'a> {
-    /// The sheet, with how many requests wait behind it.
-    Confirm(&'a Sheet, usize),
+    /// The sheet, with how many requests wait behind it, and when it
+    /// runs out.
+    Confirm(&'a Sheet, usize, Option<Instant>),
     /// A passphrase or PIN, with the last failure if any.
     Secret(&'a str, Option<&'a str>),
 }
 
 /// How a dialog ended.
+#[derive(Debug)]
 enum Shown {
     Answered(Reply),
+    /// The sheet was too long to show whole: a notice was shown instead.
+    TooBig,
     Failed(io::Error),
     /// The request went away; the dialog was closed.
     Withdrawn,
@@ -209,7 +235,8 @@ async fn show<T, W: AsyncWrite + Unpin>(
             biased;
             () = reply.closed() => return Ok(Shown::Withdrawn),
             answer = &mut asked => return Ok(match answer {
-                Ok(reply) => Shown::Answered(reply),
+                Ok(Some(reply)) => Shown::Answered(reply),
+                Ok(None) => Shown::TooBig,
                 Err(e) => Shown::Failed(e),
             }),
             next = commands.recv() => match next {
@@ -225,8 +252,9 @@ async fn show<T, W: AsyncWrite + Unpin>(
     }
 }
 
-/// Runs one pinentry for `dialog`.
-async fn ask(program: &Path, tty: Option<&str>, dialog: Dialog<'_>) -> io::Result<Reply> {
+/// Runs one pinentry for `dialog`; `None` when the sheet was too long to
+/// show whole, and a notice was shown instead.
+async fn ask(program: &Path, tty: Option<&str>, dialog: Dialog<'_>) -> io::Result<Option<Reply>> {
     let mut pinentry = Pinentry::start(program).await?;
     if let Some(tty) = tty {
         expect_ok(pinentry.send("OPTION", &format!("ttyname={tty}")).await?)?;
@@ -235,13 +263,15 @@ async fn ask(program: &Path, tty: Option<&str>, dialog: Dialog<'_>) -> io::Resul
         }
     }
     let answer = match dialog {
-        Dialog::Confirm(sheet, waiting) => {
+        Dialog::Confirm(sheet, waiting, expires) => {
             expect_ok(pinentry.send("SETTITLE", text::title(sheet)).await?)?;
-            expect_ok(
-                pinentry
-                    .send("SETDESC", &description(sheet, waiting))
-                    .await?,
-            )?;
+            let Some(desc) = description(sheet, waiting, expires, room(tty)) else {
+                expect_ok(pinentry.send("SETDESC", TOO_BIG).await?)?;
+                pinentry.send("MESSAGE", "").await?;
+                pinentry.close().await;
+                return Ok(None);
+            };
+            expect_ok(pinentry.send("SETDESC", &desc).await?)?;
             expect_ok(pinentry.send("SETOK", &label(text::yes(sheet))).await?)?;
             expect_ok(pinentry.send("SETCANCEL", &label(text::no(sheet))).await?)?;
             pinentry.send("CONFIRM", "").await?
@@ -261,8 +291,69 @@ async fn ask(program: &Path, tty: Option<&str>, dialog: Dialog<'_>) -> io::Resul
         }
     };
     pinentry.close().await;
-    Ok(answer)
+    Ok(Some(answer))
 }
+
+/// Waits, answering nothing, until `reply` is withdrawn or the queue
+/// closes; status lines keep flowing meanwhile.
+async fn unanswered<T, W: AsyncWrite + Unpin>(
+    reply: &mut oneshot::Sender<T>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    out: &mut W,
+    waiting: &mut usize,
+) -> io::Result<Shown> {
+    loop {
+        tokio::select! {
+            biased;
+            () = reply.closed() => return Ok(Shown::Withdrawn),
+            next = commands.recv() => match next {
+                Some(Command::Waiting(n)) => *waiting = n,
+                Some(Command::Banner(line)) => say(out, &escape(&line)).await?,
+                Some(_) => {}
+                None => return Ok(Shown::Stopped),
+            },
+        }
+    }
+}
+
+/// Whether a request that runs out at `expires` has (its pipeline then
+/// says so itself).
+fn expired(expires: Option<Instant>) -> bool {
+    expires.is_some_and(|e| Instant::now() >= e)
+}
+
+/// Columns and rows a dialog's description may take: a console
+/// pinentry's terminal less the dialog's frame and buttons, and never more
+/// than what graphical dialogs show without scrolling.
+fn room(tty: Option<&str>) -> (usize, usize) {
+    let size = tty.and_then(|tty| {
+        let fd = rustix::fs::open(
+            tty,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        rustix::termios::tcgetwinsize(&fd).ok()
+    });
+    match size {
+        Some(ws) if ws.ws_col > 0 && ws.ws_row > 0 => (
+            DESC_COLS.min(usize::from(ws.ws_col).saturating_sub(DIALOG_FRAME)),
+            DESC_ROWS.min(usize::from(ws.ws_row).saturating_sub(DIALOG_FRAME)),
+        ),
+        _ => (DESC_COLS, DESC_ROWS),
+    }
+}
+
+/// The widest and tallest description a dialog gets.
+const DESC_COLS: usize = 72;
+const DESC_ROWS: usize = 30;
+/// A console dialog's borders, spacing and buttons, each way.
+const DIALOG_FRAME: usize = 8;
+
+/// Said (and put in the dialog) for a sheet too long to show whole.
+const TOO_BIG: &str = "This request is too long to show whole in a dialog here, so it cannot \
+    be answered here: it waits unanswered until it expires. Enlarge the terminal of a console \
+    pinentry, or run the signer with --ui tui or --ui plain on a larger terminal.";
 
 fn expect_ok(reply: Reply) -> io::Result<()> {
     match reply {
@@ -271,21 +362,36 @@ fn expect_ok(reply: Reply) -> io::Result<()> {
     }
 }
 
-/// The sheet's fields, one per line as on the TUI, then its note.
-fn description(sheet: &Sheet, waiting: usize) -> String {
-    let mut lines: Vec<String> = text::fields(sheet)
-        .into_iter()
-        // Already escaped by `text::fields`.
-        .map(|(label, value)| format!("{label}: {value}"))
-        .collect();
+/// The sheet's fields, one per line as on the TUI, then its note, each
+/// wrapped (never cut) to `room`'s columns; `None` when that takes more
+/// than its rows: a dialog would cut it.
+fn description(
+    sheet: &Sheet,
+    waiting: usize,
+    expires: Option<Instant>,
+    room: (usize, usize),
+) -> Option<String> {
+    let (width, height) = room;
+    let mut lines: Vec<String> = Vec::new();
+    // Already escaped by `text::fields`.
+    for (label, value) in text::fields(sheet) {
+        lines.extend(fit::wrap(&format!("{label}: {value}"), width, width));
+    }
+    lines.push(String::new());
     if let Some(note) = text::note(sheet) {
-        lines.push(String::new());
-        lines.push(note.to_owned());
+        lines.extend(fit::wrap(note, width, width));
+    }
+    if let Some(expires) = expires {
+        let left = expires.saturating_duration_since(Instant::now());
+        lines.push(format!(
+            "{} (the dialog closes then)",
+            text::countdown(left)
+        ));
     }
     if waiting > 0 {
         lines.push(format!("({waiting} more waiting)"));
     }
-    lines.join("\n")
+    (lines.len() <= height).then(|| lines.join("\n"))
 }
 
 /// `approve` → `_Approve` (an underscore marks the keyboard accelerator).
@@ -332,7 +438,7 @@ mod tests {
             )),
             key: "work".into(),
         };
-        let desc = description(&sheet, 2);
+        let desc = description(&sheet, 2, None, (DESC_COLS, DESC_ROWS)).unwrap();
         assert!(desc.starts_with("From Device: lap\\u{202e}top\n"), "{desc}");
         assert!(desc.contains("Key: work"), "{desc}");
         assert!(desc.ends_with("(2 more waiting)"), "{desc}");
@@ -340,6 +446,22 @@ mod tests {
         let wire = assuan::escape(&desc);
         assert!(!wire.contains('\n'));
         assert!(wire.contains("evil%250Ahost"), "{wire}");
+    }
+
+    /// A dialog would cut what does not fit its room: such a sheet gets no
+    /// description, only the notice.
+    #[test]
+    fn a_sheet_too_long_for_a_dialog_gets_no_description() {
+        let sheet = crate::ui::fit::tests::longest();
+        assert_eq!(description(&sheet, 0, None, (DESC_COLS, DESC_ROWS)), None);
+        let usual = crate::ui::fit::tests::usual();
+        let desc = description(&usual, 0, None, (DESC_COLS, DESC_ROWS)).unwrap();
+        assert!(
+            desc.lines().all(|l| crate::ui::fit::cols(l) <= DESC_COLS),
+            "{desc}"
+        );
+        // The same on a console pinentry's small terminal: 40×12 less its frame.
+        assert_eq!(description(&usual, 0, None, (32, 4)), None);
     }
 
     #[test]

@@ -21,12 +21,12 @@ use std::time::Instant;
 
 use rustix::termios::{self, LocalModes, OptionalActions, QueueSelector, SpecialCodeIndex};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use vmux_proto::text::escape;
 use zeroize::Zeroizing;
 
 use crate::approval::{Command, Decision, PairingWindow, Sheet};
-use crate::ui::text;
+use crate::ui::{fit, text};
 
 /// Longest line kept, in bytes: a secret, an answer or a command never
 /// needs more, and a stuck key must not grow memory without end.
@@ -66,6 +66,8 @@ pub struct Input {
     ended: bool,
     /// Before any chunk could be stamped.
     created: Instant,
+    /// The screen's size when it is not stdout's terminal (tests).
+    fixed_size: Option<(u16, u16)>,
 }
 
 impl Input {
@@ -120,7 +122,27 @@ impl Input {
             finished: VecDeque::new(),
             ended: false,
             created,
+            fixed_size: None,
         }
+    }
+
+    /// The same, with answers read from a screen `width`×`height` (tests).
+    pub fn with_size(mut self, width: u16, height: u16) -> Self {
+        self.fixed_size = Some((width, height));
+        self
+    }
+
+    /// The screen's size, when known: stdout's terminal when answers come
+    /// from a terminal.
+    fn size(&self) -> Option<(u16, u16)> {
+        if self.fixed_size.is_some() {
+            return self.fixed_size;
+        }
+        if !self.tty() || !termios::isatty(std::io::stdout()) {
+            return None;
+        }
+        let ws = termios::tcgetwinsize(std::io::stdout()).ok()?;
+        (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
     }
 
     fn tty(&self) -> bool {
@@ -267,6 +289,8 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut waiting = 0usize;
+    // When the request whose turn it is runs out (for its prompts too).
+    let mut turn_expires = None;
     write(&mut out, "Type p and Enter to let a new device pair.\n").await?;
     // Between sheets, only lines begun after the last one count (before
     // the first, any: typeahead of `p` harms no one).
@@ -299,44 +323,25 @@ where
             Command::Waiting(n) => waiting = n,
             Command::Banner(line) => write(&mut out, &format!("{}\n", escape(&line))).await?,
             Command::Guide(guide) => write(&mut out, &guide.text()).await?,
-            Command::Sheet { sheet, mut reply } => {
-                input.flush();
-                // Stamped before writing: the write completes on another
-                // thread, and a quick answer can arrive before we resume.
-                let shown = Instant::now();
-                write(&mut out, &render(&sheet, waiting)).await?;
-                let decision = loop {
-                    tokio::select! {
-                        line = input.line_since(shown, false, &mut out, STALE_ANSWER) => match line?.as_ref().map(|l| l.trim()) {
-                            Some("a" | "A") => break Some(Decision::Approve),
-                            Some("d" | "D") => break Some(Decision::Deny),
-                            Some(_) => write(&mut out, &format!("Type a to {} or d to {}: ", text::yes(&sheet), text::no(&sheet))).await?,
-                            None => {
-                                let _ = reply.send(Decision::Deny);
-                                return Ok(());
-                            }
-                        },
-                        () = reply.closed() => break None,
-                        next = commands.recv() => match next {
-                            Some(Command::Waiting(n)) => {
-                                if n > waiting {
-                                    write(&mut out, &format!("\n({n} more waiting)\n> ")).await?;
-                                }
-                                waiting = n;
-                            }
-                            Some(Command::Banner(line)) => write(&mut out, &format!("\n{}\n> ", escape(&line))).await?,
-                            // Only the turn's holder sends sheets and secrets,
-                            // and it is waiting on this one.
-                            Some(_) => {}
-                            None => return Ok(()),
-                        },
-                    }
-                };
-                match decision {
-                    Some(d) => {
-                        let _ = reply.send(d);
-                    }
-                    None => write(&mut out, &format!("\n{WITHDRAWN}\n")).await?,
+            Command::Sheet {
+                sheet,
+                expires,
+                reply,
+            } => {
+                turn_expires = expires;
+                if ask(
+                    &mut input,
+                    &mut out,
+                    &mut commands,
+                    &mut waiting,
+                    &sheet,
+                    expires,
+                    reply,
+                )
+                .await?
+                    == Flow::Quit
+                {
+                    return Ok(());
                 }
                 idle_since = Instant::now();
             }
@@ -356,7 +361,11 @@ where
                     Some(s) => {
                         let _ = reply.send(s);
                     }
-                    None if reply.is_closed() => write(&mut out, &format!("{WITHDRAWN}\n")).await?,
+                    // An expiry is said by the request's pipeline.
+                    None if reply.is_closed() && !expired(turn_expires) => {
+                        write(&mut out, &format!("{WITHDRAWN}\n")).await?;
+                    }
+                    None if reply.is_closed() => {}
                     None => return Ok(()),
                 }
                 idle_since = Instant::now();
@@ -376,13 +385,186 @@ async fn write<W: AsyncWrite + Unpin>(out: &mut W, s: &str) -> std::io::Result<(
     out.flush().await
 }
 
-fn render(sheet: &Sheet, waiting: usize) -> String {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Quit,
+}
+
+/// Shows `sheet` until it is answered or withdrawn. On a terminal of known
+/// size the sheet is printed only when all of it fits on screen at once;
+/// until then the too-small notice is, and no line answers it.
+#[allow(clippy::too_many_arguments)]
+async fn ask<W: AsyncWrite + Unpin>(
+    input: &mut Input,
+    out: &mut W,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    waiting: &mut usize,
+    sheet: &Sheet,
+    expires: Option<Instant>,
+    mut reply: oneshot::Sender<Decision>,
+) -> std::io::Result<Flow> {
+    input.flush();
+    let mut shown = None;
+    let mut said = None;
+    let mut reminders = REMINDERS.to_vec();
+    let mut resize = tokio::time::interval(RESIZE_POLL);
+    let decision = loop {
+        if shown.is_none() {
+            let size = input.size();
+            let text = render(sheet, *waiting, expires, size.map(|(w, _)| w));
+            match size {
+                Some((w, h)) if rows(&text, w) >= usize::from(h) => {
+                    if said != Some((w, h)) {
+                        write(out, &format!("\n{TOO_SMALL}\n")).await?;
+                        said = Some((w, h));
+                    }
+                }
+                _ => {
+                    input.flush();
+                    // Stamped before writing: the write completes on another
+                    // thread, and a quick answer can arrive before we resume.
+                    shown = Some(Instant::now());
+                    write(out, &text).await?;
+                }
+            }
+        }
+        let since = shown.unwrap_or_else(Instant::now);
+        let reminder = next_reminder(expires, &mut reminders);
+        tokio::select! {
+            // While it is not shown whole, lines answer nothing (nor echo).
+            line = input.line_since(since, shown.is_none(), out, if shown.is_some() { STALE_ANSWER } else { "" }) => match (line?, shown) {
+                (None, _) => {
+                    let _ = reply.send(Decision::Deny);
+                    return Ok(Flow::Quit);
+                }
+                (Some(_), None) => write(out, NOT_SHOWN).await?,
+                (Some(line), Some(_)) => match line.trim() {
+                    "a" | "A" => break Some(Decision::Approve),
+                    "d" | "D" => break Some(Decision::Deny),
+                    _ => write(out, &format!("Type a to {} or d to {}: ", text::yes(sheet), text::no(sheet))).await?,
+                },
+            },
+            _ = resize.tick(), if shown.is_none() => {}
+            () = sleep_until(reminder.map(|(at, _)| at)), if shown.is_some() => {
+                if let Some((_, left)) = reminder {
+                    write(out, &format!("\n({}; a or d) > ", text::countdown(left))).await?;
+                }
+            }
+            () = reply.closed() => break None,
+            next = commands.recv() => match next {
+                Some(Command::Waiting(n)) => {
+                    if n > *waiting && shown.is_some() {
+                        write(out, &format!("\n({n} more waiting)\n> ")).await?;
+                    }
+                    *waiting = n;
+                }
+                Some(Command::Banner(line)) => write(out, &format!("\n{}\n> ", escape(&line))).await?,
+                // Only the turn's holder sends sheets and secrets,
+                // and it is waiting on this one.
+                Some(_) => {}
+                None => return Ok(Flow::Quit),
+            },
+        }
+    };
+    match decision {
+        Some(d) => {
+            let _ = reply.send(d);
+        }
+        // An expiry is said by the request's pipeline: one line either way.
+        None if expired(expires) => write(out, "\n").await?,
+        None => {
+            write(
+                out,
+                &format!(
+                    "\n{WITHDRAWN_SHEET}: {}; nothing was signed.\n",
+                    escape(&text::summary(sheet))
+                ),
+            )
+            .await?;
+        }
+    }
+    Ok(Flow::Go)
+}
+
+/// Seconds left at which a sheet on screen says how long it has.
+const REMINDERS: [u64; 2] = [30, 10];
+
+/// How often a sheet too big for the terminal looks whether it fits now.
+const RESIZE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Where a sheet goes when the terminal is too small for it.
+const TOO_SMALL: &str = "terminal too small for this request: enlarge it; it is shown once \
+    all of it fits, and waits until then (or until it expires)";
+
+/// A line typed while the sheet is not on screen whole.
+const NOT_SHOWN: &str =
+    "(Nothing answered: the request is not on screen whole. Enlarge the terminal.)\n";
+
+/// Shown when a request goes away while its sheet is up.
+const WITHDRAWN_SHEET: &str = "Withdrawn before an answer";
+
+/// The next reminder still ahead (`when`, time left then), dropping those
+/// already past.
+fn next_reminder(
+    expires: Option<Instant>,
+    reminders: &mut Vec<u64>,
+) -> Option<(Instant, std::time::Duration)> {
+    let expires = expires?;
+    let now = Instant::now();
+    while let Some(&secs) = reminders.first() {
+        let left = std::time::Duration::from_secs(secs);
+        match expires.checked_sub(left) {
+            Some(at) if at > now => return Some((at, left)),
+            _ => {
+                reminders.remove(0);
+            }
+        }
+    }
+    None
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a request that runs out at `expires` has.
+fn expired(expires: Option<Instant>) -> bool {
+    expires.is_some_and(|e| Instant::now() >= e)
+}
+
+/// Terminal rows `text` takes on a screen `width` wide.
+fn rows(text: &str, width: u16) -> usize {
+    text.split('\n')
+        .map(|line| fit::terminal_rows(line, usize::from(width)))
+        .sum()
+}
+
+/// The sheet as printed; on a screen `width` wide its values wrap under
+/// their labels.
+fn render(sheet: &Sheet, waiting: usize, expires: Option<Instant>, width: Option<u16>) -> String {
+    let width = width.map_or(usize::MAX, usize::from);
     let mut s = format!("\n=== {} ===\n", text::title(sheet));
     for (label, value) in text::fields(sheet) {
-        s.push_str(&format!("{label:<12} {value}\n"));
+        if width == usize::MAX {
+            s.push_str(&format!("{label:<12} {value}\n"));
+            continue;
+        }
+        for (head, body) in fit::field(label, &value, width) {
+            s.push_str(&format!("{head}{body}\n"));
+        }
     }
     if let Some(note) = text::note(sheet) {
-        s.push_str(&format!("{note}\n"));
+        for row in fit::wrap(note, width, width) {
+            s.push_str(&format!("{row}\n"));
+        }
+    }
+    if let Some(expires) = expires {
+        let left = expires.saturating_duration_since(Instant::now());
+        s.push_str(&format!("{}\n", text::countdown(left)));
     }
     if waiting > 0 {
         s.push_str(&format!("({waiting} more waiting)\n"));

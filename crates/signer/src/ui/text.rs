@@ -4,11 +4,14 @@
 //! what came over the wire was checked at decode, but a name pinned by an
 //! older build, or read from a file, was not.
 
+use std::time::Duration;
+
 use chrono::TimeZone;
 use vmux_keys::ca::Grant;
 use vmux_proto::text::escape;
 
 use crate::approval::Sheet;
+use crate::destination::Quality;
 
 /// The sheet's heading.
 pub fn title(sheet: &Sheet) -> &'static str {
@@ -45,6 +48,9 @@ fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
         } => {
             let mut lines = from_device(device, claimed.as_deref());
             lines.push(("Destination", destination.target.to_string()));
+            if destination.target.quality == Quality::Requester {
+                lines.push(("Host check", REQUESTER_CHECKED.to_owned()));
+            }
             if let Some(user) = &destination.user {
                 lines.push(("User", user.to_string()));
             }
@@ -68,6 +74,37 @@ fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
             lines
         }
     }
+}
+
+/// Why a `vmux ssh` destination is the requester's word, in plain words.
+const REQUESTER_CHECKED: &str = "vmux ssh on that device checked the host key against its \
+    known_hosts before asking; this signer cannot see that connection, so the name is its word";
+
+/// One line naming the request, for history lines: `sign request from
+/// "laptop" for root@prod-db (SSH login)`. Raw, as banners are: whatever
+/// prints it escapes it.
+pub fn summary(sheet: &Sheet) -> String {
+    match sheet {
+        Sheet::Pairing { device, .. } => format!("pairing request from \"{device}\""),
+        Sheet::Sign {
+            device,
+            destination,
+            ..
+        } => format!(
+            "sign request from \"{device}\" for {} ({})",
+            destination.target.text, destination.purpose.text
+        ),
+        Sheet::Certificate { grant, .. } => {
+            format!("certificate request from \"{}\"", grant.device)
+        }
+    }
+}
+
+/// The countdown under a sheet: `Expires in 42 s`.
+pub fn countdown(left: Duration) -> String {
+    // Rounded up: "0 s" would read as already gone.
+    let secs = left.as_millis().div_ceil(1000);
+    format!("Expires in {secs} s")
 }
 
 /// The pinned name, then what the device calls itself now if that differs,

@@ -139,6 +139,7 @@ fn approve(
             Command::Sheet {
                 sheet: shown,
                 reply,
+                ..
             } => {
                 if matches!(shown, Sheet::Sign { .. }) {
                     sheet = Some(Instant::now());
@@ -148,7 +149,7 @@ fn approve(
             Command::Secret { reply, .. } => {
                 let _ = reply.send(Zeroizing::new(passphrase.to_owned()));
             }
-            Command::Banner(text) if text == APPROVED => {
+            Command::Banner(text) if text.starts_with(APPROVED) => {
                 let signed = Instant::now();
                 let window = sheet
                     .take()

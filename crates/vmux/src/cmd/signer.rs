@@ -211,6 +211,7 @@ async fn serve(home: Home, args: RunArgs) -> Result {
                 what: "Log lines go to this file, not to the screen:".into(),
                 line: Some(super::logging::path()?.display().to_string()),
             }],
+            file: None,
         });
     }
     let config = Config {

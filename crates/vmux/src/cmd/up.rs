@@ -243,6 +243,7 @@ impl NextSteps {
         Guide {
             title: "Next steps".into(),
             steps,
+            file: Some(self.file.display().to_string()),
         }
     }
 }
