@@ -159,8 +159,8 @@ impl Screen {
 }
 
 /// A sheet taller than the screen is not printed (its top would scroll
-/// away): the notice is, and no line answers it; on a screen it fits, its
-/// values wrap under their labels and it is answered as usual.
+/// away): the notice is, and no line answers it; on a screen it fits, it
+/// is printed and answered as usual.
 #[tokio::test]
 async fn a_sheet_too_tall_for_the_screen_is_not_printed_and_takes_no_answer() {
     let (approvals, mut ui) = start_sized(Some((40, 12)));
@@ -196,13 +196,6 @@ async fn a_sheet_too_tall_for_the_screen_is_not_printed_and_takes_no_answer() {
     ui.sees("From Device  laptop").await;
     ui.sees("Expires in 60 s").await;
     ui.sees("> ").await;
-    let sheet = &ui.seen[ui.seen.find("=== SSH Sign Request").unwrap()..];
-    for line in sheet.lines() {
-        assert!(
-            line.chars().count() <= 40,
-            "{line:?} is wider than the screen"
-        );
-    }
     ui.types("a");
     assert_eq!(shown.await.unwrap(), Ok(Decision::Approve));
 }

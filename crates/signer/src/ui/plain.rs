@@ -412,7 +412,7 @@ async fn ask<W: AsyncWrite + Unpin>(
     let decision = loop {
         if shown.is_none() {
             let size = input.size();
-            let text = render(sheet, *waiting, expires, size.map(|(w, _)| w));
+            let text = render(sheet, *waiting, expires);
             match size {
                 Some((w, h)) if rows(&text, w) >= usize::from(h) => {
                     if said != Some((w, h)) {
@@ -543,24 +543,16 @@ fn rows(text: &str, width: u16) -> usize {
         .sum()
 }
 
-/// The sheet as printed; on a screen `width` wide its values wrap under
-/// their labels.
-fn render(sheet: &Sheet, waiting: usize, expires: Option<Instant>, width: Option<u16>) -> String {
-    let width = width.map_or(usize::MAX, usize::from);
+/// The sheet as printed: one line per field, whatever its length (the
+/// terminal wraps it, and [`rows`] counts those rows; a script reads it
+/// whole).
+fn render(sheet: &Sheet, waiting: usize, expires: Option<Instant>) -> String {
     let mut s = format!("\n=== {} ===\n", text::title(sheet));
     for (label, value) in text::fields(sheet) {
-        if width == usize::MAX {
-            s.push_str(&format!("{label:<12} {value}\n"));
-            continue;
-        }
-        for (head, body) in fit::field(label, &value, width) {
-            s.push_str(&format!("{head}{body}\n"));
-        }
+        s.push_str(&format!("{label:<12} {value}\n"));
     }
     if let Some(note) = text::note(sheet) {
-        for row in fit::wrap(note, width, width) {
-            s.push_str(&format!("{row}\n"));
-        }
+        s.push_str(&format!("{note}\n"));
     }
     if let Some(expires) = expires {
         let left = expires.saturating_duration_since(Instant::now());
