@@ -12,7 +12,8 @@ use crate::home::{Home, read_optional, write_private};
 use crate::noise::{KEY_LEN, StaticKeypair};
 use crate::{Error, Fingerprint, Result};
 
-const DEVICE_FILE: &str = "device.json";
+/// The file naming a state directory's device (its id and name).
+pub const DEVICE_FILE: &str = "device.json";
 const KEY_FILE: &str = "link.key";
 
 /// Who this device is on the link.

@@ -20,7 +20,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result {
-    let home = Home::from_env()?;
+    // Where `vmux up` ran, its agent's.
+    let home = super::up::agent_home(Home::from_env()?)?;
     let path = home.file(request_log::LOG_FILE);
     if args.json {
         let text = logfile::read_to_string(&path, Rotation::DEFAULT)

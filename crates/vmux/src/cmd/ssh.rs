@@ -36,7 +36,8 @@ pub async fn run(args: Args) -> ExitCode {
 }
 
 async fn session(args: Args) -> super::Result<u8> {
-    let home = Home::from_env()?;
+    // Where `vmux up` ran, its agent's.
+    let home = super::up::agent_home(Home::from_env()?)?;
     let saved = SavedHosts::load(&home)?;
     let mut target = match saved.get(&args.destination) {
         Some(saved) => saved.clone(),

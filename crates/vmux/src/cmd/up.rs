@@ -37,6 +37,21 @@ const DEMO: &str = "demo";
 /// The copy of the next-steps panel in the state directory.
 const NEXT_STEPS: &str = "next-steps.txt";
 
+/// Where `up` keeps its agent's state, inside the state directory: the
+/// agent is a second device beside the signer, with its own key and trust.
+const AGENT_DIR: &str = "agent";
+
+/// The agent's state directory for commands that read it (`vmux log`,
+/// `vmux ssh`): `up`'s agent's when `home` is where `vmux up` ran, so
+/// they find it with the `VMUX_HOME` the person used; else `home`.
+pub fn agent_home(home: Home) -> vmux_link::Result<Home> {
+    let agent = home.file(AGENT_DIR);
+    if agent.join(vmux_link::device::DEVICE_FILE).is_file() {
+        return Home::at(agent);
+    }
+    Ok(home)
+}
+
 /// How often to look for the CA key while there is none yet (the agent's
 /// first certificate request makes it).
 const CA_POLL: Duration = Duration::from_secs(1);
@@ -61,7 +76,7 @@ pub async fn run(args: Args) -> Result {
     // The signer keeps the usual state dir (so `vmux key`, `vmux ca` and
     // `vmux signer log` see it); the agent is a second device beside it.
     let signer_home = Home::from_env()?;
-    let agent_home = Home::at(signer_home.file("agent"))?;
+    let agent_home = Home::at(signer_home.file(AGENT_DIR))?;
     let mut keyring = Keyring::load(&signer_home)?;
     if keyring.list().is_empty() {
         println!("No identity yet: making \"{DEMO}\" (ecdsa-sha2-nistp256).");
@@ -198,14 +213,14 @@ impl NextSteps {
             .identities
             .iter()
             .map(|(name, line)| Step {
-                what: format!("For ~/.ssh/authorized_keys on your servers (identity \"{name}\"):"),
+                what: format!("For ~/.ssh/authorized_keys on your servers (\"{name}\"):"),
                 line: Some(line.clone()),
             })
             .collect();
         steps.push(match ca_public_line(home) {
             Ok(Some(line)) => Step {
-                what: "Or, for session certificates: a line of the file sshd's TrustedUserCAKeys \
-                       names (e.g. /etc/ssh/vmux_ca.pub):"
+                what: "For session certificates, a line of the file sshd's TrustedUserCAKeys \
+                       names (/etc/ssh/vmux-ca.pub in the README):"
                     .into(),
                 line: Some(line),
             },

@@ -248,3 +248,121 @@ fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
     up.type_raw("\x03");
     up.expect("Stopped.", WAIT);
 }
+
+/// A fresh `vmux up` on an 80×24 terminal (a CA made beforehand with `vmux
+/// ca init`): the Next steps panel is on screen, and each line to copy
+/// (the demo key's `authorized_keys` line, the CA line, the `export` line)
+/// sits on rows of its own, outside any frame, wrapped by the terminal
+/// alone: copied from the screen it is one whole line. A sheet shares the
+/// screen with the panel's summary. After a signature, `vmux log` with
+/// the same `VMUX_HOME` finds up's agent's log.
+#[test]
+fn up_on_80_by_24_keeps_each_line_to_copy_whole_and_vmux_log_finds_its_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let ca = vmux_keys::ca::Ca::init(
+        &Home::at(home.clone()).unwrap(),
+        &Zeroizing::new("ca passphrase".to_owned()),
+    )
+    .unwrap();
+    let ca_line = ca.public_key().to_openssh().unwrap();
+    let home_env = home.to_str().unwrap();
+    let up = Tmux::start(
+        dir.path(),
+        &[VMUX, "up", "--ui", "tui"],
+        &[("VMUX_HOME", home_env), ("VMUX_LOG", "info")],
+        (80, 24),
+    );
+    up.wait_for("Passphrase for the demo key", WAIT);
+    up.type_line(PASS);
+    up.wait_for("Again, to confirm", WAIT);
+    up.type_line(PASS);
+    up.wait_for("Next steps", WAIT);
+    let demo = Keyring::load(&Home::at(home.clone()).unwrap())
+        .unwrap()
+        .list()[0]
+        .authorized_keys_line();
+    let export = format!("export SSH_AUTH_SOCK={}", home.join("agent.sock").display());
+    let deadline = Instant::now() + WAIT;
+    let joined = loop {
+        deny_certificate_sheet(&up);
+        let joined = up.screen_joined();
+        if joined.lines().any(|l| l == ca_line) {
+            break joined;
+        }
+        assert!(Instant::now() < deadline, "no whole CA line:\n{joined}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for line in [demo.as_str(), ca_line.as_str(), export.as_str()] {
+        assert!(
+            joined.lines().any(|l| l == line),
+            "{line:?} is not one whole row of the screen:\n{joined}"
+        );
+    }
+    assert!(joined.contains("/etc/ssh/vmux-ca.pub"), "{joined}");
+    assert!(
+        demo.len() > 80,
+        "the key line is longer than the screen is wide"
+    );
+
+    // A signature through up's agent, approved here.
+    let pubkey = dir.path().join("demo.pub");
+    std::fs::write(&pubkey, &demo).unwrap();
+    let msg = dir.path().join("msg");
+    std::fs::write(&msg, b"hello").unwrap();
+    let mut sign = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&pubkey)
+        .arg(&msg)
+        .env("SSH_AUTH_SOCK", home.join("agent.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let screen = loop {
+        deny_certificate_sheet(&up);
+        let screen = up.screen();
+        if screen.contains("SSH Sign Request") && screen.contains("a approve") {
+            break screen;
+        }
+        assert!(Instant::now() < deadline, "no sign sheet:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(screen.contains("Expires in"), "{screen}");
+    assert!(
+        screen.contains("[ Deny ]") || screen.contains("Deny"),
+        "{screen}"
+    );
+    up.type_raw("a");
+    up.wait_for_all(&["Passphrase for \"demo\"", "Enter submit"], WAIT);
+    up.type_line(PASS);
+    assert!(sign.wait().unwrap().success());
+    up.wait_for("Approved remote sign request from", WAIT);
+
+    let log = Command::new(VMUX)
+        .arg("log")
+        .env("VMUX_HOME", &home)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    assert!(!log.contains("No sign requests logged yet"), "{log}");
+    assert!(log.contains("file signature"), "{log}");
+    up.ctrl_c();
+}
+
+/// A certificate sheet at start (while the agent still asks for one at
+/// connect) shares the screen with the panel's summary; denied once it
+/// takes keys.
+fn deny_certificate_sheet(up: &Tmux) {
+    let screen = up.screen();
+    if screen.contains("Session certificate request") && screen.contains("a approve") {
+        assert!(
+            screen.contains("Next steps: back after this request"),
+            "{screen}"
+        );
+        up.type_raw("d");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

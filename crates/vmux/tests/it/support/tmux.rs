@@ -54,6 +54,13 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with each line the terminal wrapped joined into one
+    /// row, as a person's copy from the terminal gets it.
+    pub fn screen_joined(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the screen shows `needle`; returns the screen.
     pub fn wait_for(&self, needle: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
