@@ -3,20 +3,18 @@
 //! and [`certificate`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 use vmux_link::clock::Clock;
 use vmux_link::device::Device;
 use vmux_link::home::Home;
-use vmux_link::session::{self, Accepted, Pairing, Peer, Session, SessionSender};
+use vmux_link::session::{self, Peer, Session, SessionSender};
 use vmux_link::trust::{self, PeerRole, TrustStore};
-use vmux_link::{Error, Fingerprint, Result};
+use vmux_link::{Fingerprint, Result};
 use vmux_proto::envelope::{
     CertificateRequest, DeviceTokenUpdate, Envelope, ErrorCode, ErrorReport, KeyList, SignRequest,
     limits::MAX_PENDING_REQUESTS,
@@ -28,13 +26,15 @@ use crate::checks::{self, Refusal, ReplayCache};
 use crate::identities::Identities;
 use crate::log::{Entry, Log};
 
+mod accept;
 mod certificate;
 mod handshakes;
 mod pairing;
+mod sessions;
 mod sign;
 mod verification;
 
-use handshakes::{Handshake, Handshakes};
+use sessions::Sessions;
 
 /// At most one "refused pairing" banner this often: strangers can cause
 /// them, and must not fill the person's screen.
@@ -83,6 +83,9 @@ pub struct Signer {
     invitations: Semaphore,
     /// When a refused pairing was last shown to the person.
     refused_pairing_shown: std::sync::Mutex<Option<Instant>>,
+    /// When a flood's effect was last logged.
+    flood_warned: std::sync::Mutex<Option<Instant>>,
+    sessions: Sessions,
     replays: std::sync::Mutex<ReplayCache>,
     log: Log,
 }
@@ -112,6 +115,8 @@ impl Signer {
             config,
             invitations: Semaphore::new(MAX_PENDING_INVITATIONS),
             refused_pairing_shown: std::sync::Mutex::new(None),
+            flood_warned: std::sync::Mutex::new(None),
+            sessions: Sessions::default(),
             replays: std::sync::Mutex::new(ReplayCache::default()),
             log,
         }))
@@ -120,94 +125,6 @@ impl Signer {
     /// This signer's device identity.
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    /// Accepts connections until the listener fails.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        // Unauthenticated peers can hold a handshake open for up to
-        // HANDSHAKE_TIMEOUT; bounding how many at once, in all and from any
-        // one address, keeps a flood of them from exhausting the signer or
-        // crowding out everyone else.
-        let handshakes = Handshakes::default();
-        loop {
-            let (stream, from) = listener.accept().await?;
-            let Some(handshake) = handshakes.start(from.ip()) else {
-                tracing::warn!("dropping connection from {from}: too many handshakes in progress");
-                continue;
-            };
-            tokio::spawn(Arc::clone(&self).handle(stream, from, handshake));
-        }
-    }
-
-    async fn handle(self: Arc<Self>, stream: TcpStream, from: SocketAddr, handshake: Handshake) {
-        // Read now, not kept: a device removed a moment ago is refused.
-        let mut trust = match TrustStore::load(&self.home) {
-            Ok(trust) => trust,
-            Err(e) => {
-                tracing::warn!("refusing a connection from {from}: {e}");
-                return;
-            }
-        };
-        let pairing = if self.window.is_open() {
-            Pairing::Open
-        } else {
-            Pairing::Closed
-        };
-        let accepted = session::accept(stream, &self.device, &trust, pairing).await;
-        drop(handshake);
-        let outcome = match accepted {
-            Ok(Accepted::Session(session)) => {
-                let key = session.peer().public_key;
-                // A locked read-modify-write: never writes back a peer
-                // removed since `trust` was read.
-                if let Err(e) = trust.touch(PeerRole::Requester, &key, self.clock.now_ms(), None) {
-                    tracing::warn!("could not record last-seen time: {e}");
-                }
-                tracing::info!(
-                    "session with \"{}\" from {from}",
-                    escape(&session.peer().name)
-                );
-                Arc::clone(&self).run_session(session).await
-            }
-            Ok(Accepted::Invitation(invitation)) => Arc::clone(&self).pair(invitation).await,
-            Err(e @ Error::UnknownPeer { .. }) => {
-                tracing::warn!("{e} (from {from})");
-                Ok(())
-            }
-            Err(e @ Error::PairingClosed { .. }) => {
-                tracing::info!("{e} (from {from})");
-                // The person who forgot `--pair` learns what to do.
-                if self.refused_pairing_banner_due() {
-                    self.approvals.banner(format!(
-                        "Refused a pairing request from {from}: press p to accept new devices"
-                    ));
-                }
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
-        match outcome {
-            // Includes a requester that hung up on seeing our key: normal
-            // for `vmux pair` checking whether it is already paired.
-            Err(Error::Closed) => tracing::debug!("connection from {from} closed"),
-            Err(e) => tracing::info!("connection from {from} ended: {e}"),
-            Ok(()) => {}
-        }
-    }
-
-    /// Whether to tell the person about a refused pairing request now:
-    /// anyone can cause one, so not more often than
-    /// [`REFUSED_PAIRING_BANNER_EVERY`].
-    fn refused_pairing_banner_due(&self) -> bool {
-        let mut shown = self
-            .refused_pairing_shown
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let due = shown.is_none_or(|at| at.elapsed() >= REFUSED_PAIRING_BANNER_EVERY);
-        if due {
-            *shown = Some(Instant::now());
-        }
-        due
     }
 
     /// Answers requests until the peer leaves or is removed from the trust
