@@ -217,9 +217,6 @@ impl Signer {
         let key = responding.remote_static();
         let mut slot = None;
         if trust.find(PeerRole::Requester, &key).is_some() {
-            if !handshake.proved_pinned(key) {
-                return Ok(Setup::Dropped(EVICTED));
-            }
             match self.sessions.open(key) {
                 Ok(place) => slot = Some(place),
                 Err(full) => {
@@ -235,6 +232,9 @@ impl Signer {
                         .await;
                     return Ok(Setup::Refused);
                 }
+            }
+            if !handshake.proved_pinned(key) {
+                return Ok(Setup::Dropped(EVICTED));
             }
         }
         let accepted = tokio::select! {

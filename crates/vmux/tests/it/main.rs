@@ -21,6 +21,7 @@ mod destination;
 mod e2e;
 mod faults;
 mod find;
+mod floods;
 mod keys;
 mod load;
 mod pairing;
