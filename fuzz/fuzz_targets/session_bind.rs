@@ -42,9 +42,6 @@ fn model(recorded: &[Recorded], bind: &SessionBind) -> Result<bool, BindError> {
     if bind.session_id.is_empty() || bind.session_id.len() > MAX_SESSION_ID_LEN {
         return Err(BindError::BadSessionId);
     }
-    if recorded.len() >= MAX_BINDINGS {
-        return Err(BindError::TooMany);
-    }
     if !verifies(bind) {
         return Err(BindError::BadSignature);
     }
@@ -60,6 +57,9 @@ fn model(recorded: &[Recorded], bind: &SessionBind) -> Result<bool, BindError> {
             };
         }
     }
+    if recorded.len() >= MAX_BINDINGS {
+        return Err(BindError::TooMany);
+    }
     Ok(true)
 }
 
@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
     let mut bindings = Bindings::default();
     let mut recorded: Vec<Recorded> = Vec::new();
     let mut said_forwarding = false;
+    let mut refused = false;
     let mut stream = data;
     while let Some((header, rest)) = stream.split_first_chunk::<4>() {
         let Ok(len) = frame_len(*header) else { return };
@@ -79,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
                 let expected = model(&recorded, &bind);
                 let got = bindings.bind(&bind);
                 said_forwarding |= bind.is_forwarding;
+                refused |= expected.is_err();
                 assert_eq!(got, expected.map(|_| ()), "bind {bind:?}");
+                // One refusal and the connection signs nothing more.
+                assert_eq!(bindings.failed(), refused);
                 if expected == Ok(true) {
                     recorded.push((
                         bind.session_id.clone(),

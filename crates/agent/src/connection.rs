@@ -15,9 +15,10 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
+use vmux_proto::agent::number::SSH_AGENTC_EXTENSION;
 use vmux_proto::agent::{
-    Extension, ExtensionResponse, FrameDecoder, Request, Response, SignRequest, SignedData,
-    classify,
+    Extension, ExtensionResponse, FrameDecoder, Request, Response, SESSION_BIND, SignRequest,
+    SignedData, classify,
 };
 use vmux_proto::envelope::ErrorCode;
 use vmux_proto::envelope::limits::MAX_DATA_TO_SIGN_LEN;
@@ -28,11 +29,13 @@ use crate::Agent;
 use crate::cert::{self, Local};
 use crate::context::{named, route, sign_context};
 use crate::control::{CERT_REQUEST, REFRESH, STATUS};
+use crate::keys::Key;
 use crate::known_names::KnownNames;
 use crate::link::Outcome;
 use crate::lock::Refused;
-use crate::request_log::Entry;
+use crate::request_log::{Entry, Event, Kind, Outcome as LogOutcome, Via};
 use crate::session_bind::Bindings;
+use crate::sign_route::{Facts, Holder, MAX_USER_LEN, Refusal, Route, decide};
 use crate::slots::Slot;
 
 /// Bytes read from the socket at a time. A sign request fits; larger
@@ -175,12 +178,20 @@ impl Connection<'_> {
             // Unknown type or bad body: refuse this message, keep the connection.
             Err(e) => {
                 tracing::debug!("refusing an agent request: {e}");
+                // A session-bind we cannot read is a failed one (ssh-agent
+                // marks the attempt before it parses, 6d51feab1).
+                if is_session_bind(body) {
+                    self.bindings.unreadable();
+                    return Response::ExtensionFailure;
+                }
                 return Response::Failure;
             }
         };
         match request {
             Request::RequestIdentities => {
-                if agent.is_locked() {
+                // Locked, or a bind failed: nothing would sign, so nothing
+                // is offered (ssh would spend its tries on it).
+                if agent.is_locked() || self.bindings.failed() {
                     return Response::IdentitiesAnswer(Vec::new());
                 }
                 // The certificate first: where a server takes either, it
@@ -245,6 +256,12 @@ impl Connection<'_> {
         }
     }
 
+    /// Extensions as ssh-agent answers them (openssh-portable 0ef0f5a83,
+    /// `process_extension`): a name this connection does not support gets
+    /// a plain failure (5), one it supports that fails gets
+    /// `SSH_AGENT_EXTENSION_FAILURE` (28), so a client can tell the two
+    /// apart (511f5bc41). session-bind is taken even while locked, or a
+    /// forwarding set up meanwhile would look local (6a57081dc).
     async fn extension(&mut self, ext: Extension) -> Response {
         let agent = self.agent;
         match ext {
@@ -254,31 +271,23 @@ impl Connection<'_> {
                 // remote host cannot crowd out local clients.
                 if self.forwarded() && !self.slot.forwarded() {
                     self.closing = true;
-                    return Response::Failure;
+                    return Response::ExtensionFailure;
                 }
                 match bound {
                     Ok(()) => Response::Success,
                     Err(e) => {
                         tracing::debug!("refusing session-bind: {e:?}");
-                        Response::Failure
+                        Response::ExtensionFailure
                     }
                 }
             }
-            Extension::Query => {
-                let mut reply = ExtensionResponse::openssh_query();
-                if let ExtensionResponse::Query { extensions } = &mut reply
-                    && !self.forwarded()
-                {
-                    extensions.extend([
-                        STATUS.to_owned(),
-                        REFRESH.to_owned(),
-                        CERT_REQUEST.to_owned(),
-                    ]);
-                }
-                Response::ExtensionResponse(reply)
-            }
+            // Locked, ssh-agent answers nothing else; ours still say what
+            // state the agent is in (`vmux status`: locked).
+            Extension::Query if agent.is_locked() => Response::Failure,
+            Extension::Query => Response::ExtensionResponse(self.query()),
             // Control is for this machine's user: a forwarded connection
-            // may neither read the agent's state nor act on it.
+            // may neither read the agent's state nor act on it, and is
+            // told these do not exist (its query does not list them).
             Extension::Other { name, .. } if self.forwarded() => {
                 tracing::debug!("refusing {} on a forwarded agent connection", escape(&name));
                 Response::Failure
@@ -291,14 +300,14 @@ impl Connection<'_> {
                 if agent.link.refresh().await {
                     status_response(agent, name)
                 } else {
-                    Response::Failure
+                    Response::ExtensionFailure
                 }
             }
             // A locked agent asks for nothing on its user's behalf.
             Extension::Other { name, contents }
                 if contents.is_empty() && name == CERT_REQUEST && agent.is_locked() =>
             {
-                Response::Failure
+                Response::ExtensionFailure
             }
             Extension::Other { name, contents } if contents.is_empty() && name == CERT_REQUEST => {
                 // Refused or not, the status tells which; only "no answer at
@@ -307,12 +316,41 @@ impl Connection<'_> {
                     agent.certs.request(agent.link.as_ref(), true).await;
                     status_response(agent, name)
                 } else {
-                    Response::Failure
+                    Response::ExtensionFailure
                 }
             }
             Extension::Other { .. } => Response::Failure,
         }
     }
+
+    /// What `query` lists: exactly the extensions this connection may use.
+    fn query(&self) -> ExtensionResponse {
+        let mut reply = ExtensionResponse::openssh_query();
+        if let ExtensionResponse::Query { extensions } = &mut reply
+            && !self.forwarded()
+        {
+            extensions.extend([
+                STATUS.to_owned(),
+                REFRESH.to_owned(),
+                CERT_REQUEST.to_owned(),
+            ]);
+        }
+        reply
+    }
+}
+
+/// Whether `body` is an extension request named session-bind, however
+/// badly the rest of it is formed.
+fn is_session_bind(body: &[u8]) -> bool {
+    let name = SESSION_BIND.as_bytes();
+    let Some((&SSH_AGENTC_EXTENSION, rest)) = body.split_first() else {
+        return false;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<4>() else {
+        return false;
+    };
+    usize::try_from(u32::from_be_bytes(*len)).is_ok_and(|n| n == name.len())
+        && rest.starts_with(name)
 }
 
 /// Unlocks with `passphrase`, as soon as the agent-wide delay after the
@@ -340,160 +378,201 @@ fn status_response(agent: &Agent, name: String) -> Response {
     })
 }
 
+/// Decides the request's route ([`sign_route::decide`]) and carries it out.
 async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Response {
-    if bindings.forwarded() {
-        // The remote host may know the certificate (it is shown to every
-        // server it logs in to) and ask for it by its blob: refused, and
-        // logged, for that is someone trying.
-        if let Some(fingerprint) = agent.certs.fingerprint_of(&request.key_blob) {
-            log_session_cert(
-                agent,
-                &request,
-                bindings,
-                fingerprint,
-                "refusedForwarded",
-                None,
-            );
-            return Response::Failure;
-        }
-    } else if !agent.is_locked()
-        && let Some(response) = sign_locally(agent, &request, bindings)
-    {
-        // A locked agent signs nothing, not even with its own session
-        // key; the request then falls through to the refusal below.
-        return response;
-    }
-    let Some(key) = agent.keys().find(&request.key_blob).cloned() else {
-        return crate::upstream::sign(agent, request, bindings).await;
-    };
     let started = Instant::now();
-    let refused = if agent.is_locked() {
-        Some("locked")
-    } else if request.data.len() > MAX_DATA_TO_SIGN_LEN {
-        // More than the link carries; no SSH signature needs it.
-        Some("tooLarge")
+    let key = agent.keys().find(&request.key_blob).cloned();
+    let holder = if agent.certs.holds(&request.key_blob) {
+        Holder::Certificate
+    } else if key.is_some() {
+        Holder::Signer
     } else {
-        None
+        Holder::Other
     };
-    // The hosts' names only for a request that goes on with hosts to
-    // name: known_hosts is read for them, once per request.
-    let names = if refused.is_none() && !bindings.is_empty() {
-        KnownNames::read().await
-    } else {
+    let facts = Facts {
+        holder,
+        forwarded: bindings.forwarded(),
+        bind_failed: bindings.failed(),
+        locked: agent.is_locked(),
+        upstream: agent.upstream.is_some(),
+        too_large: request.data.len() > MAX_DATA_TO_SIGN_LEN,
+        user_too_long: matches!(classify(&request.data),
+            SignedData::Userauth(u) if u.user.len() > MAX_USER_LEN),
+    };
+    match (decide(facts), key) {
+        (Route::Certificate, _) => sign_locally(agent, &request, bindings, started),
+        (Route::Signer, Some(key)) => forward(agent, &key, &request, bindings, started).await,
+        (Route::Upstream, _) => crate::upstream::sign(agent, request, bindings).await,
+        (Route::Refused(why), key) => {
+            refuse(agent, &request, bindings, holder, key.as_ref(), why);
+            Response::Failure
+        }
+        // The key went between the two looks: as if it had never been.
+        (Route::Signer, None) => Response::Failure,
+    }
+}
+
+/// Logs a refusal by the agent itself, for a key it knows: the
+/// certificate's (someone trying, when forwarded) or a signer's.
+fn refuse(
+    agent: &Agent,
+    request: &SignRequest,
+    bindings: &Bindings,
+    holder: Holder,
+    key: Option<&Key>,
+    why: Refusal,
+) {
+    tracing::debug!("refused a sign request: {}", why.explain());
+    let (path, fingerprint, comment) = match (holder, key) {
+        (Holder::Certificate, _) => match agent.certs.fingerprint_of(&request.key_blob) {
+            Some(fp) => (Via::SessionCert, fp, cert::COMMENT.to_owned()),
+            None => return,
+        },
+        (Holder::Signer, Some(key)) => (
+            Via::Signer,
+            key.fingerprint.to_string(),
+            key.comment.clone(),
+        ),
+        _ => return,
+    };
+    agent.log.append(&Entry {
+        time: agent.clock.now_ms(),
+        request_id: None,
+        kind: Kind::Sign,
+        key_fingerprint: fingerprint,
+        key_comment: comment,
+        path,
+        context: sign_context(&request.data, bindings),
+        outcome: LogOutcome::Refused(why),
+        latency_ms: 0,
+        reason: None,
+        route: None,
+    });
+}
+
+/// Sends the request to the signer, for a person to approve, and logs
+/// what became of it.
+async fn forward(
+    agent: &Agent,
+    key: &Key,
+    request: &SignRequest,
+    bindings: &Bindings,
+    started: Instant,
+) -> Response {
+    // The hosts' names only for a request with hosts to name: known_hosts
+    // is read for them, once per request.
+    let names = if bindings.is_empty() {
         KnownNames::default()
+    } else {
+        KnownNames::read().await
     };
     // The proofs travel for the signer to check; the names are claims.
     let bound = bindings.to_wire(|host_key| names.name_of(host_key));
     let context = named(sign_context(&request.data, bindings), &bound);
     let mut entry = Entry {
-        time_milliseconds: agent.clock.now_ms(),
+        time: agent.clock.now_ms(),
         request_id: None,
+        kind: Kind::Sign,
         key_fingerprint: key.fingerprint.to_string(),
         key_comment: key.comment.clone(),
-        path: "forwarded".to_owned(),
+        path: Via::Signer,
         context: context.clone(),
-        outcome: String::new(),
+        outcome: LogOutcome::Event(Event::Approved),
         latency_ms: 0,
-        message: None,
+        reason: None,
         route: route(&bound),
     };
-    let response = if let Some(outcome) = refused {
-        entry.outcome = outcome.to_owned();
-        Response::Failure
-    } else {
-        let (outcome, request_id) = agent
-            .link
-            .sign(
-                &key,
-                &request.data,
-                request.flags.bits(),
-                context,
-                bound,
-                agent.sign_timeout,
-            )
-            .await;
-        entry.request_id = request_id;
-        entry.outcome = outcome.name().to_owned();
-        match outcome {
-            Outcome::Signed(signature) => {
-                logged_in(agent, &request, bindings);
-                Response::SignResponse { signature }
+    let (outcome, request_id) = agent
+        .link
+        .sign(
+            key,
+            &request.data,
+            request.flags.bits(),
+            context,
+            bound,
+            agent.sign_timeout,
+        )
+        .await;
+    entry.request_id = request_id;
+    let response = match outcome {
+        Outcome::Signed(signature) => {
+            logged_in(agent, request, bindings);
+            Response::SignResponse { signature }
+        }
+        Outcome::Refused(code, message) => {
+            entry.outcome = LogOutcome::Signer(code);
+            // A person saying no is the system working; anything else
+            // (clock skew, a disabled key, …) is something to fix. The
+            // signer's words and the key's comment reach a terminal:
+            // escaped. The log keeps them as they came; its readers escape.
+            if code != ErrorCode::UserDenied {
+                tracing::warn!(
+                    "the signer refused to sign with \"{}\": {} ({})",
+                    escape(&key.comment),
+                    message
+                        .as_deref()
+                        .map_or("it gave no reason".into(), escape),
+                    code.as_str()
+                );
             }
-            Outcome::Refused(code, message) => {
-                // A person saying no is the system working; anything else
-                // (clock skew, a disabled key, …) is something to fix. The
-                // signer's words and the key's comment reach a terminal:
-                // escaped. The log keeps them as they came; its readers
-                // escape.
-                if code != ErrorCode::UserDenied {
-                    tracing::warn!(
-                        "the signer refused to sign with \"{}\": {} ({})",
-                        escape(&key.comment),
-                        message
-                            .as_deref()
-                            .map_or("it gave no reason".into(), escape),
-                        code.as_str()
-                    );
-                }
-                entry.message = message;
-                Response::Failure
-            }
-            _ => Response::Failure,
+            entry.reason = message;
+            Response::Failure
+        }
+        Outcome::Unreachable => {
+            entry.outcome = LogOutcome::Event(Event::Unreachable);
+            Response::Failure
+        }
+        Outcome::TimedOut => {
+            entry.outcome = LogOutcome::Event(Event::TimedOut);
+            Response::Failure
         }
     };
-    entry.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    entry.latency_ms = elapsed_ms(started);
     agent.log.append(&entry);
     response
 }
 
-/// Signs with the session certificate's key, here and now, when the
-/// request is for it; `None` when it is for another key.
-fn sign_locally(agent: &Agent, request: &SignRequest, bindings: &Bindings) -> Option<Response> {
-    let started = Instant::now();
-    let (response, outcome, fingerprint) = match agent.certs.sign(&request.key_blob, &request.data)
-    {
-        Local::NotOurs => return None,
-        Local::Signed(signature, fingerprint) => (
-            Response::SignResponse { signature },
-            "approved",
-            fingerprint,
-        ),
-        Local::Failed(fingerprint) => (Response::Failure, "internal", fingerprint),
-    };
-    log_session_cert(
-        agent,
-        request,
-        bindings,
-        fingerprint,
-        outcome,
-        Some(started),
-    );
-    Some(response)
+/// Milliseconds since `started`, for the log.
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Logs a request for the session certificate's key.
-fn log_session_cert(
+/// Signs with the session certificate's key, here and now.
+fn sign_locally(
     agent: &Agent,
     request: &SignRequest,
     bindings: &Bindings,
-    fingerprint: String,
-    outcome: &str,
-    started: Option<Instant>,
-) {
+    started: Instant,
+) -> Response {
+    let (response, outcome, fingerprint) = match agent.certs.sign(&request.key_blob, &request.data)
+    {
+        // Expired between the two looks.
+        Local::NotOurs => return Response::Failure,
+        Local::Signed(signature, fingerprint) => (
+            Response::SignResponse { signature },
+            LogOutcome::Event(Event::Approved),
+            fingerprint,
+        ),
+        Local::Failed(fingerprint) => (
+            Response::Failure,
+            LogOutcome::Signer(ErrorCode::Internal),
+            fingerprint,
+        ),
+    };
     agent.log.append(&Entry {
-        time_milliseconds: agent.clock.now_ms(),
+        time: agent.clock.now_ms(),
         request_id: None,
+        kind: Kind::Sign,
         key_fingerprint: fingerprint,
         key_comment: cert::COMMENT.to_owned(),
-        path: "session-cert".to_owned(),
+        path: Via::SessionCert,
         context: sign_context(&request.data, bindings),
-        outcome: outcome.to_owned(),
-        latency_ms: started.map_or(0, |s| {
-            u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)
-        }),
-        message: None,
+        outcome,
+        latency_ms: elapsed_ms(started),
+        reason: None,
         route: None,
     });
+    response
 }
 
 /// The signer made a login signature with `request`'s key: list it first for
@@ -505,3 +584,6 @@ fn logged_in(agent: &Agent, request: &SignRequest, bindings: &Bindings) {
         agent.offers.signed(&bound.host_key, &request.key_blob);
     }
 }
+
+#[cfg(test)]
+mod tests;

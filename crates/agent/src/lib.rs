@@ -18,6 +18,8 @@
 //!   `vmux refresh`.
 //! - [`cert`]: the session certificate, an ephemeral key signed by the
 //!   signer's CA: a second source of identities, signed for locally.
+//! - [`sign_route`]: where a sign request goes (certificate, signer,
+//!   upstream, or refused and why), decided without I/O.
 //! - [`request_log`]: the JSON-lines log of every sign request.
 //! - [`unsaved`]: state the directory would not take, said once, served
 //!   from memory meanwhile.
@@ -36,6 +38,7 @@ pub mod lock;
 pub mod offers;
 pub mod request_log;
 pub mod session_bind;
+pub mod sign_route;
 pub mod slots;
 pub mod socket;
 pub mod unsaved;
@@ -143,6 +146,12 @@ impl Agent {
 
     fn is_locked(&self) -> bool {
         self.lock().is_locked()
+    }
+
+    /// The session certificate: for in-process drivers (the agent-wide
+    /// fuzzer) that give it one from a CA of their own.
+    pub fn certs(&self) -> &Certs {
+        &self.certs
     }
 
     /// Remembers what the upstream listed, for `vmux status`.
@@ -370,6 +379,11 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
 }
 
 impl Running {
+    /// The agent, for serving connections in-process (tests, the fuzzer).
+    pub fn agent(&self) -> Arc<Agent> {
+        self.agent.clone()
+    }
+
     /// The socket path.
     pub fn socket_path(&self) -> &std::path::Path {
         self.socket.path()
@@ -389,11 +403,14 @@ impl Running {
             path: PathBuf::from("signal handler"),
             source,
         };
+        let mut term = signal(SignalKind::terminate()).map_err(sig_err)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(sig_err)?;
+        // Forgets the session certificate, as ssh-agent drops its keys on
+        // SIGUSR1; without a handler the signal would end the agent.
+        let mut usr1 = signal(SignalKind::user_defined1()).map_err(sig_err)?;
         if let Some(up) = &agent.upstream {
             up.check_loop(socket.path()).await?;
         }
-        let mut term = signal(SignalKind::terminate()).map_err(sig_err)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(sig_err)?;
         let supervisor = tokio::spawn(link::supervisor::supervise(
             agent.link.clone(),
             agent.clone(),
@@ -430,6 +447,7 @@ impl Running {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
+                _ = usr1.recv() => agent.certs.forget(),
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }

@@ -9,8 +9,9 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use vmux_link::logfile::{self, Rotation};
-use vmux_proto::envelope::SignContext;
+use vmux_proto::envelope::{ErrorCode, SignContext};
 
+use crate::sign_route::Refusal;
 use crate::unsaved::Unsaved;
 
 /// File name in the state directory.
@@ -19,35 +20,119 @@ pub const LOG_FILE: &str = "agent-log.jsonl";
 /// oldest go, so a long outage cannot grow the agent without bound.
 pub const MAX_HELD: usize = 1024;
 
-/// One line of the log.
+/// One line of the log. Field names as in the signer's log
+/// (`signer-log.jsonl`) where they mean the same: `time`, `requestID`,
+/// `kind`, `keyFingerprint`, `outcome`, `reason`. The signer's `path` is
+/// the hosts; here that is `route`, and `path` says how it was served.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// When the request arrived, ms since the epoch.
-    pub time_milliseconds: u64,
+    #[serde(alias = "timeMilliseconds")]
+    pub time: u64,
     /// The link `requestID`, when the request reached the link.
     #[serde(rename = "requestID", default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A signature, or a certificate for the agent's own key.
+    #[serde(default)]
+    pub kind: Kind,
     /// `SHA256:` fingerprint of the key asked for.
     pub key_fingerprint: String,
     /// The key's comment.
     pub key_comment: String,
-    /// How it was served: `forwarded` to the signer.
-    pub path: String,
+    /// How it was served.
+    pub path: Via,
     /// What was known about the request.
     pub context: SignContext,
-    /// `approved`, a signer error code (`userDenied`, …), `unreachable`,
-    /// `timedOut`, `locked`.
-    pub outcome: String,
+    /// What became of it.
+    pub outcome: Outcome,
     /// Time from arrival to answer.
     pub latency_ms: u64,
     /// The signer's reason, when it refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    #[serde(alias = "message", default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The hosts the connection was bound to, `a (forwarded) → b`: host
     /// signatures this agent verified, named by known_hosts when it could.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+}
+
+/// What was asked for, as the signer's log says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    /// A signature.
+    #[default]
+    Sign,
+    /// A session certificate for the agent's ephemeral key.
+    Certificate,
+}
+
+/// How a request was served. The names are the log's since its first
+/// version, so older lines read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Via {
+    /// Sent to the signer over the link.
+    #[serde(rename = "forwarded")]
+    Signer,
+    /// Signed here with the session certificate's key.
+    #[serde(rename = "session-cert")]
+    SessionCert,
+    /// A certificate request to the signer.
+    #[serde(rename = "certificate")]
+    Certificate,
+    /// Passed to the upstream agent.
+    #[serde(rename = "upstream")]
+    Upstream,
+}
+
+/// What the agent, or the agent upstream, made of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Event {
+    /// Signed (or the certificate issued).
+    Approved,
+    /// No session with the signer in time, or it ended first.
+    Unreachable,
+    /// Sent, but no answer in time.
+    TimedOut,
+    /// The upstream agent answered with a failure.
+    Refused,
+    /// The signer's certificate had already expired on arrival.
+    CertificateExpired,
+    /// The signer's certificate was for another key.
+    CertificateMismatch,
+}
+
+/// A log line's outcome: ours, the agent's own refusal, or the signer's
+/// error code. Written as one camelCase word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    /// What happened.
+    Event(Event),
+    /// Refused by this agent.
+    Refused(Refusal),
+    /// Refused by the signer (an unknown word reads as `unknown`).
+    Signer(ErrorCode),
+}
+
+impl Outcome {
+    /// The word written to the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Event(e) => match e {
+                Event::Approved => "approved",
+                Event::Unreachable => "unreachable",
+                Event::TimedOut => "timedOut",
+                Event::Refused => "refused",
+                Event::CertificateExpired => "certificateExpired",
+                Event::CertificateMismatch => "certificateMismatch",
+            },
+            Outcome::Refused(r) => r.as_str(),
+            Outcome::Signer(code) => code.as_str(),
+        }
+    }
 }
 
 /// Appends entries to the log file.
@@ -163,16 +248,40 @@ mod tests {
 
     fn entry(n: u64) -> Entry {
         Entry {
-            time_milliseconds: n,
+            time: n,
             request_id: None,
+            kind: Kind::Sign,
             key_fingerprint: "SHA256:x".into(),
             key_comment: "work".into(),
-            path: "forwarded".into(),
+            path: Via::Signer,
             context: SignContext::default(),
-            outcome: "approved".into(),
+            outcome: Outcome::Event(Event::Approved),
             latency_ms: 0,
-            message: None,
+            reason: None,
             route: None,
+        }
+    }
+
+    #[test]
+    fn older_lines_read_and_every_outcome_is_one_word() {
+        let old = r#"{"timeMilliseconds":7,"keyFingerprint":"SHA256:x","keyComment":"c","path":"session-cert","context":{"contextQuality":"none"},"outcome":"userDenied","latencyMs":1,"message":"no"}"#;
+        let e: Entry = serde_json::from_str(old).unwrap();
+        assert_eq!((e.time, e.kind, e.path), (7, Kind::Sign, Via::SessionCert));
+        assert_eq!(e.outcome, Outcome::Signer(ErrorCode::UserDenied));
+        assert_eq!(e.reason.as_deref(), Some("no"));
+        let line = serde_json::to_string(&e).unwrap();
+        assert!(line.starts_with(r#"{"time":7,"kind":"sign","#), "{line}");
+        for outcome in [
+            Outcome::Event(Event::TimedOut),
+            Outcome::Event(Event::CertificateMismatch),
+            Outcome::Refused(Refusal::Locked),
+            Outcome::Refused(Refusal::BindFailed),
+            Outcome::Signer(ErrorCode::Internal),
+            Outcome::Signer(ErrorCode::SignerBusy),
+        ] {
+            let text = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(text, format!("\"{}\"", outcome.as_str()));
+            assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), outcome);
         }
     }
 
@@ -193,7 +302,7 @@ mod tests {
         }
         let (entries, bad) = read(&path).unwrap();
         assert_eq!(bad, 0);
-        let times: Vec<u64> = entries.iter().map(|e| e.time_milliseconds).collect();
+        let times: Vec<u64> = entries.iter().map(|e| e.time).collect();
         // The first file of ten went; the rest are read oldest first.
         let expected: Vec<u64> = (1_000_000 + 10..1_000_000 + total).collect();
         assert_eq!(times, expected);
@@ -214,7 +323,7 @@ mod tests {
         assert_eq!(log.unsaved(), None);
         let (entries, bad) = read(&path).unwrap();
         assert_eq!(bad, 0);
-        let times: Vec<u64> = entries.iter().map(|e| e.time_milliseconds).collect();
+        let times: Vec<u64> = entries.iter().map(|e| e.time).collect();
         // The two oldest went past the bound; the rest kept their order.
         let mut expected: Vec<u64> = (3..MAX_HELD as u64 + 2).collect();
         expected.push(9999);

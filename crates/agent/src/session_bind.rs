@@ -15,6 +15,11 @@
 //! type we do not know) must not turn a forwarded connection into a local
 //! one. And once set it stays set: later binds, which on a forwarded
 //! connection come from the remote host, cannot clear it.
+//!
+//! A refused bind also leaves its mark: the connection signs nothing more
+//! (OpenSSH 9.6, openssh-portable 6d51feab1, "record failed session-bind
+//! attempts"). A client whose bind failed, say for a host key type we
+//! cannot read, would otherwise look unbound, that is local.
 
 use vmux_hostkey::{same_key, verify};
 use vmux_link::Fingerprint;
@@ -66,6 +71,8 @@ pub struct Bindings {
     verified: Vec<Binding>,
     /// Some bind, verified or not, said the connection is forwarded.
     forwarded: bool,
+    /// Some bind was refused.
+    failed: bool,
 }
 
 impl Bindings {
@@ -76,14 +83,20 @@ impl Bindings {
 
     /// Verifies and records `bind`. Binding the same session id and key
     /// again succeeds without a new record, as in OpenSSH. Its forwarding
-    /// flag counts even when it is refused.
+    /// flag counts even when it is refused, and a refusal marks the
+    /// connection as one that signs nothing more.
     pub fn bind(&mut self, bind: &SessionBind) -> Result<(), BindError> {
         self.forwarded |= bind.is_forwarding;
+        let result = self.record(bind);
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// The checks in `process_ext_session_bind`'s order (openssh-portable
+    /// 0ef0f5a83): session id length, signature, earlier bindings, count.
+    fn record(&mut self, bind: &SessionBind) -> Result<(), BindError> {
         if bind.session_id.is_empty() || bind.session_id.len() > MAX_SESSION_ID_LEN {
             return Err(BindError::BadSessionId);
-        }
-        if self.verified.len() >= MAX_BINDINGS {
-            return Err(BindError::TooMany);
         }
         verify(&bind.host_key, &bind.session_id, &bind.signature)
             .map_err(|_| BindError::BadSignature)?;
@@ -99,6 +112,10 @@ impl Bindings {
                 };
             }
         }
+        // Counted last: the same session bound again is no new record.
+        if self.verified.len() >= MAX_BINDINGS {
+            return Err(BindError::TooMany);
+        }
         self.verified.push(Binding {
             host_key: bind.host_key.clone(),
             session_id: bind.session_id.clone(),
@@ -108,9 +125,20 @@ impl Bindings {
         Ok(())
     }
 
+    /// A session-bind came that did not even parse: refused like any other.
+    pub fn unreadable(&mut self) {
+        self.failed = true;
+    }
+
     /// Whether any bind said this connection was forwarded.
     pub fn forwarded(&self) -> bool {
         self.forwarded
+    }
+
+    /// Whether some bind on this connection was refused: it then signs
+    /// nothing and lists nothing.
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 
     /// The binding for `session_id`, if recorded.
@@ -178,7 +206,9 @@ mod tests {
         let mut forged = bind(&a, b"sid2", false);
         forged.session_id = b"sid3".to_vec();
         assert_eq!(bindings.bind(&forged), Err(BindError::BadSignature));
+        assert!(bindings.failed());
         assert_eq!(bindings.bind(&bind(&b, b"sid2", false)), Ok(()));
+        assert!(bindings.failed(), "a later good bind does not clear it");
         assert!(bindings.forwarded());
         assert_eq!(
             bindings.bind(&bind(&a, b"sid4", true)),
@@ -218,10 +248,14 @@ mod tests {
                 .bind(&bind(&a, format!("s{i}").as_bytes(), true))
                 .unwrap();
         }
+        assert!(!bindings.failed());
+        // The same session again is no new record, even at the cap.
+        assert_eq!(bindings.bind(&bind(&a, b"s3", true)), Ok(()));
         assert_eq!(
             bindings.bind(&bind(&a, b"x", true)),
             Err(BindError::TooMany)
         );
+        assert!(bindings.failed());
         let mut fresh = Bindings::default();
         assert_eq!(
             fresh.bind(&bind(&a, &[7u8; MAX_SESSION_ID_LEN + 1], true)),

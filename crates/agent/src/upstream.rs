@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use vmux_proto::agent::{Identity, Request, Response, SignRequest, frame_len};
 
-use crate::request_log::Entry;
+use crate::request_log::{Entry, Event, Kind, Outcome, Via};
 use crate::session_bind::Bindings;
 use crate::{Agent, Error, Result, control};
 
@@ -141,16 +141,17 @@ pub async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> R
         return Response::Failure;
     };
     let mut entry = Entry {
-        time_milliseconds: agent.clock.now_ms(),
+        time: agent.clock.now_ms(),
         request_id: None,
+        kind: Kind::Sign,
         key_fingerprint: vmux_link::Fingerprint::of(&request.key_blob).to_string(),
         // As it came, like the signer's: the log's readers escape.
         key_comment: id.comment.clone(),
-        path: "upstream".to_owned(),
+        path: Via::Upstream,
         context: crate::context::sign_context(&request.data, bindings),
-        outcome: String::new(),
+        outcome: Outcome::Event(Event::Approved),
         latency_ms: 0,
-        message: None,
+        reason: None,
         route: None,
     };
     // The request as the client made it; the answer as the upstream gave it.
@@ -159,16 +160,13 @@ pub async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> R
         Err(_) => None,
     };
     let response = match answer {
-        Some(r @ Response::SignResponse { .. }) => {
-            entry.outcome = "approved".to_owned();
-            r
-        }
+        Some(r @ Response::SignResponse { .. }) => r,
         Some(_) => {
-            entry.outcome = "refused".to_owned();
+            entry.outcome = Outcome::Event(Event::Refused);
             Response::Failure
         }
         None => {
-            entry.outcome = "unreachable".to_owned();
+            entry.outcome = Outcome::Event(Event::Unreachable);
             Response::Failure
         }
     };

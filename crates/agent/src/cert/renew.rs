@@ -14,7 +14,7 @@ use vmux_proto::envelope::{ErrorCode, SignContext};
 
 use super::state::Held;
 use super::{Action, COMMENT, CertState, Ephemeral};
-use crate::request_log::{Entry, RequestLog};
+use crate::request_log::{Entry, Event, Kind, Outcome, RequestLog, Via};
 
 /// How often the timer looks at the certificate.
 pub const TICK: Duration = Duration::from_secs(60);
@@ -105,6 +105,13 @@ impl Certs {
         }
     }
 
+    /// Whether `blob` is the valid certificate or its key: no fingerprint
+    /// computed, for the route of every sign request.
+    pub fn holds(&self, blob: &[u8]) -> bool {
+        let state = self.state();
+        self.offered_as(&state, blob).is_some()
+    }
+
     /// The key's fingerprint if `blob` is the valid certificate or its
     /// key, without signing: for a request that may not use it.
     pub fn fingerprint_of(&self, blob: &[u8]) -> Option<String> {
@@ -117,6 +124,13 @@ impl Certs {
         state
             .offered(self.clock.now_ms())
             .filter(|h| h.certificate_blob == blob || h.key.public_blob() == blob)
+    }
+
+    /// Forgets the certificate and wipes its key at once (SIGUSR1); no new
+    /// one is asked for until `vmux cert request`.
+    pub fn forget(&self) {
+        self.state().forget();
+        tracing::info!("SIGUSR1: the session certificate and its key are forgotten");
     }
 
     /// The status line.
@@ -146,6 +160,7 @@ impl Certs {
         };
         let started = Instant::now();
         let arrived = self.clock.now_ms();
+        let epoch = self.state().epoch();
         let key = match Ephemeral::generate() {
             Ok(k) => k,
             Err(e) => {
@@ -161,24 +176,28 @@ impl Certs {
         let outcome = match reply {
             Reply::Issued(certificate_blob) => match key.certifies(&certificate_blob) {
                 Ok((valid_after, valid_before)) if now / 1000 < valid_before => {
-                    self.state().issued(Held {
+                    let held = Held {
                         key,
                         certificate_blob,
                         valid_after,
                         valid_before,
-                    });
-                    tracing::info!("{}", self.status_line());
-                    "approved"
+                    };
+                    if self.state().issued_in(epoch, held) {
+                        tracing::info!("{}", self.status_line());
+                    } else {
+                        tracing::info!("session certificate dropped: it was forgotten meanwhile");
+                    }
+                    Outcome::Event(Event::Approved)
                 }
                 Ok(_) => {
                     tracing::warn!("session certificate discarded: it had already expired");
                     self.state().refused(ErrorCode::Internal);
-                    "certificateExpired"
+                    Outcome::Event(Event::CertificateExpired)
                 }
                 Err(why) => {
                     tracing::warn!("session certificate discarded: {why}");
                     self.state().refused(ErrorCode::Internal);
-                    "certificateMismatch"
+                    Outcome::Event(Event::CertificateMismatch)
                 }
             },
             Reply::Refused(code) => {
@@ -187,26 +206,27 @@ impl Certs {
                     code.as_str()
                 );
                 self.state().refused(code);
-                code.as_str()
+                Outcome::Signer(code)
             }
             Reply::Unreachable => {
                 self.state().unreachable();
-                "unreachable"
+                Outcome::Event(Event::Unreachable)
             }
         };
         pending.done = true;
         drop(pending);
         if let Some(log) = &self.log {
             log.append(&Entry {
-                time_milliseconds: arrived,
+                time: arrived,
                 request_id: None,
+                kind: Kind::Certificate,
                 key_fingerprint: fingerprint,
                 key_comment: COMMENT.to_owned(),
-                path: "certificate".to_owned(),
+                path: Via::Certificate,
                 context: SignContext::default(),
-                outcome: outcome.to_owned(),
+                outcome,
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                message: None,
+                reason: None,
                 route: None,
             });
         }

@@ -57,6 +57,12 @@ pub struct CertState {
     /// `vmux cert request`, so a denial does not become a stream of sheets.
     held_back: bool,
     refused: Option<ErrorCode>,
+    /// Forgotten on SIGUSR1: nothing is asked for until the person asks
+    /// (`vmux cert request`), so the next login goes to the signer.
+    forgotten: bool,
+    /// Bumped by each forgetting, so an answer to a request sent before
+    /// it is not taken after it.
+    epoch: u64,
 }
 
 impl CertState {
@@ -67,7 +73,7 @@ impl CertState {
 
     /// What to do at `now_ms` while a session with the signer is up.
     pub fn due(&self, now_ms: u64) -> Option<Action> {
-        if self.pending || self.held_back {
+        if self.pending || self.held_back || self.forgotten {
             return None;
         }
         match &self.current {
@@ -91,15 +97,44 @@ impl CertState {
     }
 
     /// Marks a request as sent; false if one already is. A manual request
-    /// lifts the hold a refusal put on automatic ones.
+    /// lifts the hold a refusal or a forgetting put on automatic ones.
     pub fn begin(&mut self, manual: bool) -> bool {
         if self.pending {
             return false;
         }
         if manual {
             self.held_back = false;
+            self.forgotten = false;
         }
         self.pending = true;
+        true
+    }
+
+    /// Drops the certificate and wipes its key now (SIGUSR1, as
+    /// ssh-agent drops its keys: openssh-portable e86d7a077). An answer
+    /// still on its way is dropped too.
+    pub fn forget(&mut self) {
+        self.current = None;
+        self.expired = false;
+        self.forgotten = true;
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// Which forgetting the state is in: a request keeps the value it
+    /// began with and gives it back to [`Self::issued`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The signer issued `held`, already checked to be for its key, for a
+    /// request begun in `epoch`; false (and `held` wiped) if the
+    /// certificate was forgotten meanwhile.
+    pub fn issued_in(&mut self, epoch: u64, held: Held) -> bool {
+        if epoch != self.epoch {
+            self.pending = false;
+            return false;
+        }
+        self.issued(held);
         true
     }
 
@@ -144,6 +179,7 @@ impl CertState {
                 format_utc(h.valid_before.saturating_mul(1000))
             ),
             Some(_) => EXPIRED.to_owned(),
+            None if self.forgotten => FORGOTTEN.to_owned(),
             None if self.expired => EXPIRED.to_owned(),
             None => "No session certificate".to_owned(),
         }
@@ -151,3 +187,6 @@ impl CertState {
 }
 
 const EXPIRED: &str = "Certificate expired — connect signer to renew";
+/// After SIGUSR1.
+pub const FORGOTTEN: &str = "Certificate forgotten on SIGUSR1 — logins go to the signer; \
+                             `vmux cert request` asks for a new one";

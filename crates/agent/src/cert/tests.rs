@@ -270,3 +270,57 @@ fn short_certificates_renew_at_half_life_not_at_once() {
     assert_eq!(state.due(START_MS), None);
     assert_eq!(state.due(START_MS + 901_000), Some(Action::Request));
 }
+
+#[tokio::test]
+async fn leaves_the_listing_at_the_second_it_expires() {
+    let (clock, signer, certs) = rig(Mode::Approve);
+    assert!(certs.request(&signer, false).await);
+    let id = certs.identity().unwrap();
+    let cert = Certificate::from_bytes(&id.key_blob).unwrap();
+    let end_ms = cert.valid_before() * 1000;
+    clock.advance(end_ms - 1 - clock.now_ms());
+    assert!(certs.identity().is_some());
+    assert!(certs.fingerprint_of(&id.key_blob).is_some());
+    // No timer tick needed: the listing reads the clock.
+    clock.advance(1);
+    assert!(certs.identity().is_none());
+    assert!(certs.fingerprint_of(&id.key_blob).is_none());
+    assert!(matches!(certs.sign(&id.key_blob, b"x"), Local::NotOurs));
+}
+
+#[tokio::test]
+async fn sigusr1_forgets_at_once_and_asks_no_more_until_the_person_does() {
+    let (clock, signer, certs) = rig(Mode::Approve);
+    assert!(certs.request(&signer, false).await);
+    let blob = certs.identity().unwrap().key_blob;
+    certs.forget();
+    assert!(certs.identity().is_none());
+    assert!(matches!(certs.sign(&blob, b"x"), Local::NotOurs));
+    assert_eq!(certs.status_line(), state::FORGOTTEN);
+    // Neither the timer nor a new session asks again.
+    assert_eq!(due(&certs, &clock), None);
+    certs.state().connected();
+    assert_eq!(due(&certs, &clock), None);
+    // `vmux cert request` does.
+    assert!(certs.request(&signer, true).await);
+    assert!(certs.identity().is_some());
+    assert_eq!(signer.asked(), 2);
+}
+
+#[test]
+fn an_answer_begun_before_a_forgetting_is_dropped() {
+    let mut state = CertState::default();
+    assert!(state.begin(false));
+    let epoch = state.epoch();
+    state.forget();
+    let now_s = START_MS / 1000;
+    let held = state::Held {
+        key: Ephemeral::generate().unwrap(),
+        certificate_blob: vec![1],
+        valid_after: now_s,
+        valid_before: now_s + 3600,
+    };
+    assert!(!state.issued_in(epoch, held));
+    assert!(state.offered(START_MS).is_none());
+    assert!(!state.is_pending());
+}

@@ -66,14 +66,14 @@ pub fn run(args: Args) -> Result {
         }
         // The signer's reason for a refusal, when it gave one.
         let why = e
-            .message
+            .reason
             .as_deref()
             .map(|m| format!(": {}", escape(m)))
             .unwrap_or_default();
         println!(
             "{}  {:<14} {} ({})  {}{}  {} ms{why}",
-            format_utc(e.time_milliseconds),
-            escape(&e.outcome),
+            format_utc(e.time),
+            e.outcome.as_str(),
             escape(&e.key_comment),
             escape(&e.key_fingerprint),
             purpose,

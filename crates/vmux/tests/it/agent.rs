@@ -394,18 +394,26 @@ fn malformed_input_is_refused_without_harm() {
     sign.extend(ssh_string(b"data"));
     sign.extend([0, 0, 0, 0]);
     assert_eq!(exchange(&mut c, &frame(&sign)), FAILURE);
-    // Extension bodies: broken session-bind, unverifiable session-bind, unknown name.
-    let mut ext = vec![27];
-    ext.extend(ssh_string(b"session-bind@openssh.com"));
-    ext.extend([0, 0, 0, 9, 1]);
-    assert_eq!(exchange(&mut c, &frame(&ext)), FAILURE);
-    let mut ext = vec![27];
-    ext.extend(ssh_string(b"session-bind@openssh.com"));
-    ext.extend(ssh_string(b"host key"));
-    ext.extend(ssh_string(b"session id"));
-    ext.extend(ssh_string(b"signature"));
-    ext.push(0);
-    assert_eq!(exchange(&mut c, &frame(&ext)), FAILURE);
+    // Extension bodies: unknown name (plain failure), then on a connection
+    // of their own (each leaves it signing nothing): broken session-bind,
+    // unverifiable session-bind, both SSH_AGENT_EXTENSION_FAILURE.
+    for bind in [
+        [0, 0, 0, 9, 1].to_vec(),
+        [
+            ssh_string(b"host key"),
+            ssh_string(b"session id"),
+            ssh_string(b"signature"),
+            vec![0],
+        ]
+        .concat(),
+    ] {
+        let mut b = connect();
+        let mut ext = vec![27];
+        ext.extend(ssh_string(b"session-bind@openssh.com"));
+        ext.extend(bind);
+        assert_eq!(exchange(&mut b, &frame(&ext)), [28]);
+        assert_eq!(exchange(&mut b, &frame(&[11])), NO_IDENTITIES);
+    }
     let mut ext = vec![27];
     ext.extend(ssh_string(b"frobnicate@example.com"));
     assert_eq!(exchange(&mut c, &frame(&ext)), FAILURE);
@@ -937,13 +945,26 @@ fn a_forwarded_connection_is_refused_certificate_control_and_lock() {
     let call = |c: &mut UnixStream, request: Request| {
         Response::decode(&exchange(c, &request_frame(request))).unwrap()
     };
-    let bind = Request::Extension(Extension::SessionBind(SessionBind {
-        host_key: b"any key".to_vec(),
-        session_id: b"any session".to_vec(),
-        signature: b"no signature".to_vec(),
-        is_forwarding: true,
-    }));
-    assert_eq!(call(&mut c, bind), Response::Failure);
+    // A real forwarding bind, as ssh -A sends it: a bind that failed would
+    // leave the connection signing nothing at all.
+    let host = ssh_key::PrivateKey::random(
+        &mut ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng),
+        ssh_key::Algorithm::Ed25519,
+    )
+    .unwrap();
+    let host_bind = |sid: &[u8], is_forwarding: bool| {
+        let sig: ssh_key::Signature = signature::Signer::try_sign(&host, sid).unwrap();
+        Request::Extension(Extension::SessionBind(SessionBind {
+            host_key: host.public_key().to_bytes().unwrap(),
+            session_id: sid.to_vec(),
+            signature: Vec::<u8>::try_from(sig).unwrap(),
+            is_forwarding,
+        }))
+    };
+    assert_eq!(
+        call(&mut c, host_bind(b"any session", true)),
+        Response::Success
+    );
     let Response::IdentitiesAnswer(ids) = call(&mut c, Request::RequestIdentities) else {
         panic!("no list");
     };
@@ -978,13 +999,10 @@ fn a_forwarded_connection_is_refused_certificate_control_and_lock() {
     };
     assert_eq!(call(&mut c, lock), Response::Failure);
     // A later bind cannot make it local again.
-    let unbind = Request::Extension(Extension::SessionBind(SessionBind {
-        host_key: b"any key".to_vec(),
-        session_id: b"another".to_vec(),
-        signature: b"no signature".to_vec(),
-        is_forwarding: false,
-    }));
-    assert_eq!(call(&mut c, unbind), Response::Failure);
+    assert_eq!(
+        call(&mut c, host_bind(b"another", false)),
+        Response::Success
+    );
     let Response::IdentitiesAnswer(ids) = call(&mut c, Request::RequestIdentities) else {
         panic!("no list");
     };
@@ -1047,7 +1065,8 @@ fn a_locked_agent_refuses_certificate_requests() {
         name: "cert-request@vmux".to_owned(),
         contents: Vec::new(),
     }));
-    assert_eq!(exchange(&mut c, &ext), FAILURE);
+    // Supported, and failed: SSH_AGENT_EXTENSION_FAILURE.
+    assert_eq!(exchange(&mut c, &ext), [28]);
     assert!(!rig.new_sheet(Duration::from_millis(500)));
 
     assert!(

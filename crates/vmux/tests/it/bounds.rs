@@ -257,12 +257,15 @@ fn forwarded_connections_have_a_smaller_cap_of_their_own() {
     let mut forwarded: Vec<UnixStream> = (0..MAX_FORWARDED)
         .map(|_| {
             let mut s = connect(&sock);
-            assert_eq!(call(&mut s, &forwarded_bind()), Response::Failure);
+            assert_eq!(call(&mut s, &forwarded_bind()), Response::ExtensionFailure);
             s
         })
         .collect();
     let mut over = connect(&sock);
-    assert_eq!(call(&mut over, &forwarded_bind()), Response::Failure);
+    assert_eq!(
+        call(&mut over, &forwarded_bind()),
+        Response::ExtensionFailure
+    );
     assert!(
         is_closed(&mut over),
         "a forwarded connection past the cap was served"
@@ -283,7 +286,10 @@ fn forwarded_connections_have_a_smaller_cap_of_their_own() {
     let deadline = Instant::now() + WAIT;
     loop {
         let mut again = connect(&sock);
-        assert_eq!(call(&mut again, &forwarded_bind()), Response::Failure);
+        assert_eq!(
+            call(&mut again, &forwarded_bind()),
+            Response::ExtensionFailure
+        );
         if !is_closed(&mut again) {
             break;
         }

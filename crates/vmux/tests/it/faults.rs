@@ -305,10 +305,10 @@ fn a_read_only_then_full_state_directory_is_served_from_memory() {
     assert!(!agent.transcript.contains("panicked"));
 }
 
-/// The `timeMilliseconds` of the request log's last entry: the agent's clock.
+/// The `time` of the request log's last entry: the agent's clock.
 fn last_logged_time(log: &str) -> i64 {
     let line = log.lines().last().unwrap();
-    let at = line.find("\"timeMilliseconds\":").unwrap() + "\"timeMilliseconds\":".len();
+    let at = line.find("\"time\":").unwrap() + "\"time\":".len();
     let digits: String = line[at..]
         .chars()
         .take_while(char::is_ascii_digit)
