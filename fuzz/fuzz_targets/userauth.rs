@@ -98,11 +98,20 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ctx.context_quality, ContextQuality::Claimed);
     assert_eq!(ctx.host, None);
     // The signer reads the same login, and the agent's context never
-    // contradicts it.
-    let reading = verify::read(&request(data, &login.key_blob, ctx))
-        .expect("an honest agent's context agrees with the data");
+    // contradicts it; a user name no sshd could log in as is refused.
+    let read = verify::read(&request(data, &login.key_blob, ctx));
+    if verify::login_name(&login.user).is_err() {
+        let (code, _) = read.expect_err("a user name no sshd takes is refused");
+        assert_eq!(code, vmux_proto::envelope::ErrorCode::MalformedRequest);
+        return;
+    }
+    let reading = read.expect("an honest agent's context agrees with the data");
     let shown = Destination::describe(&reading, &HostKeys::default(), "laptop");
-    assert_eq!(shown.user.map(|u| u.text), Some(login.user.clone()));
+    // The account before the first `:`, the style after it; never cut, as
+    // a name that passes is at most 256 bytes.
+    let (account, style) = verify::split_user(&login.user);
+    assert_eq!(shown.user.map(|u| u.text), Some(account.to_owned()));
+    assert_eq!(shown.style.as_deref(), style);
     assert_eq!(shown.purpose.text, "SSH login");
     assert!(!reading.verified(), "no binding, no verified destination");
 });

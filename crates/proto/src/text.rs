@@ -7,8 +7,12 @@
 //! override could reorder what the person reads. So:
 //! - [`check`] refuses, at decode, any string holding a control or format
 //!   character: Unicode `Cc` (C0, DEL, C1), `Cf` (bidi controls, zero-width
-//!   characters, soft hyphen, tags, …) and the line and paragraph
-//!   separators `Zl`/`Zp`.
+//!   characters, soft hyphen, tags, …), the line and paragraph separators
+//!   `Zl`/`Zp`, and every space (`Zs`) but the ASCII one: an ideographic or
+//!   no-break space pads a field until what follows falls off the screen,
+//!   or passes for a plain space in a name.
+//! - [`clip`] caps how much of one peer string a sheet shows
+//!   ([`MAX_SHOWN_CHARS`]), saying how much it left out.
 //! - [`escape`] is for text that did not come through [`check`] (files
 //!   written by an older build, a signer's error message): it prints every
 //!   such character, and the backslash, as a visible escape, so the output
@@ -17,9 +21,24 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
-/// Whether `c` may not appear in text shown to a person.
+/// The most characters of one peer string a sheet or a log line shows.
+pub const MAX_SHOWN_CHARS: usize = 256;
+
+/// Whether `c` may not appear in text shown to a person: `Cc`, `Cf`,
+/// `Zl`, `Zp`, and `Zs` other than U+0020.
 pub fn is_forbidden(c: char) -> bool {
-    c.is_control() || is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
+    c.is_control() || is_format(c) || is_separator_but_space(c)
+}
+
+/// `s` cut to [`MAX_SHOWN_CHARS`] characters, the cut said in words;
+/// borrowed when it fits.
+pub fn clip(s: &str) -> Cow<'_, str> {
+    let Some((end, _)) = s.char_indices().nth(MAX_SHOWN_CHARS) else {
+        return Cow::Borrowed(s);
+    };
+    let left = s.get(end..).map_or(0, |rest| rest.chars().count());
+    let kept = s.get(..end).unwrap_or_default();
+    Cow::Owned(format!("{kept}… ({left} more characters not shown)"))
 }
 
 /// The first forbidden character of `s`, if any.
@@ -96,9 +115,37 @@ pub fn defuse(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// What kind of character a refused `c` is, for an error: `a space
+/// other than U+0020 (Zs)`.
+pub fn kind(c: char) -> &'static str {
+    if c.is_control() {
+        "a control character (Cc)"
+    } else if is_format(c) {
+        "a format character (Cf)"
+    } else if c == '\u{2028}' {
+        "a line separator (Zl)"
+    } else if c == '\u{2029}' {
+        "a paragraph separator (Zp)"
+    } else if is_separator_but_space(c) {
+        "a space other than U+0020 (Zs)"
+    } else {
+        "a character allowed in text"
+    }
+}
+
 /// How a refused character is named in an error: `U+001B`.
 pub fn describe(c: char) -> String {
     format!("U+{:04X}", u32::from(c))
+}
+
+/// Unicode general category `Z` (separators), Unicode 15.1, but U+0020:
+/// `Zs` U+00A0, U+1680, U+2000–U+200A, U+202F, U+205F, U+3000; `Zl`
+/// U+2028; `Zp` U+2029. The list has not grown since Unicode 6.3.
+fn is_separator_but_space(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00A0 | 0x1680 | 0x2000..=0x200A | 0x2028 | 0x2029 | 0x202F | 0x205F | 0x3000
+    )
 }
 
 /// Unicode general category `Cf` (format), Unicode 15.1. A short table:
@@ -152,6 +199,13 @@ mod tests {
             "tag\u{e0041}",
             "ls\u{2028}",
             "ps\u{2029}",
+            "nbsp\u{a0}",
+            "ogham\u{1680}",
+            "en quad\u{2000}",
+            "hair\u{200a}",
+            "narrow nbsp\u{202f}",
+            "math\u{205f}",
+            "root:@staging \u{3000}\u{3000}",
         ] {
             assert!(check(bad).is_err(), "{bad:?} passed");
         }
@@ -161,6 +215,29 @@ mod tests {
         assert_eq!(first_forbidden("ok\u{1b}x\n"), Some('\u{1b}'));
         assert_eq!(describe('\u{1b}'), "U+001B");
         assert_eq!(describe('\u{202e}'), "U+202E");
+        assert_eq!(first_forbidden("a b\u{3000}"), Some('\u{3000}'));
+        // The ASCII space is the one separator allowed; other spaces
+        // (U+180E was one before Unicode 6.3) are still refused as Cf.
+        assert_eq!(check("two words"), Ok(()));
+        assert!(check("mongolian\u{180e}").is_err());
+        assert_eq!(kind('\u{3000}'), "a space other than U+0020 (Zs)");
+        assert_eq!(kind('\u{1b}'), "a control character (Cc)");
+        assert_eq!(kind('\u{202e}'), "a format character (Cf)");
+        assert_eq!(kind('\u{2028}'), "a line separator (Zl)");
+    }
+
+    #[test]
+    fn clip_caps_a_peer_string_and_says_so() {
+        let fits = "x".repeat(MAX_SHOWN_CHARS);
+        assert!(matches!(clip(&fits), Cow::Borrowed(_)));
+        let long = "電".repeat(MAX_SHOWN_CHARS + 64);
+        let shown = clip(&long);
+        assert!(shown.starts_with(&"電".repeat(MAX_SHOWN_CHARS)));
+        assert!(shown.ends_with("… (64 more characters not shown)"), "{shown}");
+        assert_eq!(
+            shown.chars().filter(|&c| c == '電').count(),
+            MAX_SHOWN_CHARS
+        );
     }
 
     #[test]

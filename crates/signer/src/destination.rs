@@ -1,7 +1,10 @@
 //! The destination as the sheet, the notification and the log show it:
 //! the signer's [`Reading`] named from its host key list, each item with
-//! its own quality word. The text is kept as it came (a user name from the
-//! signed data, a name a peer claimed): whatever prints it escapes it
+//! its own quality word. The Destination line names the host alone, from
+//! this signer's list or the key itself: the user, the style and any name
+//! a requester claims go on lines of their own, so nothing a requester
+//! wrote stands next to "verified by this signer". Peer text is kept as it
+//! came, cut to [`text::MAX_SHOWN_CHARS`]; whatever prints it escapes it
 //! (`ui::text::fields`, the log's readers, the notification).
 
 use std::fmt;
@@ -9,9 +12,10 @@ use std::fmt;
 use ssh_key::PublicKey;
 use vmux_link::Fingerprint;
 use vmux_link::clock::format_utc;
+use vmux_proto::text;
 
 use crate::hostkeys::{HostKeys, Naming, Source};
-use crate::verify::{Forwarded, Host, Purpose, Reading};
+use crate::verify::{Forwarded, Host, Purpose, Reading, split_user};
 
 /// How sure the signer is of one item.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,10 +63,18 @@ impl fmt::Display for Item {
 /// Where a signature goes, as the person sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destination {
-    /// `user@host`, or what a non-login is.
+    /// The host alone (its name on this signer's list, else its key's
+    /// fingerprint), or what a non-login is.
     pub target: Item,
-    /// The login's user, from the signed data.
+    /// The account sshd logs in as: the signed user name up to its first
+    /// `:`.
     pub user: Option<Item>,
+    /// What follows that `:`, when there is one: the authentication style
+    /// the client asks sshd for.
+    pub style: Option<String>,
+    /// The host name the requester gives an unproved destination: only
+    /// its word.
+    pub claimed_host: Option<Item>,
     /// `SSH login`, `git signature`, `file signature (namespace "…")`,
     /// `unknown data`.
     pub purpose: Item,
@@ -77,75 +89,22 @@ impl Destination {
     /// naming host keys from `hosts`.
     pub fn describe(reading: &Reading, hosts: &HostKeys, device: &str) -> Self {
         let purpose = purpose(&reading.purpose);
-        let user = match &reading.purpose {
-            Purpose::Login { user } => Some(user.clone()),
-            _ => None,
+        let (user, style) = match &reading.purpose {
+            Purpose::Login { user } => {
+                let (account, style) = split_user(user);
+                (Some(shown(account)), style.map(shown))
+            }
+            _ => (None, None),
         };
-        let at = |host: &str| match &user {
-            Some(u) => format!("{u}@{host}"),
-            None => host.to_owned(),
-        };
-        let (target, host_key, last_hop) = match &reading.host {
-            Host::NotALogin => {
-                let (text, quality) = match reading.purpose {
-                    Purpose::Unknown => ("unknown".to_owned(), Quality::Unknown),
-                    _ => ("none: a signature, not a login".to_owned(), Quality::Signer),
-                };
-                (Item { text, quality }, None, None)
-            }
-            Host::Verified { key, claimed_name } => {
-                let naming = hosts.naming(key, claimed_name.as_deref());
-                let name = name_for(key, &naming);
-                let line = key_line(key, &naming, claimed_name.as_deref(), device);
-                let target = Item {
-                    text: at(&name),
-                    quality: Quality::Signer,
-                };
-                (target, Some(line), Some(name))
-            }
-            Host::ByRequester { key, name } => {
-                let naming = hosts.naming(key, name.as_deref());
-                let shown = match naming {
-                    Naming::Known(h) => h.name.clone(),
-                    _ => name.clone().unwrap_or_else(|| fingerprint(key)),
-                };
-                let line = key_line(key, &naming, name.as_deref(), device);
-                let target = Item {
-                    text: at(&shown),
-                    quality: Quality::Requester,
-                };
-                (target, Some(line), Some(shown))
-            }
-            Host::Unverified {
-                why,
-                key,
-                claimed_name,
-            } => {
-                let shown = match (claimed_name, key) {
-                    (Some(n), _) => format!("\"{n}\""),
-                    (None, Some(k)) => fingerprint(k),
-                    (None, None) => "unknown host".to_owned(),
-                };
-                let why = match claimed_name {
-                    Some(_) => format!("{why}; the name is claimed by {device}"),
-                    None => why.clone(),
-                };
-                let target = Item {
-                    text: at(&shown),
-                    quality: Quality::Unverified(why),
-                };
-                let line = key
-                    .as_ref()
-                    .map(|k| format!("{} (not proved)", fingerprint(k)));
-                (target, line, Some(shown))
-            }
-        };
-        let path = path(reading, hosts, device, last_hop, &target.quality);
+        let (target, host_key, claimed_host) = target(reading, hosts, device);
+        let path = path(reading, hosts, device, &target);
         Destination {
             user: user.map(|text| Item {
                 text,
                 quality: Quality::Signer,
             }),
+            style,
+            claimed_host,
             target,
             purpose,
             path,
@@ -153,11 +112,76 @@ impl Destination {
         }
     }
 
-    /// One line for logs and notifications: `root@prod-db (verified by
-    /// this signer) — SSH login (verified by this signer)`.
+    /// One line for logs and notifications: `prod-db (verified by this
+    /// signer) — SSH login (verified by this signer) as root`.
     pub fn line(&self) -> String {
-        format!("{} — {}", self.target, self.purpose)
+        match &self.user {
+            Some(user) => format!("{} — {} as {}", self.target, self.purpose, user.text),
+            None => format!("{} — {}", self.target, self.purpose),
+        }
     }
+}
+
+/// The Destination line, the host key line, and a name claimed for a
+/// host nothing proves.
+fn target(reading: &Reading, hosts: &HostKeys, device: &str) -> (Item, Option<String>, Option<Item>) {
+    match &reading.host {
+        Host::NotALogin => {
+            let (text, quality) = match reading.purpose {
+                Purpose::Unknown => ("unknown".to_owned(), Quality::Unknown),
+                _ => ("none: a signature, not a login".to_owned(), Quality::Signer),
+            };
+            (Item { text, quality }, None, None)
+        }
+        Host::Verified { key, claimed_name } => {
+            let naming = hosts.naming(key, claimed_name.as_deref());
+            let line = key_line(key, &naming, claimed_name.as_deref(), device);
+            let target = Item {
+                text: name_for(key, &naming),
+                quality: Quality::Signer,
+            };
+            (target, Some(line), None)
+        }
+        Host::ByRequester { key, name } => {
+            // `vmux ssh` on the paired device checked the key under this
+            // name itself, and the line says whose check it was.
+            let naming = hosts.naming(key, name.as_deref());
+            let text = match naming {
+                Naming::Known(h) => h.name.clone(),
+                _ => name.as_deref().map_or_else(|| fingerprint(key), shown),
+            };
+            let line = key_line(key, &naming, name.as_deref(), device);
+            let target = Item {
+                text,
+                quality: Quality::Requester,
+            };
+            (target, Some(line), None)
+        }
+        Host::Unverified {
+            why,
+            key,
+            claimed_name,
+        } => {
+            let text = key.as_deref().map_or_else(|| "unknown host".to_owned(), fingerprint);
+            let target = Item {
+                text,
+                quality: Quality::Unverified(why.clone()),
+            };
+            let line = key
+                .as_ref()
+                .map(|k| format!("{} (not proved)", fingerprint(k)));
+            let claim = claimed_name.as_deref().map(|n| Item {
+                text: format!("\"{}\"", shown(n)),
+                quality: Quality::Claimed(device.to_owned()),
+            });
+            (target, line, claim)
+        }
+    }
+}
+
+/// A peer string as a sheet shows it: cut to [`text::MAX_SHOWN_CHARS`].
+fn shown(s: &str) -> String {
+    text::clip(s).into_owned()
 }
 
 fn purpose(p: &Purpose) -> Item {
@@ -167,7 +191,7 @@ fn purpose(p: &Purpose) -> Item {
             ("git signature".to_owned(), Quality::Signer)
         }
         Purpose::Signature { namespace } => (
-            format!("file signature (namespace \"{namespace}\")"),
+            format!("file signature (namespace \"{}\")", shown(namespace)),
             Quality::Signer,
         ),
         Purpose::Unknown => ("unknown data".to_owned(), Quality::Unknown),
@@ -206,14 +230,14 @@ fn key_line(key: &[u8], naming: &Naming<'_>, claimed: Option<&str>, device: &str
                     date(h.since_ms)
                 ),
             };
-            match claim {
+            match claim.as_deref().map(shown) {
                 Some(c) if !c.eq_ignore_ascii_case(&h.name) => {
                     format!("{fp} — {known}; {device} calls it \"{c}\"")
                 }
                 _ => format!("{fp} — {known}"),
             }
         }
-        Naming::New => match claim {
+        Naming::New => match claim.as_deref().map(shown) {
             Some(c) => {
                 format!("{fp} — new host, not on this signer's list; \"{c}\" claimed by {device}")
             }
@@ -225,21 +249,17 @@ fn key_line(key: &[u8], naming: &Naming<'_>, claimed: Option<&str>, device: &str
                 .unwrap_or_default();
             format!(
                 "{fp} — CHANGED HOST KEY: {device} says this is \"{}\", but this signer knows \"{}\" by another key ({old}). Someone could be impersonating the host; deny unless you expected the change.",
-                claim.as_deref().unwrap_or(&h.name),
+                claim.as_deref().map_or_else(|| h.name.clone(), shown),
                 h.name
             )
         }
     }
 }
 
-/// `laptop → a (forwarded) → b`, for logins and forwarded requests.
-fn path(
-    reading: &Reading,
-    hosts: &HostKeys,
-    device: &str,
-    last: Option<String>,
-    last_quality: &Quality,
-) -> Option<Item> {
+/// `laptop → a (forwarded) → b`, for logins and forwarded requests;
+/// the last hop is the Destination line's host.
+fn path(reading: &Reading, hosts: &HostKeys, device: &str, target: &Item) -> Option<Item> {
+    let last = (reading.host != Host::NotALogin).then_some(&target.text);
     if last.is_none() && reading.through.is_empty() && reading.forwarded == Forwarded::No {
         return None;
     }
@@ -250,8 +270,9 @@ fn path(
         let hop_text = match (hosts.names_of(&hop.key).first(), &hop.claimed_name) {
             (Some(h), _) => format!("{} (forwarded)", h.name),
             (None, Some(c)) => format!(
-                "{} (forwarded; \"{c}\" claimed by {device})",
-                fingerprint(&hop.key)
+                "{} (forwarded; \"{}\" claimed by {device})",
+                fingerprint(&hop.key),
+                shown(c)
             ),
             (None, None) => format!("{} (forwarded)", fingerprint(&hop.key)),
         };
@@ -263,7 +284,7 @@ fn path(
     if let Some(last) = last {
         text.push_str(&format!(" → {last}"));
     }
-    let quality = match (reading.forwarded, last_quality) {
+    let quality = match (reading.forwarded, &target.quality) {
         (Forwarded::Claimed, _) => Quality::Claimed(device.to_owned()),
         (_, Quality::Signer) => Quality::Signer,
         (_, Quality::Requester) => Quality::Requester,
@@ -320,10 +341,12 @@ mod tests {
             Forwarded::No,
         );
         let d = Destination::describe(&reading, &hosts, "laptop");
+        assert_eq!(d.target.to_string(), "prod-db (verified by this signer)");
         assert_eq!(
-            d.target.to_string(),
-            "root@prod-db (verified by this signer)"
+            d.user.as_ref().unwrap().to_string(),
+            "root (verified by this signer)"
         );
+        assert_eq!(d.style, None);
         assert_eq!(d.purpose.to_string(), "SSH login (verified by this signer)");
         assert_eq!(
             d.path.unwrap().to_string(),
@@ -365,7 +388,7 @@ mod tests {
         );
         let d = Destination::describe(&verified(ED_B, "db"), &hosts, "laptop");
         assert!(d.host_key.unwrap().contains("CHANGED HOST KEY"));
-        assert!(d.target.text.starts_with("root@SHA256:"));
+        assert!(d.target.text.starts_with("SHA256:"));
         let d = Destination::describe(&verified(ED_B, "web"), &hosts, "laptop");
         assert!(
             d.host_key
@@ -394,10 +417,81 @@ mod tests {
         };
         // Kept raw here; escaped on its way to the screen.
         let fields = crate::ui::text::fields(&sheet);
-        assert!(fields.contains(&(
-            "Destination",
-            "root@\"prod\\e[2J\" (UNVERIFIED: no session binding came with the request; the name is claimed by laptop)".to_owned()
-        )), "{fields:?}");
+        assert!(
+            fields.contains(&(
+                "Destination",
+                "unknown host (UNVERIFIED: no session binding came with the request)".to_owned()
+            )),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&("Host name", "\"prod\\e[2J\" (claimed by laptop)".to_owned())),
+            "{fields:?}"
+        );
+    }
+
+    /// sshd logs in as the part before the first `:`: the sheet names that
+    /// account on its line, the style on its own, and the Destination line
+    /// holds the host alone.
+    #[test]
+    fn the_style_after_a_colon_is_its_own_line_and_never_the_destination() {
+        let mut hosts = HostKeys::default();
+        let prod = PublicKey::from_openssh(ED_A).unwrap();
+        hosts.add("prod-db", &prod, Source::Imported, 0).unwrap();
+        let reading = Reading {
+            purpose: Purpose::Login {
+                user: "root:@staging (verified by this signer)".into(),
+            },
+            ..login(
+                Host::Verified {
+                    key: blob(ED_A),
+                    claimed_name: Some("staging".into()),
+                },
+                vec![],
+                Forwarded::No,
+            )
+        };
+        let d = Destination::describe(&reading, &hosts, "laptop");
+        assert_eq!(d.target.to_string(), "prod-db (verified by this signer)");
+        assert_eq!(d.user.as_ref().unwrap().text, "root");
+        assert_eq!(
+            d.style.as_deref(),
+            Some("@staging (verified by this signer)")
+        );
+        let sheet = crate::approval::Sheet::Sign {
+            device: "laptop".into(),
+            claimed: None,
+            destination: Box::new(d),
+            key: "work".into(),
+        };
+        let fields = crate::ui::text::fields(&sheet);
+        let line = |label: &str| {
+            fields
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(line("Destination"), "prod-db (verified by this signer)");
+        assert_eq!(line("User"), "root (verified by this signer)");
+        assert!(
+            line("Style").starts_with(
+                "auth style requested: \"@staging (verified by this signer)\""
+            ),
+            "{fields:?}"
+        );
+        // A long claim is cut, and says so.
+        let long = Reading {
+            host: Host::Unverified {
+                why: "no session binding came with the request".into(),
+                key: None,
+                claimed_name: Some("x".repeat(1000)),
+            },
+            ..reading
+        };
+        let d = Destination::describe(&long, &hosts, "laptop");
+        let claim = d.claimed_host.unwrap().text;
+        assert!(claim.contains("744 more characters not shown"), "{claim}");
     }
 
     #[test]

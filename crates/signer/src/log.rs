@@ -31,13 +31,20 @@ pub struct Entry {
     /// The key asked for (or the certificate's key), `SHA256:` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_fingerprint: Option<String>,
-    /// Where it was going, with how sure the signer is:
-    /// `root@prod-db (verified by this signer)`.
+    /// Where it was going (the host alone), with how sure the signer is:
+    /// `prod-db (verified by this signer)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
-    /// The login's user, read from the signed data.
+    /// The account the login logs in as, read from the signed data (the
+    /// user name up to its first `:`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The authentication style after that `:`, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    /// The host name the requester gave an unproved destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_host: Option<String>,
     /// `SSH login`, `git signature`, `file signature (namespace "…")`,
     /// `unknown data`, with its quality.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +138,9 @@ impl Entry {
         );
         for (label, value) in [
             ("claims name", &self.claimed_device),
+            ("user", &self.user),
+            ("auth style requested", &self.style),
+            ("host name", &self.claimed_host),
             ("purpose", &self.purpose),
             ("path", &self.path),
             ("host key", &self.host_key),

@@ -16,12 +16,16 @@ use vmux_proto::envelope::{
 
 use crate::checks::Refusal;
 
+/// The longest user name that can be a login name: no sshd takes more
+/// (glibc's and the BSDs' login names are far shorter).
+pub const MAX_USER_LEN: usize = 256;
+
 /// What the signed bytes are, as the signer read them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Purpose {
     /// An SSH public-key login (RFC 4252 §7).
     Login {
-        /// The user the signature logs in as.
+        /// The user name as signed: `account[:style]` ([`split_user`]).
         user: String,
     },
     /// An SSHSIG signature (`ssh-keygen -Y sign`, git).
@@ -134,6 +138,12 @@ pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
                     "the login names a different host key (publickey-hostbound) than the session was bound to".into(),
                 ));
             }
+            login_name(&login.user).map_err(|why| {
+                (
+                    ErrorCode::MalformedRequest,
+                    format!("the login's user name cannot be a login name on any sshd: {why}"),
+                )
+            })?;
             Reading {
                 purpose: Purpose::Login { user: login.user },
                 host,
@@ -156,6 +166,40 @@ pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
             forwarded,
         },
     })
+}
+
+/// The account sshd logs in as and the authentication style asked for:
+/// sshd cuts the user name at its first `:` (`root:bsdauth` logs in as
+/// `root`), while the signature covers the whole string.
+pub fn split_user(user: &str) -> (&str, Option<&str>) {
+    match user.split_once(':') {
+        Some((account, style)) => (account, Some(style)),
+        None => (user, None),
+    }
+}
+
+/// Whether `user` can be a login name on some sshd; why not. Refused: an
+/// empty account, more than [`MAX_USER_LEN`] bytes, and any character
+/// [`vmux_proto::text`] refuses (every `Z` but U+0020, `Cc`, `Cf`): such
+/// a name cannot name an account, only pad or garble a sheet.
+pub fn login_name(user: &str) -> Result<(), String> {
+    if let Some(c) = vmux_proto::text::first_forbidden(user) {
+        return Err(format!(
+            "it holds {} {}",
+            vmux_proto::text::kind(c),
+            vmux_proto::text::describe(c)
+        ));
+    }
+    if user.len() > MAX_USER_LEN {
+        return Err(format!(
+            "it is {} bytes long, more than {MAX_USER_LEN}",
+            user.len()
+        ));
+    }
+    if split_user(user).0.is_empty() {
+        return Err("the account before the first `:` is empty".into());
+    }
+    Ok(())
 }
 
 /// What the context says that the data denies, if anything.
@@ -521,6 +565,47 @@ mod tests {
         assert!(read(&r).is_err());
         r.context.purpose = None;
         assert_eq!(read(&r).unwrap().purpose, Purpose::Unknown);
+    }
+
+    #[test]
+    fn the_user_is_split_at_the_first_colon() {
+        assert_eq!(split_user("root"), ("root", None));
+        assert_eq!(split_user("root:"), ("root", Some("")));
+        assert_eq!(split_user("root:bsdauth:x"), ("root", Some("bsdauth:x")));
+        assert_eq!(
+            split_user("root:@staging (verified by this signer)"),
+            ("root", Some("@staging (verified by this signer)"))
+        );
+    }
+
+    #[test]
+    fn user_names_no_sshd_could_log_in_as_are_refused_with_the_reason() {
+        let c = Case::new();
+        let spoof = format!(
+            "root:@staging （verified by this signer）{}.",
+            "\u{3000}".repeat(320)
+        );
+        let refused = |user: &str| {
+            let r = c.request(login(b"sid", user, &c.user_key, None), vec![]);
+            let (code, why) = read(&r).unwrap_err();
+            assert_eq!(code, ErrorCode::MalformedRequest);
+            why
+        };
+        let why = refused(&spoof);
+        assert!(
+            why.contains("a space other than U+0020 (Zs) U+3000"),
+            "{why}"
+        );
+        assert!(refused("root\u{a0}").contains("U+00A0"));
+        assert!(refused("ro\u{200b}ot").contains("format character (Cf) U+200B"));
+        assert!(refused("root\u{1b}[2J").contains("control character (Cc) U+001B"));
+        assert!(refused("root\u{2028}").contains("line separator (Zl)"));
+        assert!(refused(&"a".repeat(MAX_USER_LEN + 1)).contains("257 bytes"));
+        assert!(refused(":style").contains("account before the first `:` is empty"));
+        for ok in ["root", "root:foo", "a b", &"a".repeat(MAX_USER_LEN)] {
+            let r = c.request(login(b"sid", ok, &c.user_key, None), vec![]);
+            assert!(read(&r).is_ok(), "{ok:?} refused");
+        }
     }
 
     #[test]

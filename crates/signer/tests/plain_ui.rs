@@ -208,7 +208,7 @@ async fn one_sheet_at_a_time_in_arrival_order_with_the_waiting_count() {
         async move { a.turn().await.ask(sign("laptop")).await }
     });
     ui.sees("SSH Sign Request").await;
-    ui.sees("git@git.example").await;
+    ui.sees("git.example (verified by the requester)").await;
     let second = tokio::spawn({
         let a = approvals.clone();
         async move { a.turn().await.ask(pairing("tablet")).await }

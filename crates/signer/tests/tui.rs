@@ -287,7 +287,7 @@ fn sheet_and_secret_through_a_pty() {
     screen.wait_for(&[
         "SSH Sign Request",
         "From Device laptop",
-        "Destination ci@build.example.org",
+        "Destination build.example.org",
         "1 more waiting",
     ]);
     screen.wait_for(&["Enter choose"]);

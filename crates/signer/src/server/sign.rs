@@ -91,6 +91,8 @@ impl Signer {
         let destination = Destination::describe(&reading, &hosts, &peer.name);
         entry.destination = Some(destination.target.to_string());
         entry.user = destination.user.as_ref().map(|u| u.text.clone());
+        entry.style.clone_from(&destination.style);
+        entry.claimed_host = destination.claimed_host.as_ref().map(ToString::to_string);
         entry.purpose = Some(destination.purpose.to_string());
         entry.path = destination.path.as_ref().map(ToString::to_string);
         entry.host_key.clone_from(&destination.host_key);

@@ -47,12 +47,24 @@ fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
             key,
         } => {
             let mut lines = from_device(device, claimed.as_deref());
+            // The host alone: user, style and claims each on their own line.
             lines.push(("Destination", destination.target.to_string()));
             if destination.target.quality == Quality::Requester {
                 lines.push(("Host check", REQUESTER_CHECKED.to_owned()));
             }
+            if let Some(claim) = &destination.claimed_host {
+                lines.push(("Host name", claim.to_string()));
+            }
             if let Some(user) = &destination.user {
                 lines.push(("User", user.to_string()));
+            }
+            if let Some(style) = &destination.style {
+                lines.push((
+                    "Style",
+                    format!(
+                        "auth style requested: \"{style}\" (the client's word; sshd logs in as the user above)"
+                    ),
+                ));
             }
             lines.push(("Purpose", destination.purpose.to_string()));
             if let Some(path) = &destination.path {
@@ -114,7 +126,10 @@ fn from_device(device: &str, claimed: Option<&str>) -> Vec<(&'static str, String
     if let Some(claimed) = claimed {
         lines.push((
             "Claims name",
-            format!("\"{claimed}\" (its own word; paired as \"{device}\")"),
+            format!(
+                "\"{}\" (its own word; paired as \"{device}\")",
+                vmux_proto::text::clip(claimed)
+            ),
         ));
     }
     lines

@@ -200,7 +200,7 @@ fn an_imported_host_is_named_and_verified_and_a_host_policy_fails_fast_elsewhere
 
     let login = rig.ssh(&db, &[], "echo logged-in");
     rig.sheet(&[
-        &format!("Destination  {user}@prod-db (verified by this signer)"),
+        "Destination  prod-db (verified by this signer)",
         &format!("User         {user} (verified by this signer)"),
         "Purpose      SSH login (verified by this signer)",
         "Path         laptop → prod-db (verified by this signer)",
@@ -211,7 +211,8 @@ fn an_imported_host_is_named_and_verified_and_a_host_policy_fails_fast_elsewhere
     assert!(ok && out.contains("logged-in"), "{out}");
     let logged = rig.last_logged();
     assert!(
-        logged.contains(&format!("{user}@prod-db (verified by this signer)"))
+        logged.contains("\"destination\":\"prod-db (verified by this signer)\"")
+            && logged.contains(&format!("\"user\":\"{user}\""))
             && logged.contains("\"purpose\":\"SSH login (verified by this signer)\"")
             && logged.contains("laptop → prod-db"),
         "{logged}"
@@ -253,7 +254,7 @@ fn a_new_host_is_learned_on_approval_and_a_swapped_key_is_flagged() {
 
     let login = rig.ssh(&first, &[], "true");
     rig.sheet(&[
-        &format!("Destination  {user}@SHA256:"),
+        "Destination  SHA256:",
         "(verified by this signer)",
         "new host, not on this signer's list; \"staging\" claimed by laptop",
     ]);
@@ -276,7 +277,7 @@ fn a_new_host_is_learned_on_approval_and_a_swapped_key_is_flagged() {
     .take(10)
     .collect();
     rig.sheet(&[
-        &format!("Destination  {user}@staging (verified by this signer)"),
+        "Destination  staging (verified by this signer)",
         &format!("same host key as approved on {today}"),
     ]);
     rig.deny();
@@ -393,7 +394,7 @@ fn a_lying_client_gets_an_unverified_sheet_or_policy_denied_and_git_signs() {
     for (case, why) in whys.iter().enumerate() {
         let (sock, key) = (sock.clone(), key.clone());
         let client = std::thread::spawn(move || lie(&sock, &key, case));
-        rig.sheet(&["Destination  root@", &format!("(UNVERIFIED: {why}")]);
+        rig.sheet(&["Destination  ", &format!("(UNVERIFIED: {why})"), "User         root"]);
         rig.deny();
         let (bound, signed) = client.join().unwrap();
         assert_eq!(signed, 5, "case {case}: refused as denied");
@@ -479,12 +480,12 @@ fn a_forwarded_login_shows_its_path_and_forwarding_can_be_denied() {
 
     let login = rig.ssh(&a, &["-A"], &inner);
     rig.sheet(&[
-        &format!("Destination  {user}@a (verified by this signer)"),
+        "Destination  a (verified by this signer)",
         "Path         laptop → a (verified by this signer)",
     ]);
     rig.approve();
     rig.sheet(&[
-        &format!("Destination  {user}@b (verified by this signer)"),
+        "Destination  b (verified by this signer)",
         "Path         laptop → a (forwarded) → b (verified by this signer)",
     ]);
     rig.approve();
@@ -551,5 +552,82 @@ fn the_identity_that_logged_in_last_is_offered_first() {
         (2, 2),
         "{}",
         server.log()
+    );
+}
+
+/// sshd logs in as the part of the user name before its first `:` (the
+/// rest is an authentication style), while the signature covers all of
+/// it. Root on a forwarded host pads the style with ideographic spaces so
+/// that a cut sheet reads "Destination root:@staging (verified by this
+/// signer)": refused, with the reason, before any sheet. A plain style
+/// gets its own line, and the Destination names the host alone.
+#[test]
+fn a_user_name_with_a_style_cannot_spoof_the_destination() {
+    let mut rig = Rig::start();
+    let staging = rig.sshd("staging", "");
+    let prod = rig.sshd("prod-db", "");
+    rig.import(&format!(
+        "staging {}\nprod-db {}\n",
+        staging.host_key(),
+        prod.host_key()
+    ));
+    let user = whoami();
+    let hop = |login: &str| {
+        format!(
+            "ssh {} -l '{login}' 127.0.0.1 id -un",
+            prod.client_options().join(" ")
+        )
+    };
+    let spoof = format!(
+        "{user}:@staging （verified by this signer）{}.",
+        "\u{3000}".repeat(320)
+    );
+
+    let login = rig.ssh(&staging, &["-A"], &hop(&spoof));
+    rig.sheet(&["Destination  staging (verified by this signer)"]);
+    rig.approve();
+    let (ok, out) = joined(login);
+    assert!(!ok && !out.lines().any(|l| l == user), "{out}");
+    rig.no_sheet();
+    let logged = rig.last_logged();
+    assert!(
+        logged.contains("\"outcome\":\"malformedRequest\"")
+            && logged.contains("cannot be a login name on any sshd")
+            && logged.contains("a space other than U+0020 (Zs) U+3000"),
+        "{logged}"
+    );
+    assert!(
+        !rig.signer().transcript.contains('\u{3000}'),
+        "a U+3000 reached the signer's screen"
+    );
+    assert!(!prod.log().contains("Accepted publickey"), "{}", prod.log());
+
+    let login = rig.ssh(&staging, &["-A"], &hop(&format!("{user}:foo")));
+    rig.sheet(&["Destination  staging (verified by this signer)"]);
+    rig.approve();
+    rig.sheet(&[
+        "Destination  prod-db (verified by this signer)",
+        &format!("User         {user} (verified by this signer)"),
+        "Style        auth style requested: \"foo\"",
+        "Path         laptop → staging (forwarded) → prod-db (verified by this signer)",
+    ]);
+    // The sheet is up: nothing has logged in yet.
+    assert!(!login.is_finished());
+    assert!(!prod.log().contains("Accepted publickey"), "{}", prod.log());
+    rig.approve();
+    let (ok, out) = joined(login);
+    assert!(ok && out.lines().any(|l| l == user), "{out}");
+    assert!(
+        prod.log()
+            .contains(&format!("Accepted publickey for {user} from 127.0.0.1")),
+        "{}",
+        prod.log()
+    );
+    let logged = rig.last_logged();
+    assert!(
+        logged.contains("\"destination\":\"prod-db (verified by this signer)\"")
+            && logged.contains(&format!("\"user\":\"{user}\""))
+            && logged.contains("\"style\":\"foo\""),
+        "{logged}"
     );
 }

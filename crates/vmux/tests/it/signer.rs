@@ -697,7 +697,9 @@ fn a_requester_cannot_claim_a_destination_the_signer_did_not_verify() {
         &mut rig,
         vec![binding(&a, b"session with a", false)],
         &[
-            "root@\"prod-db\" (UNVERIFIED: the login's session identifier is not the one bound last; the name is claimed by laptop)",
+            "(UNVERIFIED: the login's session identifier is not the one bound last)",
+            "Host name    \"prod-db\" (claimed by laptop)",
+            "User         root (verified by this signer)",
         ],
     );
     // A's key and signature passed off as bound to B's session.
@@ -733,7 +735,7 @@ fn a_requester_cannot_claim_a_destination_the_signer_did_not_verify() {
         &mut rig,
         vec![binding(&b, b"session with b", false)],
         &[
-            "Destination  root@SHA256:",
+            "Destination  SHA256:",
             "(verified by this signer)",
             "new host, not on this signer's list; \"prod-db\" claimed by laptop",
         ],
