@@ -233,7 +233,10 @@ mod tests {
         let long = "電".repeat(MAX_SHOWN_CHARS + 64);
         let shown = clip(&long);
         assert!(shown.starts_with(&"電".repeat(MAX_SHOWN_CHARS)));
-        assert!(shown.ends_with("… (64 more characters not shown)"), "{shown}");
+        assert!(
+            shown.ends_with("… (64 more characters not shown)"),
+            "{shown}"
+        );
         assert_eq!(
             shown.chars().filter(|&c| c == '電').count(),
             MAX_SHOWN_CHARS

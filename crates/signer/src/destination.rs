@@ -124,7 +124,11 @@ impl Destination {
 
 /// The Destination line, the host key line, and a name claimed for a
 /// host nothing proves.
-fn target(reading: &Reading, hosts: &HostKeys, device: &str) -> (Item, Option<String>, Option<Item>) {
+fn target(
+    reading: &Reading,
+    hosts: &HostKeys,
+    device: &str,
+) -> (Item, Option<String>, Option<Item>) {
     match &reading.host {
         Host::NotALogin => {
             let (text, quality) = match reading.purpose {
@@ -162,7 +166,9 @@ fn target(reading: &Reading, hosts: &HostKeys, device: &str) -> (Item, Option<St
             key,
             claimed_name,
         } => {
-            let text = key.as_deref().map_or_else(|| "unknown host".to_owned(), fingerprint);
+            let text = key
+                .as_deref()
+                .map_or_else(|| "unknown host".to_owned(), fingerprint);
             let target = Item {
                 text,
                 quality: Quality::Unverified(why.clone()),
@@ -475,9 +481,8 @@ mod tests {
         assert_eq!(line("Destination"), "prod-db (verified by this signer)");
         assert_eq!(line("User"), "root (verified by this signer)");
         assert!(
-            line("Style").starts_with(
-                "auth style requested: \"@staging (verified by this signer)\""
-            ),
+            line("Style")
+                .starts_with("auth style requested: \"@staging (verified by this signer)\""),
             "{fields:?}"
         );
         // A long claim is cut, and says so.

@@ -394,7 +394,11 @@ fn a_lying_client_gets_an_unverified_sheet_or_policy_denied_and_git_signs() {
     for (case, why) in whys.iter().enumerate() {
         let (sock, key) = (sock.clone(), key.clone());
         let client = std::thread::spawn(move || lie(&sock, &key, case));
-        rig.sheet(&["Destination  ", &format!("(UNVERIFIED: {why})"), "User         root"]);
+        rig.sheet(&[
+            "Destination  ",
+            &format!("(UNVERIFIED: {why})"),
+            "User         root",
+        ]);
         rig.deny();
         let (bound, signed) = client.join().unwrap();
         assert_eq!(signed, 5, "case {case}: refused as denied");

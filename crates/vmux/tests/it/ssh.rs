@@ -102,10 +102,7 @@ fn commands_print_their_output_and_exit_with_their_status() {
     let mut ssh = rig.ssh(&[&dest, "--", "exit", "3"]);
     let signer = rig.paired.signer();
     signer.expect("SSH Sign Request", WAIT);
-    signer.expect(
-        "Destination  prod-db (verified by the requester)",
-        WAIT,
-    );
+    signer.expect("Destination  prod-db (verified by the requester)", WAIT);
     signer.expect("on this signer's list as \"prod-db\" (added", WAIT);
     signer.expect("[a] approve", WAIT);
     signer.type_line("a");
