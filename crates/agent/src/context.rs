@@ -18,7 +18,10 @@ pub fn sign_context(data: &[u8], bindings: &Bindings) -> SignContext {
     match classify(data) {
         SignedData::Userauth(u) => {
             ctx.purpose = Some(Purpose::SshUserauth);
-            ctx.user = Some(u.user);
+            // A name the wire's text rules refuse stays out of the context,
+            // so the request still travels and the signer, reading the
+            // data itself, refuses it with the reason.
+            ctx.user = Some(u.user).filter(|user| vmux_proto::text::check(user).is_ok());
             // The binding for this very session names the host best.
             if let Some(b) = bindings.for_session(&u.session_id) {
                 binding = Some(b);
@@ -26,7 +29,7 @@ pub fn sign_context(data: &[u8], bindings: &Bindings) -> SignContext {
         }
         SignedData::SshSig(s) => {
             ctx.purpose = Some(Purpose::Sshsig);
-            ctx.namespace = Some(s.namespace);
+            ctx.namespace = Some(s.namespace).filter(|ns| vmux_proto::text::check(ns).is_ok());
         }
         SignedData::Unknown => {}
     }
@@ -115,5 +118,23 @@ mod tests {
 
         let ctx = sign_context(b"anything", &Bindings::default());
         assert_eq!(ctx, SignContext::default());
+    }
+
+    /// The signer refuses it, with the reason; the context must not stop
+    /// the request on its way there.
+    #[test]
+    fn a_user_name_the_text_rules_refuse_is_left_out() {
+        let mut login = Vec::new();
+        string(&mut login, b"session-id");
+        login.push(50);
+        string(&mut login, "root:\u{3000}".as_bytes());
+        string(&mut login, b"ssh-connection");
+        string(&mut login, b"publickey");
+        login.push(1);
+        string(&mut login, b"ssh-ed25519");
+        string(&mut login, b"blob");
+        let ctx = sign_context(&login, &Bindings::default());
+        assert_eq!(ctx.purpose, Some(Purpose::SshUserauth));
+        assert_eq!(ctx.user, None);
     }
 }

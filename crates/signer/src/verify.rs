@@ -151,6 +151,15 @@ pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
                 forwarded,
             }
         }
+        SignedData::SshSig(sig) if vmux_proto::text::check(&sig.namespace).is_err() => {
+            return Err((
+                ErrorCode::MalformedRequest,
+                format!(
+                    "the SSHSIG namespace cannot be shown: {}",
+                    forbidden(&sig.namespace).unwrap_or_default()
+                ),
+            ));
+        }
         SignedData::SshSig(sig) => Reading {
             purpose: Purpose::Signature {
                 namespace: sig.namespace,
@@ -183,12 +192,8 @@ pub fn split_user(user: &str) -> (&str, Option<&str>) {
 /// [`vmux_proto::text`] refuses (every `Z` but U+0020, `Cc`, `Cf`): such
 /// a name cannot name an account, only pad or garble a sheet.
 pub fn login_name(user: &str) -> Result<(), String> {
-    if let Some(c) = vmux_proto::text::first_forbidden(user) {
-        return Err(format!(
-            "it holds {} {}",
-            vmux_proto::text::kind(c),
-            vmux_proto::text::describe(c)
-        ));
+    if let Some(why) = forbidden(user) {
+        return Err(why);
     }
     if user.len() > MAX_USER_LEN {
         return Err(format!(
@@ -200,6 +205,17 @@ pub fn login_name(user: &str) -> Result<(), String> {
         return Err("the account before the first `:` is empty".into());
     }
     Ok(())
+}
+
+/// `it holds a space other than U+0020 (Zs) U+3000`, when `s` holds a
+/// character the text rules refuse.
+fn forbidden(s: &str) -> Option<String> {
+    let c = vmux_proto::text::first_forbidden(s)?;
+    Some(format!(
+        "it holds {} {}",
+        vmux_proto::text::kind(c),
+        vmux_proto::text::describe(c)
+    ))
 }
 
 /// What the context says that the data denies, if anything.
@@ -602,6 +618,9 @@ mod tests {
         assert!(refused("root\u{2028}").contains("line separator (Zl)"));
         assert!(refused(&"a".repeat(MAX_USER_LEN + 1)).contains("257 bytes"));
         assert!(refused(":style").contains("account before the first `:` is empty"));
+        let sshsig = SshSig::signed_data("file\u{3000}", HashAlg::Sha512, b"msg").unwrap();
+        let (_, why) = read(&c.request(sshsig, vec![])).unwrap_err();
+        assert!(why.contains("namespace") && why.contains("U+3000"), "{why}");
         for ok in ["root", "root:foo", "a b", &"a".repeat(MAX_USER_LEN)] {
             let r = c.request(login(b"sid", ok, &c.user_key, None), vec![]);
             assert!(read(&r).is_ok(), "{ok:?} refused");

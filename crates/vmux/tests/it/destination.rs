@@ -250,7 +250,6 @@ fn a_new_host_is_learned_on_approval_and_a_swapped_key_is_flagged() {
     let first = rig.sshd("staging", "");
     // The user's OpenSSH calls it "staging": the agent passes that on.
     rig.user_known_hosts(&format!("staging {}\n", first.host_key()));
-    let user = whoami();
 
     let login = rig.ssh(&first, &[], "true");
     rig.sheet(&[
@@ -598,7 +597,7 @@ fn a_user_name_with_a_style_cannot_spoof_the_destination() {
         logged.contains("\"outcome\":\"malformedRequest\"")
             && logged.contains("cannot be a login name on any sshd")
             && logged.contains("a space other than U+0020 (Zs) U+3000"),
-        "{logged}"
+        "{logged}\n{out}"
     );
     assert!(
         !rig.signer().transcript.contains('\u{3000}'),
