@@ -263,7 +263,8 @@ fn the_longest_sheet_is_never_shown_in_part(size: (u16, u16)) {
         "From Device",
         "laptop",
         "Destination",
-        "root@",
+        "User",
+        "root",
         "Approve",
         "Deny",
     ] {
