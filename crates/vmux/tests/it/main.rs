@@ -27,6 +27,7 @@ mod load;
 mod pairing;
 mod pinentry;
 mod raw_signer;
+mod regress;
 mod signer;
 mod ssh;
 mod tokens;
