@@ -18,6 +18,9 @@ pub struct Ephemeral {
     /// public point) on every signature, which doubled the cost.
     signer: p256::ecdsa::SigningKey,
     public_blob: Vec<u8>,
+    /// Its `SHA256:` fingerprint, for the log of every signature: hashed
+    /// once here rather than per signature.
+    fingerprint: String,
 }
 
 impl fmt::Debug for Ephemeral {
@@ -47,16 +50,23 @@ impl Ephemeral {
             .private_key_bytes();
         let signer = p256::ecdsa::SigningKey::from_slice(scalar)
             .map_err(|e| format!("cannot load the ephemeral key: {e}"))?;
+        let fingerprint = vmux_link::Fingerprint::of(&public_blob).to_string();
         Ok(Self {
             key,
             signer,
             public_blob,
+            fingerprint,
         })
     }
 
     /// The OpenSSH public key blob.
     pub fn public_blob(&self) -> &[u8] {
         &self.public_blob
+    }
+
+    /// The `SHA256:` fingerprint of [`Self::public_blob`].
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The SSH signature blob over `data`, as SSH_AGENT_SIGN_RESPONSE

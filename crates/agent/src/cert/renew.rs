@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use vmux_link::Fingerprint;
 use vmux_link::clock::Clock;
 use vmux_proto::agent::Identity;
 use vmux_proto::envelope::{ErrorCode, SignContext};
@@ -98,7 +97,7 @@ impl Certs {
         let Some(held) = self.offered_as(&state, blob) else {
             return Local::NotOurs;
         };
-        let fingerprint = Fingerprint::of(held.key.public_blob()).to_string();
+        let fingerprint = held.key.fingerprint().to_owned();
         match held.key.sign(data) {
             Some(sig) => Local::Signed(sig, fingerprint),
             None => Local::Failed(fingerprint),
@@ -117,7 +116,7 @@ impl Certs {
     pub fn fingerprint_of(&self, blob: &[u8]) -> Option<String> {
         let state = self.state();
         self.offered_as(&state, blob)
-            .map(|h| Fingerprint::of(h.key.public_blob()).to_string())
+            .map(|h| h.key.fingerprint().to_owned())
     }
 
     fn offered_as<'s>(&self, state: &'s CertState, blob: &[u8]) -> Option<&'s Held> {
@@ -168,7 +167,7 @@ impl Certs {
                 return false;
             }
         };
-        let fingerprint = Fingerprint::of(key.public_blob()).to_string();
+        let fingerprint = key.fingerprint().to_owned();
         let reply = issuer
             .issue(key.public_blob().to_vec(), self.validity_secs, arrived)
             .await;
