@@ -5,5 +5,6 @@ pub mod fit;
 pub mod guide;
 pub mod pinentry;
 pub mod plain;
+pub mod settle;
 pub mod text;
 pub mod tui;

@@ -194,10 +194,32 @@ async fn a_sheet_too_tall_for_the_screen_is_not_printed_and_takes_no_answer() {
         }
     });
     ui.sees("From Device  laptop").await;
+    // `vmux ssh`'s destination: why it is the requester's word, in words.
+    ui.sees("Host check   vmux ssh on that device checked the host key against its known_hosts")
+        .await;
     ui.sees("Expires in 60 s").await;
     ui.sees("> ").await;
     ui.types("a");
     assert_eq!(shown.await.unwrap(), Ok(Decision::Approve));
+}
+
+/// The plain sheet says how long it has when shown, and again at 30 s and
+/// 10 s left (not every second).
+#[tokio::test]
+async fn the_plain_sheet_counts_down_at_a_few_points() {
+    let (approvals, mut ui) = start();
+    let shown = tokio::spawn({
+        let a = approvals.clone();
+        async move {
+            let expires = std::time::Instant::now() + Duration::from_millis(11_500);
+            a.turn().await.ask_until(sign("laptop"), expires).await
+        }
+    });
+    ui.sees("Expires in 12 s").await;
+    ui.sees("(Expires in 10 s; a or d) > ").await;
+    assert_eq!(ui.seen.matches("Expires in").count(), 2, "{}", ui.seen);
+    ui.types("d");
+    assert_eq!(shown.await.unwrap(), Ok(Decision::Deny));
 }
 
 #[tokio::test]
@@ -365,8 +387,10 @@ async fn a_pairing_sheet_yields_to_a_request_and_comes_back() {
         let a = approvals.clone();
         async move { a.turn().await.ask(sign("laptop")).await }
     });
-    ui.sees("Withdrawn before an answer").await;
+    // One line for it, the pipeline's: none of the UI's own beside it.
+    ui.sees("Pairing request set aside").await;
     ui.sees("From Device  laptop").await;
+    assert!(!ui.seen.contains("Withdrawn"), "{}", ui.seen);
     ui.types("a");
     assert_eq!(signed.await.unwrap(), Ok(Decision::Approve));
     ui.sees("\"stranger\" wants to pair").await;

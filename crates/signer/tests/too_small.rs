@@ -113,7 +113,12 @@ fn child_too_small() {
         );
         turn.banner("Next: a usual sheet");
         // A usual sheet: whole at 80×24; at 40×12 only once enlarged.
-        let answer = timeout(Duration::from_secs(20), turn.ask(usual("laptop"))).await;
+        let expires = Instant::now() + Duration::from_secs(20);
+        let answer = timeout(
+            Duration::from_secs(20),
+            turn.ask_until(usual("laptop"), expires),
+        )
+        .await;
         log += &format!(
             "usual={}\n",
             answer.map_or("pending".into(), |a| format!("{a:?}"))
@@ -269,6 +274,21 @@ fn the_longest_sheet_is_never_shown_in_part(size: (u16, u16)) {
         "Deny",
     ] {
         assert!(screen.contains(part), "{part:?} missing:\n{screen}");
+    }
+    // The countdown runs on the sheet.
+    let left = |screen: &str| -> u64 {
+        let at = screen.find("Expires in ").unwrap() + "Expires in ".len();
+        screen[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let first = left(&screen);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while left(&tmux.screen()) >= first {
+        assert!(
+            Instant::now() < deadline,
+            "the countdown stood still:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     tmux.press("a");
     let results = results(&out);

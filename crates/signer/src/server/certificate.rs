@@ -87,7 +87,14 @@ impl Signer {
                 r.requested_validity_seconds,
                 self.clock.now_ms() / 1000,
             )
-            .map_err(|m| (ErrorCode::PolicyDenied, m))?;
+            .map_err(|m| {
+                // One line on the signer's screen too: no sheet was shown.
+                self.approvals.banner(format!(
+                    "Refused by policy: certificate request from \"{}\": {m}",
+                    peer.name
+                ));
+                (ErrorCode::PolicyDenied, m)
+            })?;
         let claimed = peer.claimed_name().map(str::to_owned);
         let deadline = self.deadline(r.expires_at_milliseconds);
         let home = self.home.clone();

@@ -19,6 +19,7 @@
 //! Every value a peer supplied is escaped ([`vmux_proto::text::escape`])
 //! before it goes into a dialog, and everything we send is Assuan-escaped.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use vmux_proto::text::escape;
 
 use crate::approval::{Command, Decision, Sheet};
+use crate::ui::settle::settle;
 use crate::ui::{fit, text};
 
 mod assuan;
@@ -103,9 +105,16 @@ where
     // PIN) is shown as the error of the next prompt.
     let mut asked_secret = false;
     let mut failure: Option<String> = None;
-    // When the request whose turn it is runs out (for its prompts too).
-    let mut turn_expires = None;
-    while let Some(command) = commands.recv().await {
+    // What came while a withdrawal settled goes first, in order.
+    let mut stash = VecDeque::new();
+    loop {
+        let command = match stash.pop_front() {
+            Some(command) => command,
+            None => match commands.recv().await {
+                Some(command) => command,
+                None => return Ok(()),
+            },
+        };
         match command {
             Command::Waiting(n) => waiting = n,
             Command::Banner(line) => {
@@ -121,7 +130,6 @@ where
                 mut reply,
             } => {
                 (asked_secret, failure) = (false, None);
-                turn_expires = expires;
                 let dialog = Dialog::Confirm(&sheet, waiting, expires);
                 let answer = show(
                     &program,
@@ -151,12 +159,9 @@ where
                         if matches!(waited.await?, Shown::Stopped) {
                             return Ok(());
                         }
-                        if !expired(expires) {
-                            say(&mut out, WITHDRAWN).await?;
-                        }
+                        stash.extend(withdrawn(&mut commands, &mut out).await?);
                     }
-                    Shown::Withdrawn if expired(expires) => {}
-                    Shown::Withdrawn => say(&mut out, WITHDRAWN).await?,
+                    Shown::Withdrawn => stash.extend(withdrawn(&mut commands, &mut out).await?),
                     Shown::Stopped => return Ok(()),
                 }
             }
@@ -181,15 +186,13 @@ where
                     // Dropping the reply unanswered cancels, as Escape does on the TUI.
                     Shown::Answered(Reply::Declined) => {}
                     Shown::Failed(e) => say(&mut out, &e.to_string()).await?,
-                    Shown::Withdrawn if expired(turn_expires) => {}
-                    Shown::Withdrawn => say(&mut out, WITHDRAWN).await?,
+                    Shown::Withdrawn => stash.extend(withdrawn(&mut commands, &mut out).await?),
                     Shown::TooBig => {}
                     Shown::Stopped => return Ok(()),
                 }
             }
         }
     }
-    Ok(())
 }
 
 /// What a dialog asks.
@@ -316,10 +319,15 @@ async fn unanswered<T, W: AsyncWrite + Unpin>(
     }
 }
 
-/// Whether a request that runs out at `expires` has (its pipeline then
-/// says so itself).
-fn expired(expires: Option<Instant>) -> bool {
-    expires.is_some_and(|e| Instant::now() >= e)
+/// After a withdrawal, one line: the pipeline's, else ours; returns what
+/// came meanwhile.
+async fn withdrawn<W: AsyncWrite + Unpin>(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    out: &mut W,
+) -> io::Result<VecDeque<Command>> {
+    let (line, stash) = settle(commands, WITHDRAWN.to_owned()).await;
+    say(out, &escape(&line)).await?;
+    Ok(stash)
 }
 
 /// Columns and rows a dialog's description may take: a console

@@ -26,6 +26,7 @@ use vmux_proto::text::escape;
 use zeroize::Zeroizing;
 
 use crate::approval::{Command, Decision, PairingWindow, Sheet};
+use crate::ui::settle::settle;
 use crate::ui::{fit, text};
 
 /// Longest line kept, in bytes: a secret, an answer or a command never
@@ -289,15 +290,15 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut waiting = 0usize;
-    // When the request whose turn it is runs out (for its prompts too).
-    let mut turn_expires = None;
+    // What came while a withdrawal settled goes first, in order.
+    let mut stash = VecDeque::new();
     write(&mut out, "Type p and Enter to let a new device pair.\n").await?;
     // Between sheets, only lines begun after the last one count (before
     // the first, any: typeahead of `p` harms no one).
     let mut idle_since = input.created;
     loop {
         let command = tokio::select! {
-            command = commands.recv() => command,
+            command = next(&mut stash, &mut commands) => command,
             // Between sheets a line is a command; input that ended is
             // noticed when a sheet needs it.
             // Nothing is echoed: what is typed here may be the rest of a
@@ -328,8 +329,7 @@ where
                 expires,
                 reply,
             } => {
-                turn_expires = expires;
-                if ask(
+                let asked = ask(
                     &mut input,
                     &mut out,
                     &mut commands,
@@ -337,11 +337,10 @@ where
                     &sheet,
                     expires,
                     reply,
-                )
-                .await?
-                    == Flow::Quit
-                {
-                    return Ok(());
+                );
+                match asked.await? {
+                    Flow::Quit => return Ok(()),
+                    Flow::Go(more) => stash.extend(more),
                 }
                 idle_since = Instant::now();
             }
@@ -361,11 +360,11 @@ where
                     Some(s) => {
                         let _ = reply.send(s);
                     }
-                    // An expiry is said by the request's pipeline.
-                    None if reply.is_closed() && !expired(turn_expires) => {
-                        write(&mut out, &format!("{WITHDRAWN}\n")).await?;
+                    None if reply.is_closed() => {
+                        let (line, more) = settle(&mut commands, WITHDRAWN.to_owned()).await;
+                        write(&mut out, &format!("{}\n", escape(&line))).await?;
+                        stash.extend(more);
                     }
-                    None if reply.is_closed() => {}
                     None => return Ok(()),
                 }
                 idle_since = Instant::now();
@@ -385,10 +384,22 @@ async fn write<W: AsyncWrite + Unpin>(out: &mut W, s: &str) -> std::io::Result<(
     out.flush().await
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Flow {
-    Go,
+    /// Answered or withdrawn; with the commands that came meanwhile.
+    Go(VecDeque<Command>),
     Quit,
+}
+
+/// The next command: a stashed one first, else the queue's.
+async fn next(
+    stash: &mut VecDeque<Command>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+) -> Option<Command> {
+    match stash.pop_front() {
+        Some(command) => Some(command),
+        None => commands.recv().await,
+    }
 }
 
 /// Shows `sheet` until it is answered or withdrawn. On a terminal of known
@@ -470,21 +481,18 @@ async fn ask<W: AsyncWrite + Unpin>(
     match decision {
         Some(d) => {
             let _ = reply.send(d);
+            Ok(Flow::Go(VecDeque::new()))
         }
-        // An expiry is said by the request's pipeline: one line either way.
-        None if expired(expires) => write(out, "\n").await?,
         None => {
-            write(
-                out,
-                &format!(
-                    "\n{WITHDRAWN_SHEET}: {}; nothing was signed.\n",
-                    escape(&text::summary(sheet))
-                ),
-            )
-            .await?;
+            let own = format!(
+                "{WITHDRAWN_SHEET}: {}; nothing was signed.",
+                text::summary(sheet)
+            );
+            let (line, more) = settle(commands, own).await;
+            write(out, &format!("\n{}\n", escape(&line))).await?;
+            Ok(Flow::Go(more))
         }
     }
-    Ok(Flow::Go)
 }
 
 /// Seconds left at which a sheet on screen says how long it has.
@@ -529,11 +537,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// Whether a request that runs out at `expires` has.
-fn expired(expires: Option<Instant>) -> bool {
-    expires.is_some_and(|e| Instant::now() >= e)
 }
 
 /// Terminal rows `text` takes on a screen `width` wide.

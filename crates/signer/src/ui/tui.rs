@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use crate::approval::{Command, Decision, PairingWindow, Sheet};
+use crate::ui::settle::settle;
 use crate::ui::text;
 
 mod view;
@@ -37,8 +38,8 @@ use view::{Button, Copy, Shown, View};
 /// before keys count.
 pub const ARM_DELAY: Duration = Duration::from_millis(300);
 
-/// Shown when a request goes away while its sheet is up, other than by
-/// expiring (its pipeline says that).
+/// Shown when a request goes away while its sheet is up, unless its
+/// pipeline says why ([`settle`]).
 const WITHDRAWN: &str = "Withdrawn before an answer";
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -111,43 +112,56 @@ pub async fn run(
     let mut idle_from = Instant::now();
     loop {
         term.frame(|f| ((), view.idle(f)))?;
-        tokio::select! {
-            command = commands.recv() => match command {
-                None => return Ok(()),
-                Some(Command::Waiting(n)) => view.waiting = n,
-                Some(Command::Banner(line)) => view.banner(line),
-                Some(Command::Guide(guide)) => view.guide = Some(guide),
-                Some(Command::Sheet { sheet, expires, reply }) => {
-                    let mut ui = Ui { term: &mut term, view: &mut view, keys: &mut keys, commands: &mut commands };
-                    if ui.ask(&sheet, expires, reply).await? == Flow::Quit {
-                        return Ok(());
+        // What came while a withdrawal settled goes first, in order.
+        let command = match view.stash.pop_front() {
+            Some(command) => command,
+            None => tokio::select! {
+                command = commands.recv() => match command {
+                    None => return Ok(()),
+                    Some(command) => command,
+                },
+                event = keys.next() => {
+                    match event {
+                        None => return Ok(()),
+                        Some((_, Err(e))) => return Err(e),
+                        Some((_, Ok(Event::Key(k)))) if is_ctrl_c(&k) => return Ok(()),
+                        Some((at, Ok(Event::Key(k)))) if k.kind == KeyEventKind::Press => {
+                            if at < idle_from {
+                                // Not quiet yet: this key is dropped and restarts the wait.
+                                idle_from = idle_from.max(at + ARM_DELAY);
+                            } else if matches!(k.code, KeyCode::Char('p' | 'P')) {
+                                window.open();
+                            }
+                        }
+                        // Anything else (resize, stray keys) just redraws.
+                        Some(_) => {}
                     }
-                    idle_from = Instant::now() + ARM_DELAY;
-                }
-                Some(Command::Secret { prompt, reply }) => {
-                    let mut ui = Ui { term: &mut term, view: &mut view, keys: &mut keys, commands: &mut commands };
-                    if ui.secret(&prompt, reply).await? == Flow::Quit {
-                        return Ok(());
-                    }
-                    idle_from = Instant::now() + ARM_DELAY;
+                    continue;
                 }
             },
-            event = keys.next() => match event {
-                None => return Ok(()),
-                Some((_, Err(e))) => return Err(e),
-                Some((_, Ok(Event::Key(k)))) if is_ctrl_c(&k) => return Ok(()),
-                Some((at, Ok(Event::Key(k)))) if k.kind == KeyEventKind::Press => {
-                    if at < idle_from {
-                        // Not quiet yet: this key is dropped and restarts the wait.
-                        idle_from = idle_from.max(at + ARM_DELAY);
-                    } else if matches!(k.code, KeyCode::Char('p' | 'P')) {
-                        window.open();
-                    }
-                }
-                // Anything else (resize, stray keys) just redraws.
-                Some(_) => {}
-            },
+        };
+        let mut ui = Ui {
+            term: &mut term,
+            view: &mut view,
+            keys: &mut keys,
+            commands: &mut commands,
+        };
+        let flow = match command {
+            Command::Sheet {
+                sheet,
+                expires,
+                reply,
+            } => ui.ask(&sheet, expires, reply).await?,
+            Command::Secret { prompt, reply } => ui.secret(&prompt, reply).await?,
+            other => {
+                let _ = while_prompting(ui.view, Some(other));
+                continue;
+            }
+        };
+        if flow == Flow::Quit {
+            return Ok(());
         }
+        idle_from = Instant::now() + ARM_DELAY;
     }
 }
 
@@ -177,8 +191,6 @@ impl Ui<'_> {
     ) -> io::Result<Flow> {
         let mut armed_at = self.keys.fresh(self.term)?;
         let (mut armed, mut whole) = (false, false);
-        // Its passphrase prompt, in the same turn, runs out with it.
-        self.view.expires = expires;
         let mut focus = Button::Deny;
         let decision = loop {
             let shown = Shown {
@@ -199,11 +211,8 @@ impl Ui<'_> {
                 // Withdrawal first: when the queue closes too, the banner still shows.
                 biased;
                 () = reply.closed() => {
-                    // An expiry is said by the request's pipeline; anything
-                    // else only here: one line either way.
-                    if !expired(expires) {
-                        self.view.banner(format!("{WITHDRAWN}: {}; nothing was signed", text::summary(sheet)));
-                    }
+                    let own = format!("{WITHDRAWN}: {}; nothing was signed", text::summary(sheet));
+                    self.withdrawn(own).await;
                     return Ok(Flow::Go);
                 }
                 () = tokio::time::sleep_until(armed_at.into()), if !armed && whole => armed = true,
@@ -245,6 +254,13 @@ impl Ui<'_> {
         Ok(Flow::Go)
     }
 
+    /// After a withdrawal, one line: the pipeline's, else `own`.
+    async fn withdrawn(&mut self, own: String) {
+        let (line, stash) = settle(self.commands, own).await;
+        self.view.banner(line);
+        self.view.stash.extend(stash);
+    }
+
     /// The countdown and the queue, under the sheet.
     fn status_line(&self, expires: Option<Instant>) -> String {
         let mut parts = Vec::new();
@@ -277,9 +293,7 @@ impl Ui<'_> {
                 // Withdrawal first: when the queue closes too, the banner still shows.
                 biased;
                 () = reply.closed() => {
-                    if !expired(self.view.expires) {
-                        self.view.banner(format!("{WITHDRAWN}: the prompt \"{prompt}\" went away"));
-                    }
+                    self.withdrawn(format!("{WITHDRAWN}: the prompt \"{prompt}\" went away")).await;
                     return Ok(Flow::Go);
                 }
                 () = tokio::time::sleep_until(armed_at.into()), if !armed => armed = true,
@@ -340,12 +354,6 @@ fn answer(k: &KeyEvent, focus: &mut Button) -> Option<Decision> {
         _ => {}
     }
     None
-}
-
-/// Whether a request that runs out at `expires` has (its pipeline then
-/// says so, in the one line about it).
-fn expired(expires: Option<Instant>) -> bool {
-    expires.is_some_and(|e| Instant::now() >= e)
 }
 
 /// Sleeps until `at`; never, for `None`.

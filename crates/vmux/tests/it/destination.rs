@@ -234,6 +234,13 @@ fn an_imported_host_is_named_and_verified_and_a_host_policy_fails_fast_elsewhere
         started.elapsed()
     );
     rig.no_sheet();
+    // One line on the signer's screen says so, and why.
+    rig.signer()
+        .expect("Refused by policy: sign request from \"laptop\"", WAIT);
+    rig.signer().expect(
+        "not one of the hosts this key may log in to (prod-db)",
+        WAIT,
+    );
     let logged = rig.last_logged();
     assert!(
         logged.contains("\"outcome\":\"policyDenied\"")

@@ -156,7 +156,7 @@ fn unanswered_pairing_times_out_and_pins_nothing() {
     signer.expect("wants to pair", WAIT);
     pair.expect("timed out", WAIT);
     assert!(!pair.wait_exit(WAIT).success());
-    signer.expect("Withdrawn before an answer", WAIT);
+    signer.expect("Pairing request from \"laptop\" timed out", WAIT);
     assert!(peers(&signer_home).contains("No paired devices"));
     assert!(peers(&agent_home).contains("No paired devices"));
 }

@@ -394,6 +394,21 @@ fn a_request_that_expires_while_shown_answers_request_expired() {
         "expired before it was answered; nothing was signed or delivered",
         WAIT,
     );
+    // One line for the one expiry, naming the device and what it was for:
+    // none from the UI beside it, up to the next sheet.
+    rig.send(Envelope::SignRequest(rig.sign_request(0, b"more", 0)));
+    rig.signer.expect("SSH Sign Request", WAIT);
+    let said = &rig.signer.transcript;
+    assert_eq!(
+        said.matches("expired before it was answered").count(),
+        1,
+        "{said}"
+    );
+    assert!(!said.contains("Withdrawn"), "{said}");
+    assert!(
+        said.contains("Unanswered sign request from \"laptop\" for"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -634,7 +649,12 @@ fn a_device_that_disconnects_takes_its_sheet_with_it() {
     rig.send(Envelope::SignRequest(rig.sign_request(0, b"data", 0)));
     rig.signer.expect("SSH Sign Request", WAIT);
     rig.disconnect();
-    rig.signer.expect("Withdrawn before an answer", WAIT);
+    // One line, the pipeline's, saying why.
+    rig.signer.expect("Withdrawn: the request from", WAIT);
+    rig.signer
+        .expect("(its client left); nothing was signed", WAIT);
+    let said = &rig.signer.transcript;
+    assert_eq!(said.matches("Withdrawn").count(), 1, "{said}");
 }
 
 fn host_key() -> PrivateKey {

@@ -56,8 +56,8 @@ pub struct View {
     pub waiting: usize,
     /// Next steps, in a panel under the status.
     pub guide: Option<Guide>,
-    /// When the request whose turn it is runs out (for its prompts too).
-    pub expires: Option<std::time::Instant>,
+    /// Commands that came while a withdrawal settled, handled next.
+    pub stash: VecDeque<crate::approval::Command>,
 }
 
 impl View {
