@@ -401,7 +401,15 @@ async fn sign(agent: &Agent, request: SignRequest, bindings: &Bindings) -> Respo
     };
     match (decide(facts), key) {
         (Route::Certificate, _) => sign_locally(agent, &request, bindings, started),
-        (Route::Signer, Some(key)) => forward(agent, &key, &request, bindings, started).await,
+        // Held while the request waits: a forwarded host's flood gets its
+        // share of the signer, not all of it (see `quota`).
+        (Route::Signer, Some(key)) => match agent.quota.take(bindings.forwarded()) {
+            Some(_waiting) => forward(agent, &key, &request, bindings, started).await,
+            None => {
+                refuse(agent, &request, bindings, holder, Some(&key), Refusal::Busy);
+                Response::Failure
+            }
+        },
         (Route::Upstream, _) => crate::upstream::sign(agent, request, bindings).await,
         (Route::Refused(why), key) => {
             refuse(agent, &request, bindings, holder, key.as_ref(), why);

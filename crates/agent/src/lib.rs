@@ -6,6 +6,8 @@
 //! - [`connection`]: one client connection, request by request; what a
 //!   forwarded one may not do.
 //! - [`slots`]: the cap on connections, and on forwarded ones.
+//! - [`quota`]: the share of the signer's pending requests that
+//!   connections, and forwarded ones together, may use.
 //! - [`link`]: the sessions with the signers, finding and waking them,
 //!   reconnects, request and response routing.
 //! - [`upstream`]: another ssh-agent's keys beside the signers'.
@@ -36,6 +38,7 @@ pub mod known_names;
 pub mod link;
 pub mod lock;
 pub mod offers;
+pub mod quota;
 pub mod request_log;
 pub mod session_bind;
 pub mod sign_route;
@@ -133,6 +136,8 @@ pub struct Agent {
     upstream_keys: Mutex<(bool, Vec<Identity>)>,
     /// Each signer's name and the CA key its last key list named.
     signers: Mutex<HashMap<Fingerprint, SignerSeen>>,
+    /// Sign requests waiting on the signer, forwarded ones apart.
+    quota: Arc<quota::Quota>,
 }
 
 impl Agent {
@@ -367,6 +372,7 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
         upstream: config.upstream,
         upstream_keys: Mutex::new((false, Vec::new())),
         signers: Mutex::new(HashMap::new()),
+        quota: Arc::default(),
     });
     Ok(Running {
         agent,

@@ -60,6 +60,10 @@ pub enum Refusal {
     /// No key here or upstream that this connection may use.
     #[serde(rename = "refusedNoKey")]
     NoKey,
+    /// Its connection's share of the requests waiting on the signer is
+    /// used ([`crate::quota`]).
+    #[serde(rename = "refusedBusy")]
+    Busy,
 }
 
 impl Refusal {
@@ -72,6 +76,7 @@ impl Refusal {
             Refusal::TooLarge => "tooLarge",
             Refusal::UserTooLong => "refusedUserTooLong",
             Refusal::NoKey => "refusedNoKey",
+            Refusal::Busy => "refusedBusy",
         }
     }
 
@@ -88,6 +93,10 @@ impl Refusal {
             Refusal::TooLarge => "more data than any SSH signature needs",
             Refusal::UserTooLong => "the login's user name is over 256 bytes",
             Refusal::NoKey => "no key this connection may use",
+            Refusal::Busy => {
+                "the share of requests waiting on the signer is used (8 from forwarded \
+                 connections together, 24 in all)"
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ mod bounds;
 mod ca;
 mod destination;
 mod e2e;
+mod fair_share;
 mod faults;
 mod find;
 mod floods;
