@@ -27,6 +27,7 @@ use std::time::Instant;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use vmux_proto::text::escape;
+use zeroize::Zeroizing;
 
 use crate::approval::{Command, Decision, Sheet};
 use crate::ui::settle::settle;
@@ -99,99 +100,159 @@ pub async fn run<W>(
 where
     W: AsyncWrite + Unpin,
 {
-    let tty = terminal();
-    let mut waiting = 0usize;
+    let mut front = Front {
+        program,
+        tty: terminal(),
+        commands: &mut commands,
+        out: &mut out,
+        waiting: 0,
+        stash: VecDeque::new(),
+    };
     // A status line said after a secret was asked in this turn (a wrong
     // PIN) is shown as the error of the next prompt.
     let mut asked_secret = false;
     let mut failure: Option<String> = None;
-    // What came while a withdrawal settled goes first, in order.
-    let mut stash = VecDeque::new();
     loop {
-        let command = match stash.pop_front() {
+        // What came while a withdrawal settled goes first, in order.
+        let command = match front.stash.pop_front() {
             Some(command) => command,
-            None => match commands.recv().await {
+            None => match front.commands.recv().await {
                 Some(command) => command,
                 None => return Ok(()),
             },
         };
-        match command {
-            Command::Waiting(n) => waiting = n,
+        let flow = match command {
+            Command::Waiting(n) => {
+                front.waiting = n;
+                Flow::Go
+            }
             Command::Banner(line) => {
-                say(&mut out, &escape(&line)).await?;
+                say(front.out, &escape(&line)).await?;
                 if asked_secret {
                     failure = Some(line);
                 }
+                Flow::Go
             }
-            Command::Guide(guide) => say(&mut out, guide.text().trim_end()).await?,
+            Command::Guide(guide) => {
+                say(front.out, guide.text().trim_end()).await?;
+                Flow::Go
+            }
             Command::Sheet {
                 sheet,
                 expires,
-                mut reply,
+                reply,
             } => {
                 (asked_secret, failure) = (false, None);
-                let dialog = Dialog::Confirm(&sheet, waiting, expires);
-                let answer = show(
-                    &program,
-                    tty.as_deref(),
-                    dialog,
-                    &mut reply,
-                    &mut commands,
-                    &mut out,
-                    &mut waiting,
-                )
-                .await?;
-                match answer {
-                    Shown::Answered(Reply::Ok(_)) => {
-                        let _ = reply.send(Decision::Approve);
-                    }
-                    Shown::Answered(Reply::Declined) => {
-                        let _ = reply.send(Decision::Deny);
-                    }
-                    Shown::Failed(e) => {
-                        say(&mut out, &format!("{e}; the request was denied")).await?;
-                        let _ = reply.send(Decision::Deny);
-                    }
-                    Shown::TooBig => {
-                        say(&mut out, TOO_BIG).await?;
-                        // No answer from a dialog that could not show it all.
-                        let waited = unanswered(&mut reply, &mut commands, &mut out, &mut waiting);
-                        if matches!(waited.await?, Shown::Stopped) {
-                            return Ok(());
-                        }
-                        stash.extend(withdrawn(&mut commands, &mut out).await?);
-                    }
-                    Shown::Withdrawn => stash.extend(withdrawn(&mut commands, &mut out).await?),
-                    Shown::Stopped => return Ok(()),
-                }
+                front.confirm(&sheet, expires, reply).await?
             }
-            Command::Secret { prompt, mut reply } => {
+            Command::Secret { prompt, reply } => {
                 let error = failure.take();
                 asked_secret = true;
-                let dialog = Dialog::Secret(&prompt, error.as_deref());
-                let answer = show(
-                    &program,
-                    tty.as_deref(),
-                    dialog,
-                    &mut reply,
-                    &mut commands,
-                    &mut out,
-                    &mut waiting,
-                )
-                .await?;
-                match answer {
-                    Shown::Answered(Reply::Ok(secret)) => {
-                        let _ = reply.send(secret);
-                    }
-                    // Dropping the reply unanswered cancels, as Escape does on the TUI.
-                    Shown::Answered(Reply::Declined) => {}
-                    Shown::Failed(e) => say(&mut out, &e.to_string()).await?,
-                    Shown::Withdrawn => stash.extend(withdrawn(&mut commands, &mut out).await?),
-                    Shown::TooBig => {}
-                    Shown::Stopped => return Ok(()),
-                }
+                front.secret(&prompt, error.as_deref(), reply).await?
             }
+        };
+        if flow == Flow::Stopped {
+            return Ok(());
         }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    /// The command queue closed (the signer is stopping).
+    Stopped,
+}
+
+/// What the dialogs work with.
+struct Front<'a, W> {
+    program: PathBuf,
+    tty: Option<String>,
+    commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    out: &'a mut W,
+    waiting: usize,
+    /// What came while a withdrawal settled, handled next.
+    stash: VecDeque<Command>,
+}
+
+impl<W: AsyncWrite + Unpin> Front<'_, W> {
+    /// One sheet as a CONFIRM dialog, until answered or withdrawn.
+    async fn confirm(
+        &mut self,
+        sheet: &Sheet,
+        expires: Option<Instant>,
+        mut reply: oneshot::Sender<Decision>,
+    ) -> io::Result<Flow> {
+        let dialog = Dialog::Confirm(sheet, self.waiting, expires);
+        match self.show(dialog, &mut reply).await? {
+            Shown::Answered(Reply::Ok(_)) => {
+                let _ = reply.send(Decision::Approve);
+            }
+            Shown::Answered(Reply::Declined) => {
+                let _ = reply.send(Decision::Deny);
+            }
+            Shown::Failed(e) => {
+                say(self.out, &format!("{e}; the request was denied")).await?;
+                let _ = reply.send(Decision::Deny);
+            }
+            Shown::TooBig => {
+                say(self.out, TOO_BIG).await?;
+                // No answer from a dialog that could not show it all.
+                let waited = unanswered(&mut reply, self.commands, self.out, &mut self.waiting);
+                if matches!(waited.await?, Shown::Stopped) {
+                    return Ok(Flow::Stopped);
+                }
+                self.withdrawn().await?;
+            }
+            Shown::Withdrawn => self.withdrawn().await?,
+            Shown::Stopped => return Ok(Flow::Stopped),
+        }
+        Ok(Flow::Go)
+    }
+
+    /// A passphrase or PIN as a GETPIN dialog; Cancel drops `reply`.
+    async fn secret(
+        &mut self,
+        prompt: &str,
+        error: Option<&str>,
+        mut reply: oneshot::Sender<Zeroizing<String>>,
+    ) -> io::Result<Flow> {
+        match self.show(Dialog::Secret(prompt, error), &mut reply).await? {
+            Shown::Answered(Reply::Ok(secret)) => {
+                let _ = reply.send(secret);
+            }
+            // Dropping the reply unanswered cancels, as Escape does on the TUI.
+            Shown::Answered(Reply::Declined) | Shown::TooBig => {}
+            Shown::Failed(e) => say(self.out, &e.to_string()).await?,
+            Shown::Withdrawn => self.withdrawn().await?,
+            Shown::Stopped => return Ok(Flow::Stopped),
+        }
+        Ok(Flow::Go)
+    }
+
+    async fn show<T>(
+        &mut self,
+        dialog: Dialog<'_>,
+        reply: &mut oneshot::Sender<T>,
+    ) -> io::Result<Shown> {
+        show(
+            &self.program,
+            self.tty.as_deref(),
+            dialog,
+            reply,
+            self.commands,
+            self.out,
+            &mut self.waiting,
+        )
+        .await
+    }
+
+    /// After a withdrawal, one line: the pipeline's, else ours.
+    async fn withdrawn(&mut self) -> io::Result<()> {
+        let (line, stash) = settle(self.commands, WITHDRAWN.to_owned()).await;
+        say(self.out, &escape(&line)).await?;
+        self.stash.extend(stash);
+        Ok(())
     }
 }
 
@@ -317,17 +378,6 @@ async fn unanswered<T, W: AsyncWrite + Unpin>(
             },
         }
     }
-}
-
-/// After a withdrawal, one line: the pipeline's, else ours; returns what
-/// came meanwhile.
-async fn withdrawn<W: AsyncWrite + Unpin>(
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    out: &mut W,
-) -> io::Result<VecDeque<Command>> {
-    let (line, stash) = settle(commands, WITHDRAWN.to_owned()).await;
-    say(out, &escape(&line)).await?;
-    Ok(stash)
 }
 
 /// Columns and rows a dialog's description may take: a console

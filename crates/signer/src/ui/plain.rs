@@ -344,32 +344,46 @@ where
                 }
                 idle_since = Instant::now();
             }
-            Command::Secret { prompt, mut reply } => {
-                input.flush();
-                let shown = Instant::now();
-                let prompt = format!("{}: ", escape(&prompt));
-                write(&mut out, &prompt).await?;
-                let stale =
-                    format!("\n(Ignored typing begun before this prompt appeared.)\n{prompt}");
-                let secret = tokio::select! {
-                    line = input.line_since(shown, true, &mut out, &stale) => line?,
-                    () = reply.closed() => None,
-                };
-                write(&mut out, "\n").await?;
-                match secret {
-                    Some(s) => {
-                        let _ = reply.send(s);
-                    }
-                    None if reply.is_closed() => {
-                        let (line, more) = settle(&mut commands, WITHDRAWN.to_owned()).await;
-                        write(&mut out, &format!("{}\n", escape(&line))).await?;
-                        stash.extend(more);
-                    }
-                    None => return Ok(()),
+            Command::Secret { prompt, reply } => {
+                match secret(&mut input, &mut out, &mut commands, &prompt, reply).await? {
+                    Flow::Quit => return Ok(()),
+                    Flow::Go(more) => stash.extend(more),
                 }
                 idle_since = Instant::now();
             }
         }
+    }
+}
+
+/// Reads a passphrase or PIN, never echoed; a withdrawal drops `reply`.
+async fn secret<W: AsyncWrite + Unpin>(
+    input: &mut Input,
+    out: &mut W,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    prompt: &str,
+    mut reply: oneshot::Sender<Zeroizing<String>>,
+) -> std::io::Result<Flow> {
+    input.flush();
+    let shown = Instant::now();
+    let prompt = format!("{}: ", escape(prompt));
+    write(out, &prompt).await?;
+    let stale = format!("\n(Ignored typing begun before this prompt appeared.)\n{prompt}");
+    let secret = tokio::select! {
+        line = input.line_since(shown, true, out, &stale) => line?,
+        () = reply.closed() => None,
+    };
+    write(out, "\n").await?;
+    match secret {
+        Some(s) => {
+            let _ = reply.send(s);
+            Ok(Flow::Go(VecDeque::new()))
+        }
+        None if reply.is_closed() => {
+            let (line, more) = settle(commands, WITHDRAWN.to_owned()).await;
+            write(out, &format!("{}\n", escape(&line))).await?;
+            Ok(Flow::Go(more))
+        }
+        None => Ok(Flow::Quit),
     }
 }
 
@@ -422,23 +436,8 @@ async fn ask<W: AsyncWrite + Unpin>(
     let mut resize = tokio::time::interval(RESIZE_POLL);
     let decision = loop {
         if shown.is_none() {
-            let size = input.size();
-            let text = render(sheet, *waiting, expires);
-            match size {
-                Some((w, h)) if rows(&text, w) >= usize::from(h) => {
-                    if said != Some((w, h)) {
-                        write(out, &format!("\n{TOO_SMALL}\n")).await?;
-                        said = Some((w, h));
-                    }
-                }
-                _ => {
-                    input.flush();
-                    // Stamped before writing: the write completes on another
-                    // thread, and a quick answer can arrive before we resume.
-                    shown = Some(Instant::now());
-                    write(out, &text).await?;
-                }
-            }
+            shown =
+                show_if_it_fits(input, out, &render(sheet, *waiting, expires), &mut said).await?;
         }
         let since = shown.unwrap_or_else(Instant::now);
         let reminder = next_reminder(expires, &mut reminders);
@@ -493,6 +492,31 @@ async fn ask<W: AsyncWrite + Unpin>(
             Ok(Flow::Go(more))
         }
     }
+}
+
+/// Prints `text` (a sheet) when all of it fits the screen, and returns
+/// when; else says it is too small (once per size) and returns `None`.
+async fn show_if_it_fits<W: AsyncWrite + Unpin>(
+    input: &mut Input,
+    out: &mut W,
+    text: &str,
+    said: &mut Option<(u16, u16)>,
+) -> std::io::Result<Option<Instant>> {
+    if let Some((w, h)) = input.size()
+        && rows(text, w) >= usize::from(h)
+    {
+        if *said != Some((w, h)) {
+            write(out, &format!("\n{TOO_SMALL}\n")).await?;
+            *said = Some((w, h));
+        }
+        return Ok(None);
+    }
+    input.flush();
+    // Stamped before writing: the write completes on another thread, and
+    // a quick answer can arrive before we resume.
+    let shown = Instant::now();
+    write(out, text).await?;
+    Ok(Some(shown))
 }
 
 /// Seconds left at which a sheet on screen says how long it has.

@@ -77,34 +77,11 @@ pub async fn run(args: Args) -> Result {
     // `vmux signer log` see it); the agent is a second device beside it.
     let signer_home = Home::from_env()?;
     let agent_home = Home::at(signer_home.file(AGENT_DIR))?;
-    let mut keyring = Keyring::load(&signer_home)?;
-    if keyring.list().is_empty() {
-        println!("No identity yet: making \"{DEMO}\" (ecdsa-sha2-nistp256).");
-        let passphrase = prompt::secret(
-            "Passphrase for the demo key (asked again at each signature): ",
-            true,
-        )?;
-        let id = keyring.create_software(DEMO, KeyType::Ecdsa, &passphrase)?;
-        println!(
-            "For ~/.ssh/authorized_keys on your servers:\n  {}",
-            id.authorized_keys_line()
-        );
-    }
+    let keyring = demo_identity(&signer_home)?;
 
-    let signer_device = Device::load_or_create(&signer_home, None)?;
-    let agent_device = Device::load_or_create(
-        &agent_home,
-        Some(&format!("{} (vmux up)", signer_device.name)),
-    )?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
-    pin_each_other(
-        &signer_home,
-        &signer_device,
-        &agent_home,
-        &agent_device,
-        &address,
-    )?;
+    let signer_device = pair_here(&signer_home, &agent_home, &address)?;
 
     let socket = vmux_agent::socket::default_path()?;
     let upstream = args.upstream.resolve(&socket)?;
@@ -145,18 +122,7 @@ pub async fn run(args: Args) -> Result {
         file: signer_home.file(NEXT_STEPS),
         log: args.full_screen().then(super::logging::path).transpose()?,
     };
-    next.show(&approvals, &signer_home);
-    if matches!(ca_public_line(&signer_home), Ok(None)) {
-        let (approvals, home) = (approvals.clone(), signer_home.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(CA_POLL);
-            // Until the CA is made, or cannot be read: polling would not mend that.
-            while matches!(ca_public_line(&home), Ok(None)) {
-                tick.tick().await;
-            }
-            next.show(&approvals, &home);
-        });
-    }
+    next.keep(&approvals, &signer_home);
     let window = approvals.pairing_window();
     let config = Config {
         pairing_timeout: Duration::from_secs(120),
@@ -181,6 +147,24 @@ pub async fn run(args: Args) -> Result {
     Ok(())
 }
 
+/// The keyring, with the demo identity made first when it is empty.
+fn demo_identity(home: &Home) -> Result<Keyring> {
+    let mut keyring = Keyring::load(home)?;
+    if keyring.list().is_empty() {
+        println!("No identity yet: making \"{DEMO}\" (ecdsa-sha2-nistp256).");
+        let passphrase = prompt::secret(
+            "Passphrase for the demo key (asked again at each signature): ",
+            true,
+        )?;
+        let id = keyring.create_software(DEMO, KeyType::Ecdsa, &passphrase)?;
+        println!(
+            "For ~/.ssh/authorized_keys on your servers:\n  {}",
+            id.authorized_keys_line()
+        );
+    }
+    Ok(keyring)
+}
+
 /// What the panel says; shown again once the CA exists.
 struct NextSteps {
     /// Name and `authorized_keys` line of each enabled identity.
@@ -194,6 +178,22 @@ struct NextSteps {
 }
 
 impl NextSteps {
+    /// Puts the panel on screen, and again once the CA exists.
+    fn keep(self, approvals: &Approvals, home: &Home) {
+        self.show(approvals, home);
+        if matches!(ca_public_line(home), Ok(None)) {
+            let (approvals, home) = (approvals.clone(), home.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(CA_POLL);
+                // Until the CA is made, or cannot be read: polling would not mend that.
+                while matches!(ca_public_line(&home), Ok(None)) {
+                    tick.tick().await;
+                }
+                self.show(&approvals, &home);
+            });
+        }
+    }
+
     /// Puts the panel on screen and in [`NEXT_STEPS`].
     fn show(&self, approvals: &Approvals, home: &Home) {
         let guide = self.guide(home);
@@ -275,6 +275,15 @@ fn ca_public_line(home: &Home) -> std::result::Result<Option<String>, String> {
         .to_openssh()
         .map_err(|e| format!("cannot encode the CA public key: {e}"))?;
     Ok(Some(line))
+}
+
+/// The signer's device and the agent's, made if new and pinned in each
+/// other's trust store (the agent's with the signer at `address`).
+fn pair_here(signer_home: &Home, agent_home: &Home, address: &str) -> Result<Device> {
+    let signer = Device::load_or_create(signer_home, None)?;
+    let agent = Device::load_or_create(agent_home, Some(&format!("{} (vmux up)", signer.name)))?;
+    pin_each_other(signer_home, &signer, agent_home, &agent, address)?;
+    Ok(signer)
 }
 
 /// Pins the two devices in each other's trust store.
