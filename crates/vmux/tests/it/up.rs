@@ -366,3 +366,101 @@ fn deny_certificate_sheet(up: &Tmux) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// No sheet is shown in part, through the real binary: `vmux up` on a
+/// 40×12 terminal gets a signature request from real `ssh-keygen`; the
+/// screen shows the too-small notice and none of the sheet, and `a`,
+/// Enter and `y` approve nothing (the client is still waiting). Enlarged,
+/// the whole sheet shows with its buttons and is approved.
+#[test]
+fn up_on_40_by_12_shows_no_sheet_in_part_and_a_approves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("vmux");
+    let demo = Keyring::load(&Home::at(home.clone()).unwrap())
+        .unwrap()
+        .create_software("demo", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
+        .unwrap()
+        .authorized_keys_line();
+    let up = Tmux::start(
+        dir.path(),
+        &[VMUX, "up", "--ui", "tui"],
+        &[("VMUX_HOME", home.to_str().unwrap())],
+        (40, 12),
+    );
+    up.wait_for("vmux signer", WAIT);
+    let pubkey = dir.path().join("demo.pub");
+    std::fs::write(&pubkey, &demo).unwrap();
+    let msg = dir.path().join("msg");
+    std::fs::write(&msg, b"hello").unwrap();
+    let mut sign = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&pubkey)
+        .arg(&msg)
+        .env("SSH_AUTH_SOCK", home.join("agent.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let flat = |screen: &str| {
+        screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let deadline = Instant::now() + WAIT;
+    while !flat(&up.screen())
+        .contains("terminal too small for this request: enlarge it or use --ui plain")
+    {
+        assert!(Instant::now() < deadline, "no notice:\n{}", up.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Well past the quiet wait, each key on its own.
+    for key in ["a", "y", "A"] {
+        std::thread::sleep(Duration::from_millis(400));
+        up.type_raw(key);
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    up.type_line("a");
+    std::thread::sleep(Duration::from_millis(400));
+    let screen = up.screen();
+    assert!(flat(&screen).contains("terminal too small"), "{screen}");
+    for part in ["From Device", "Approve", "Passphrase"] {
+        assert!(!screen.contains(part), "{part:?} on screen:\n{screen}");
+    }
+    assert!(
+        sign.try_wait().unwrap().is_none(),
+        "the client got an answer from a sheet never shown whole"
+    );
+
+    // Enlarged: the whole sheet, then Approve and the passphrase. (A
+    // certificate sheet first, while the agent asks one at start: denied.)
+    let resized = Command::new("tmux")
+        .arg("-S")
+        .arg(dir.path().join("tmux.sock"))
+        .args(["resize-window", "-x", "100", "-y", "40"])
+        .output()
+        .unwrap();
+    assert!(resized.status.success(), "{resized:?}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let screen = up.screen();
+        if screen.contains("a approve") && screen.contains("Session certificate request") {
+            up.type_raw("d");
+            std::thread::sleep(Duration::from_millis(200));
+        } else if screen.contains("a approve") && screen.contains("SSH Sign Request") {
+            for part in ["From Device", "Purpose", "Key", "Approve", "Deny"] {
+                assert!(screen.contains(part), "{part:?} missing:\n{screen}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "no whole sheet:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    up.type_raw("a");
+    up.wait_for_all(&["Passphrase for \"demo\"", "Enter submit"], WAIT);
+    up.type_line(PASS);
+    assert!(sign.wait().unwrap().success());
+    up.ctrl_c();
+}
