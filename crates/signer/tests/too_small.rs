@@ -123,6 +123,22 @@ fn child_too_small() {
             "usual={}\n",
             answer.map_or("pending".into(), |a| format!("{a:?}"))
         );
+        // Esc at the passphrase prompt cancels, and leaves a line.
+        let secret = timeout(
+            Duration::from_secs(20),
+            turn.secret("Passphrase for \"work\""),
+        )
+        .await;
+        log += &format!(
+            "secret={}\n",
+            secret.map_or("pending".into(), |s| format!("{:?}", s.is_ok()))
+        );
+        // Up until the parent has read the screen.
+        let done = std::path::PathBuf::from(format!("{out}.done"));
+        let until = Instant::now() + Duration::from_secs(10);
+        while !done.exists() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         drop(turn);
         drop(approvals);
         log += &format!("ui={:?}\n", ui.await.unwrap());
@@ -291,10 +307,21 @@ fn the_longest_sheet_is_never_shown_in_part(size: (u16, u16)) {
         std::thread::sleep(Duration::from_millis(100));
     }
     tmux.press("a");
+    tmux.wait_for("Enter submit");
+    assert!(
+        tmux.run(&["send-keys", "Escape"]).status.success(),
+        "tmux send-keys"
+    );
+    let screen = tmux.wait_for("Cancelled at");
+    std::fs::write(format!("{}.done", out.display()), "").unwrap();
+    assert!(
+        flat(&screen).contains("Cancelled at \"Passphrase for \"work\"\""),
+        "{screen}"
+    );
     let results = results(&out);
     assert_eq!(
         results,
-        "longest=pending\nusual=Ok(Approve)\nui=Ok(())\n",
+        "longest=pending\nusual=Ok(Approve)\nsecret=false\nui=Ok(())\n",
         "{}",
         tmux.screen()
     );

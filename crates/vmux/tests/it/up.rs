@@ -349,6 +349,20 @@ fn up_on_80_by_24_keeps_each_line_to_copy_whole_and_vmux_log_finds_its_agent() {
     let log = String::from_utf8_lossy(&log.stdout).into_owned();
     assert!(!log.contains("No sign requests logged yet"), "{log}");
     assert!(log.contains("file signature"), "{log}");
+    // `vmux status` with the same VMUX_HOME reaches the same agent.
+    let status = Command::new(VMUX)
+        .arg("status")
+        .env("VMUX_HOME", &home)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        status.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(said.contains("demo"), "{said}");
     up.ctrl_c();
 }
 
