@@ -1,6 +1,6 @@
 //! The session certificate: an ephemeral P-256 key made in memory, signed
 //! by the signer's CA for a few hours, so signatures with it are made here
-//! without a round trip (docs/protocol.md §10, DESIGN §4).
+//! without a round trip (docs/protocol.md §10).
 //!
 //! - [`ephemeral`]: the key itself (memory only, wiped on drop) and the
 //!   check that a certificate is for it.

@@ -9,7 +9,7 @@
 //! | `fp`   | the link static key's fingerprint, `SHA256:…`     |
 //! | `v`    | the link protocol's major version (`1`)           |
 //!
-//! Discovery is only a convenience (DESIGN §3): what a record claims is not
+//! Discovery is only a convenience (`--signer HOST:PORT` skips it): what a record claims is not
 //! trusted. The fingerprint lets a client prefer the signer it has pinned and
 //! show the person which key it is about to pair with; the Noise handshake
 //! and the trust store decide whether to talk to it.
@@ -24,7 +24,7 @@
 //!   loopback address) puts the daemon on the loopback interface only, and
 //!   the record carries only that loopback address. A signer nobody else can
 //!   reach has no business announcing itself on the LAN, and this is what
-//!   demos and tests use: DESIGN §8 forbids any mDNS traffic from leaving the
+//!   demos and tests use: no test's mDNS traffic may leave the
 //!   machine, so tests run inside a network namespace of their own and, in
 //!   addition, restrict the daemon to loopback;
 //! - an unspecified address (`0.0.0.0`, `::`) uses every interface

@@ -1,5 +1,5 @@
-//! Waking a signer that cannot be reached (DESIGN §1: the APNs push of the
-//! original, here a UnifiedPush / ntfy-style HTTP POST).
+//! Waking a signer that cannot be reached: where the original sent an
+//! APNs push, a UnifiedPush / ntfy-style HTTP POST.
 //!
 //! The signer tells each device where to POST (`deviceTokenUpdate`); the
 //! device keeps the latest endpoint per signer in `wake.json` (0600). When

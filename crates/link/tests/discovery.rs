@@ -1,6 +1,6 @@
 //! Signer discovery over real mDNS, inside a private network namespace.
 //!
-//! DESIGN §8: no traffic may leave the machine. The round-trip test therefore
+//! No test traffic may leave the machine. The round-trip test therefore
 //! never runs mDNS in the namespace it was started in. It re-executes this
 //! test binary (filtered to itself) under `unshare --net`, which gives the
 //! child a fresh network namespace holding only a `lo` that is down. The

@@ -7,7 +7,8 @@ use vmux_proto::envelope::ErrorCode;
 
 use super::Ephemeral;
 
-/// Renew once fewer than this many seconds remain (DESIGN §4).
+/// Renew once fewer than this many seconds remain: an hour, so a
+/// certificate is renewed well before a login could find it expired.
 pub const RENEW_BEFORE_SECS: u64 = 60 * 60;
 
 /// A certificate we hold, with the key it certifies.
@@ -171,7 +172,9 @@ impl CertState {
         self.refused
     }
 
-    /// The status line (DESIGN §4).
+    /// The status line, as the original's menu showed it: `Certificate
+    /// valid until …`, `Certificate expired — connect signer to renew`, `No
+    /// session certificate`.
     pub fn status_line(&self, now_ms: u64) -> String {
         match &self.current {
             Some(h) if h.valid_at(now_ms) => format!(

@@ -1,6 +1,7 @@
 //! Cold mDNS discovery, inside a network namespace this bench creates.
 //!
-//! DESIGN §8: no traffic may leave the machine. As in
+//! No traffic may leave the machine (mDNS only in a network namespace
+//! holding nothing but `lo`). As in
 //! crates/link/tests/discovery.rs, the bench re-executes itself under
 //! `unshare --net`; the child brings up the namespace's `lo`, refuses to go
 //! on unless `lo` is its only interface, and only then advertises and

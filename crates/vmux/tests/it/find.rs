@@ -1,5 +1,5 @@
 //! Finding signers on the local network, inside a private network
-//! namespace (DESIGN §8): a running agent finds its signer again after it
+//! namespace (no test traffic may leave the machine): a running agent finds its signer again after it
 //! restarted on another port, and `vmux pair` asks which of several.
 
 use crate::support::clients;

@@ -182,7 +182,8 @@ fn pairing_with_nothing_listening_says_what_to_do() {
 }
 
 /// `vmux pair` with no `--signer` finds the signer by DNS-SD. mDNS runs only
-/// inside a network namespace this test makes (DESIGN §8), holding nothing
+/// inside a network namespace this test makes (no test traffic may leave
+/// the machine), holding nothing
 /// but `lo`: the test re-executes itself there under `unshare --net`.
 #[test]
 fn pair_finds_the_signer_by_discovery_inside_a_private_network_namespace() {

@@ -397,7 +397,7 @@ fn assert_cooked(ssh: &mut Proc, marker: &str) {
 }
 
 /// The pinned address is stale (the signer moved): `vmux ssh` finds the
-/// pinned signer by DNS-SD, inside a private network namespace (DESIGN §8).
+/// pinned signer by DNS-SD, inside a private network namespace, so no mDNS leaves the machine.
 #[test]
 fn a_signer_that_moved_is_found_on_the_local_network() {
     if !netns::enter("ssh::a_signer_that_moved_is_found_on_the_local_network") {

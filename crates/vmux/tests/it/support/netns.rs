@@ -1,5 +1,6 @@
 //! Running a test inside a private network namespace holding only `lo`, so
-//! that mDNS can never reach a real interface (DESIGN §8).
+//! that mDNS can never reach a real interface: no test traffic may leave
+//! the machine.
 
 use std::process::Command;
 
