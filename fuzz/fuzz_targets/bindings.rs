@@ -2,7 +2,7 @@
 //! frames of one client connection (the `session_bind` corpus, captured
 //! from real OpenSSH logins), where every `session-bind@openssh.com` is
 //! passed on as a binding *unchecked* and every sign request becomes a
-//! `signRequest` carrying them. The signer's `verify::read` must agree with
+//! `signRequest` carrying them. The signer's `reading::read` must agree with
 //! a plain model of protocol.md §9.6 on when a destination is verified and
 //! when the request is refused; whatever the bytes, every line the sheet
 //! shows (`ui::text::fields`) is text a terminal can take, and a policy denying unverified
@@ -22,7 +22,7 @@ use vmux_signer::destination::Destination;
 use vmux_signer::hostkeys::HostKeys;
 use vmux_signer::policy::{self, Policy, Rule};
 use vmux_signer::ui::text;
-use vmux_signer::verify::{self, Host};
+use vmux_signer::reading::{self, Host};
 
 /// §9.6: verified exactly when every binding verifies, the last one is the
 /// login's session and not a forwarding, and every earlier one forwards.
@@ -39,7 +39,7 @@ fn model_verified(bindings: &[SessionBinding], session_id: &[u8]) -> bool {
 }
 
 fn check(r: &SignRequest) {
-    let read = verify::read(r);
+    let read = reading::read(r);
     let model = match classify(&r.data_to_sign) {
         SignedData::Userauth(login) => {
             let verified = model_verified(&r.bindings, &login.session_id);
@@ -59,7 +59,7 @@ fn check(r: &SignRequest) {
             reading
         }
         (Err(_), None) => return,
-        (got, want) => panic!("verify::read gave {got:?}, the model {want:?}"),
+        (got, want) => panic!("reading::read gave {got:?}, the model {want:?}"),
     };
     if let Host::Verified { key, .. } = &reading.host {
         assert_eq!(key, &r.bindings[r.bindings.len() - 1].host_key);

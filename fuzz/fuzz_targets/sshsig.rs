@@ -16,7 +16,7 @@ use vmux_proto::agent::{SignedData, SshSig, classify};
 use vmux_proto::envelope::{ContextQuality, Purpose};
 use vmux_signer::destination::Destination;
 use vmux_signer::hostkeys::HostKeys;
-use vmux_signer::verify;
+use vmux_signer::reading;
 use wire::{Reader, put_string, request};
 
 /// Namespace (up to 1024 bytes), reserved, hash algorithm (a 64-character
@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ctx.namespace.as_deref(), Some(namespace));
     assert_eq!(ctx.context_quality, ContextQuality::Claimed);
     assert_eq!((ctx.user.as_deref(), ctx.host.as_deref()), (None, None));
-    let reading = verify::read(&request(data, b"key", ctx))
+    let reading = reading::read(&request(data, b"key", ctx))
         .expect("an honest agent's context agrees with the data");
     let shown = Destination::describe(&reading, &HostKeys::default(), "laptop").purpose;
     if namespace == "git" {

@@ -18,7 +18,7 @@ use vmux_proto::agent::{MAX_SESSION_ID_LEN, SignedData, Userauth, classify};
 use vmux_proto::envelope::{ContextQuality, Purpose, SignContext};
 use vmux_signer::destination::Destination;
 use vmux_signer::hostkeys::HostKeys;
-use vmux_signer::verify;
+use vmux_signer::reading;
 use wire::{Reader, put_string, request};
 
 /// RFC 4252 §7 with RFC 4251 §6's 64-character names; user names up to
@@ -101,8 +101,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ctx.host, None);
     // The signer reads the same login, and the agent's context never
     // contradicts it; a user name no sshd could log in as is refused.
-    let read = verify::read(&request(data, &login.key_blob, ctx));
-    if verify::login_name(&login.user).is_err() {
+    let read = reading::read(&request(data, &login.key_blob, ctx));
+    if reading::login_name(&login.user).is_err() {
         let (code, _) = read.expect_err("a user name no sshd takes is refused");
         assert_eq!(code, vmux_proto::envelope::ErrorCode::MalformedRequest);
         return;
@@ -111,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
     let shown = Destination::describe(&reading, &HostKeys::default(), "laptop");
     // The account before the first `:`, the style after it; never cut, as
     // a name that passes is at most 256 bytes.
-    let (account, style) = verify::split_user(&login.user);
+    let (account, style) = reading::split_user(&login.user);
     assert_eq!(shown.user.map(|u| u.text), Some(account.to_owned()));
     assert_eq!(shown.style.as_deref(), style);
     assert_eq!(shown.purpose.text, "SSH login");

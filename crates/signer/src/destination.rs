@@ -15,7 +15,7 @@ use vmux_link::clock::format_utc;
 use vmux_proto::text;
 
 use crate::hostkeys::{HostKeys, Naming, Source};
-use crate::verify::{Forwarded, Host, Purpose, Reading, split_user};
+use crate::reading::{Forwarded, Host, Purpose, Reading, split_user};
 
 /// How sure the signer is of one item.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -305,7 +305,7 @@ fn path(reading: &Reading, hosts: &HostKeys, device: &str, target: &Item) -> Opt
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::verify::Hop;
+    use crate::reading::Hop;
 
     const ED_A: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH";

@@ -5,7 +5,7 @@
 //!   decisions. Nothing is ever approved without a person's answer.
 //! - [`ui`]: the front ends that show sheets (`plain`: one line per answer).
 //! - [`server`]: the accept loop and per-session request handling.
-//! - [`verify`]: what a sign request is for, read from the signed bytes and
+//! - [`reading`]: what a sign request is for, read from the signed bytes and
 //!   the session bindings; [`hostkeys`]: hosts the signer knows by name;
 //!   [`policy`]: per-key limits; [`destination`]: how the sheet shows it.
 //! - [`settings`]: the port and wake endpoint kept between runs.
@@ -19,11 +19,11 @@ pub mod identities;
 pub mod log;
 mod notify;
 pub mod policy;
+pub mod reading;
 pub mod server;
 pub mod settings;
 mod state;
 pub mod ui;
-pub mod verify;
 
 pub use error::{Error, Result};
 pub use server::{Config, Signer};

@@ -13,7 +13,7 @@ mod store;
 use serde::{Deserialize, Serialize};
 use vmux_hostkey::known_hosts::glob;
 
-use crate::verify::{Forwarded, Host, Purpose, Reading};
+use crate::reading::{Forwarded, Host, Purpose, Reading};
 
 pub use store::Policies;
 
@@ -177,7 +177,7 @@ pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::verify::Hop;
+    use crate::reading::Hop;
 
     fn login(verified: bool, forwarded: Forwarded) -> Reading {
         Reading {

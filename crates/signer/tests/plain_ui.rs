@@ -19,8 +19,8 @@ use vmux_link::Fingerprint;
 use vmux_link::pairing::PairingCode;
 use vmux_signer::approval::{Approvals, Decision, Destination, Sheet};
 use vmux_signer::hostkeys::HostKeys;
+use vmux_signer::reading::{Forwarded, Host, Purpose, Reading};
 use vmux_signer::ui::plain::{self, Input};
-use vmux_signer::verify::{Forwarded, Host, Purpose, Reading};
 
 fn pairing(device: &str) -> Sheet {
     let code = PairingCode::derive(&[1; 32], &[2; 32], &[3; 32]);

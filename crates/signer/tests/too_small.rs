@@ -22,8 +22,8 @@ use tokio::time::timeout;
 use vmux_proto::envelope::limits::{MAX_BINDINGS, MAX_DEVICE_NAME_LEN, MAX_TEXT_LEN};
 use vmux_signer::approval::{Approvals, Destination, Sheet};
 use vmux_signer::hostkeys::HostKeys;
+use vmux_signer::reading::{Forwarded, Hop, Host, Purpose, Reading};
 use vmux_signer::ui::tui;
-use vmux_signer::verify::{Forwarded, Hop, Host, Purpose, Reading};
 
 /// Set in the child: where it writes its results.
 const CHILD_OUT: &str = "VMUX_TOO_SMALL_OUT";

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::time::timeout;
 use vmux_signer::approval::{Approvals, Destination, Sheet};
 use vmux_signer::hostkeys::HostKeys;
+use vmux_signer::reading::{Forwarded, Host, Purpose, Reading};
 use vmux_signer::ui::tui;
-use vmux_signer::verify::{Forwarded, Host, Purpose, Reading};
 
 /// Set in the child: where it writes its results.
 const CHILD_OUT: &str = "VMUX_TUI_TEST_OUT";

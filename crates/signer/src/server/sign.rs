@@ -1,4 +1,4 @@
-//! One forwarded signature, in the house order: checks → verify → policy →
+//! One forwarded signature, in the house order: checks → read → policy →
 //! sheet → user verification → sign → log.
 
 use tokio::time::timeout_at;
@@ -15,8 +15,8 @@ use crate::identities::{self, Identities};
 use crate::log::Entry;
 use crate::notify;
 use crate::policy::{self, Policies};
+use crate::reading::{self, Host, Reading};
 use crate::ui::text;
-use crate::verify::{self, Host, Reading};
 
 impl Signer {
     pub(super) async fn sign(&self, peer: &Peer, r: SignRequest, busy: bool) -> SignResponse {
@@ -80,8 +80,8 @@ impl Signer {
             ));
         }
 
-        // Verify: the signer's own reading of the data and the bindings.
-        let reading = verify::read(r)?;
+        // Read: the signer's own reading of the data and the bindings.
+        let reading = reading::read(r)?;
         // Only a login or a forwarding has host keys to name.
         let hosts = if reading.host == Host::NotALogin && reading.through.is_empty() {
             HostKeys::default()

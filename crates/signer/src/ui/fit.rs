@@ -303,7 +303,7 @@ pub(crate) mod tests {
     pub(crate) fn longest() -> Sheet {
         use crate::approval::Destination;
         use crate::hostkeys::HostKeys;
-        use crate::verify::{Forwarded, Hop, Host, Purpose, Reading};
+        use crate::reading::{Forwarded, Hop, Host, Purpose, Reading};
         use vmux_proto::envelope::limits::{MAX_BINDINGS, MAX_DEVICE_NAME_LEN, MAX_TEXT_LEN};
         let key = ssh_key::PublicKey::from_openssh(
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH",
@@ -344,7 +344,7 @@ pub(crate) mod tests {
     pub(crate) fn usual() -> Sheet {
         use crate::approval::Destination;
         use crate::hostkeys::HostKeys;
-        use crate::verify::{Forwarded, Host, Purpose, Reading};
+        use crate::reading::{Forwarded, Host, Purpose, Reading};
         let key = ssh_key::PublicKey::from_openssh(
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJzq0Q7kuqYcdP6oiXCebeVbiytRyDp+MmtywPpSpWsH",
         )

@@ -474,7 +474,7 @@ mod tests {
     use super::*;
     use crate::approval::Destination;
     use crate::hostkeys::HostKeys;
-    use crate::verify::{Forwarded, Host, Purpose, Reading};
+    use crate::reading::{Forwarded, Host, Purpose, Reading};
 
     #[test]
     fn description_escapes_what_peers_sent() {

@@ -67,10 +67,10 @@ fn the_bound_sign_request_vector_verifies_on_the_signer() {
             continue;
         }
         bound += 1;
-        let reading = vmux_signer::verify::read(&r).unwrap();
+        let reading = vmux_signer::reading::read(&r).unwrap();
         assert!(reading.verified(), "{reading:?}");
         assert_eq!(reading.through.len(), r.bindings.len() - 1);
-        assert_eq!(reading.forwarded, vmux_signer::verify::Forwarded::Bound);
+        assert_eq!(reading.forwarded, vmux_signer::reading::Forwarded::Bound);
     }
     assert_eq!(bound, 1);
 }
