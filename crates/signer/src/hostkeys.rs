@@ -3,8 +3,11 @@
 //! A verified destination is only a host key; this list gives it a name
 //! the person chose (`vmux hostkeys add`, `import`) or approved (learned on
 //! first use, under the name the requester claimed). A key it does not
-//! hold is a new host; a different key under a remembered name is a
-//! changed host key, in OpenSSH's sense (same name, same key type).
+//! hold is a new host. A changed host key is any other key under a name
+//! the person listed (imported or added), whatever its type, or another
+//! key of the same type under a learned name (OpenSSH's sense). A learned
+//! name never shadows a listed one: the list wins, and a key learned under
+//! a name the person later lists for another key reads as changed.
 //!
 //! Names are shown on sheets and matched by policies, so they are checked
 //! like anything a person reads: no control or format characters, no
@@ -95,12 +98,14 @@ pub fn read_public_key(text: &str) -> Result<PublicKey> {
 /// What the list says of a host key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Naming<'a> {
-    /// On the list.
+    /// On the list (a listed entry before a learned one).
     Known(&'a HostKey),
-    /// Not on the list; no name the requester claimed holds a key of its type.
+    /// Not on the list; the name the requester claimed is not listed, and
+    /// was not learned for a key of its type.
     New,
-    /// Not on the list, but the name the requester claimed for it holds a
-    /// different key of the same type: a changed host key.
+    /// A changed host key: the name it goes by (claimed, or learned for
+    /// it) is listed for another key of any type, or was learned for
+    /// another key of the same type. Holds the entry it contradicts.
     Changed(&'a HostKey),
 }
 
@@ -258,20 +263,40 @@ impl HostKeys {
     /// What the list says of the host key `blob`, which the requester
     /// calls `claimed`.
     pub fn naming(&self, blob: &[u8], claimed: Option<&str>) -> Naming<'_> {
-        if let Some(known) = self.names_of(blob).first() {
-            return Naming::Known(known);
+        let known = self.names_of(blob);
+        if let Some(listed) = known.iter().find(|h| h.source != Source::Learned) {
+            return Naming::Known(listed);
+        }
+        // Only learned names: one the person has listed since for another
+        // key is theirs, not this key's.
+        if let Some(listed) = known.iter().find_map(|h| self.listed(&h.name)) {
+            return Naming::Changed(listed);
+        }
+        if let Some(learned) = known.first() {
+            return Naming::Known(learned);
         }
         let (Ok(key), Some(claimed)) = (PublicKey::from_bytes(blob), claimed) else {
             return Naming::New;
         };
+        if let Some(listed) = self.listed(claimed) {
+            return Naming::Changed(listed);
+        }
         self.hosts
             .iter()
             .find(|h| same_name(&h.name, claimed) && h.key.algorithm() == key.algorithm())
             .map_or(Naming::New, Naming::Changed)
     }
 
+    /// The first entry the person listed (imported or added) as `name`.
+    fn listed(&self, name: &str) -> Option<&HostKey> {
+        self.hosts
+            .iter()
+            .find(|h| h.source != Source::Learned && same_name(&h.name, name))
+    }
+
     /// Names `key` `name`. A key of the same type under that name is
-    /// replaced: the person said so.
+    /// replaced: the person said so. Listing a name (imported, added)
+    /// drops any key learned under it, of any type.
     pub fn add(
         &mut self,
         name: &str,
@@ -285,6 +310,9 @@ impl HostKeys {
         let key = bare(key);
         let same_type =
             |h: &HostKey| same_name(&h.name, name) && h.key.algorithm() == key.algorithm();
+        let shadowed = |h: &HostKey| {
+            source != Source::Learned && h.source == Source::Learned && same_name(&h.name, name)
+        };
         if self
             .hosts
             .iter()
@@ -293,7 +321,7 @@ impl HostKeys {
             return Ok(Added::AlreadyKnown);
         }
         let before = self.hosts.len();
-        self.hosts.retain(|h| !same_type(h));
+        self.hosts.retain(|h| !same_type(h) && !shadowed(h));
         let added = if self.hosts.len() < before {
             Added::Replaced
         } else {
@@ -477,9 +505,50 @@ mod tests {
         assert!(
             matches!(list.naming(&blob(ED_B), Some("PROD-DB")), Naming::Changed(h) if h.name == "prod-db")
         );
-        // Another key type under the same name is a new key, not a change.
-        assert_eq!(list.naming(&blob(EC_A), Some("prod-db")), Naming::New);
+        // A listed name with a key of another type is a changed key too.
+        assert!(
+            matches!(list.naming(&blob(EC_A), Some("prod-db")), Naming::Changed(h) if h.name == "prod-db")
+        );
         assert_eq!(list.naming(b"junk", Some("prod-db")), Naming::New);
+        // A learned name is OpenSSH's sense only: another type is new.
+        list.learn("web", &blob(ED_B), 2).unwrap();
+        assert_eq!(list.naming(&blob(EC_A), Some("web")), Naming::New);
+    }
+
+    #[test]
+    fn a_learned_name_never_shadows_a_listed_one() {
+        let mut list = HostKeys::default();
+        list.add("prod-db", &key(ED_A), Source::Imported, 1)
+            .unwrap();
+        // Another type, claimed under the listed name: changed, not learned.
+        assert!(!list.learn("prod-db", &blob(EC_A), 2).unwrap());
+        assert!(matches!(
+            list.naming(&blob(EC_A), Some("prod-db")),
+            Naming::Changed(_)
+        ));
+        // A key learned first, the name listed for another key after it.
+        let mut list = HostKeys::default();
+        assert!(list.learn("db", &blob(EC_A), 1).unwrap());
+        let mut kept = list.clone();
+        kept.hosts.push(HostKey {
+            name: "db".into(),
+            key: key(ED_A),
+            source: Source::Added,
+            since_ms: 2,
+        });
+        assert!(
+            matches!(kept.naming(&blob(EC_A), None), Naming::Changed(h) if h.source == Source::Added)
+        );
+        // Listing the name drops what was learned under it.
+        assert_eq!(
+            list.add("db", &key(ED_A), Source::Added, 2).unwrap(),
+            Added::Replaced
+        );
+        assert_eq!(list.list().len(), 1);
+        assert!(matches!(
+            list.naming(&blob(EC_A), Some("db")),
+            Naming::Changed(_)
+        ));
     }
 
     #[test]
