@@ -41,6 +41,10 @@ fn model_verified(bindings: &[SessionBinding], session_id: &[u8]) -> bool {
 fn check(r: &SignRequest) {
     let read = reading::read(r);
     let model = match classify(&r.data_to_sign) {
+        // Another service than ssh-connection: not a login, never verified.
+        SignedData::Userauth(login) if login.service != reading::SSH_CONNECTION => {
+            (login.key_blob == r.public_key_blob).then_some(false)
+        }
         SignedData::Userauth(login) => {
             let verified = model_verified(&r.bindings, &login.session_id);
             let wrong_key = login.key_blob != r.public_key_blob;
@@ -49,9 +53,13 @@ fn check(r: &SignRequest) {
                     .host_key
                     .as_ref()
                     .is_some_and(|h| !same_key(h, &r.bindings[r.bindings.len() - 1].host_key));
-            (!(wrong_key || wrong_host)).then_some(verified)
+            let no_login_name = reading::login_name(&login.user).is_err();
+            (!(wrong_key || wrong_host || no_login_name)).then_some(verified)
         }
-        _ => Some(false),
+        SignedData::SshSig(sig) => vmux_proto::text::check(&sig.namespace)
+            .is_ok()
+            .then_some(false),
+        SignedData::Unknown => Some(false),
     };
     let reading = match (read, model) {
         (Ok(reading), Some(verified)) => {

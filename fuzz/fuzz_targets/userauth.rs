@@ -102,18 +102,25 @@ fuzz_target!(|data: &[u8]| {
     // The signer reads the same login, and the agent's context never
     // contradicts it; a user name no sshd could log in as is refused.
     let read = reading::read(&request(data, &login.key_blob, ctx));
-    if reading::login_name(&login.user).is_err() {
+    let is_login = login.service == reading::SSH_CONNECTION;
+    if is_login && reading::login_name(&login.user).is_err() {
         let (code, _) = read.expect_err("a user name no sshd takes is refused");
         assert_eq!(code, vmux_proto::envelope::ErrorCode::MalformedRequest);
         return;
     }
-    let reading = read.expect("an honest agent's context agrees with the data");
-    let shown = Destination::describe(&reading, &HostKeys::default(), "laptop");
+    let got = read.expect("an honest agent's context agrees with the data");
+    let shown = Destination::describe(&got, &HostKeys::default(), "laptop");
+    assert!(!got.verified(), "no binding, no verified destination");
+    if !is_login {
+        // Not a login: unknown data, naming its service, and no user.
+        assert!(shown.purpose.text.starts_with("unknown data (userauth for service"));
+        assert_eq!(shown.user, None);
+        return;
+    }
     // The account before the first `:`, the style after it; never cut, as
     // a name that passes is at most 256 bytes.
     let (account, style) = reading::split_user(&login.user);
     assert_eq!(shown.user.map(|u| u.text), Some(account.to_owned()));
     assert_eq!(shown.style.as_deref(), style);
     assert_eq!(shown.purpose.text, "SSH login");
-    assert!(!reading.verified(), "no binding, no verified destination");
 });

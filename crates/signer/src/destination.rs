@@ -132,7 +132,9 @@ fn target(
     match &reading.host {
         Host::NotALogin => {
             let (text, quality) = match reading.purpose {
-                Purpose::Unknown => ("unknown".to_owned(), Quality::Unknown),
+                Purpose::Unknown | Purpose::OtherUserauth { .. } => {
+                    ("unknown".to_owned(), Quality::Unknown)
+                }
                 _ => ("none: a signature, not a login".to_owned(), Quality::Signer),
             };
             (Item { text, quality }, None, None)
@@ -199,6 +201,10 @@ fn purpose(p: &Purpose) -> Item {
         Purpose::Signature { namespace } => (
             format!("file signature (namespace \"{}\")", shown(namespace)),
             Quality::Signer,
+        ),
+        Purpose::OtherUserauth { service } => (
+            format!("unknown data (userauth for service \"{}\")", shown(service)),
+            Quality::Unknown,
         ),
         Purpose::Unknown => ("unknown data".to_owned(), Quality::Unknown),
     };
@@ -497,6 +503,25 @@ mod tests {
         let d = Destination::describe(&long, &hosts, "laptop");
         let claim = d.claimed_host.unwrap().text;
         assert!(claim.contains("744 more characters not shown"), "{claim}");
+    }
+
+    #[test]
+    fn a_userauth_for_another_service_reads_as_unknown_data() {
+        let reading = Reading {
+            purpose: Purpose::OtherUserauth {
+                service: "pam_ssh_agent_auth".into(),
+            },
+            host: Host::NotALogin,
+            through: vec![],
+            forwarded: Forwarded::No,
+        };
+        let d = Destination::describe(&reading, &HostKeys::default(), "laptop");
+        assert_eq!(
+            d.purpose.to_string(),
+            "unknown data (userauth for service \"pam_ssh_agent_auth\") (unknown)"
+        );
+        assert_eq!(d.target.to_string(), "unknown (unknown)");
+        assert_eq!(d.user, None);
     }
 
     #[test]

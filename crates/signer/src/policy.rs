@@ -99,6 +99,14 @@ pub fn check(policy: &Policy, reading: &Reading, names: &[&str]) -> Result<(), S
                 );
             }
         }
+        Purpose::OtherUserauth { service } => {
+            if !purposes.is_some_and(|p| p.iter().any(|x| x == UNKNOWN)) {
+                return Err(format!(
+                    "the data is a userauth request for service \"{}\", not an SSH login (only ssh-connection is one), and this key's policy does not allow unknown data (`--purposes …,unknown`)",
+                    vmux_proto::text::clip(service)
+                ));
+            }
+        }
         Purpose::Login { .. } => {
             if !allows(LOGIN) {
                 return Err("this key's policy does not allow SSH logins".into());
@@ -231,6 +239,31 @@ mod tests {
         };
         assert!(check(&p, &unknown(), &[]).is_ok());
         assert!(check(&p, &signature("anything"), &[]).is_ok());
+    }
+
+    #[test]
+    fn a_userauth_for_another_service_falls_under_unknown() {
+        let other = Reading {
+            purpose: Purpose::OtherUserauth {
+                service: "pam_ssh_agent_auth".into(),
+            },
+            ..signature("x")
+        };
+        let why = check(&Policy::default(), &other, &[]).unwrap_err();
+        assert!(
+            why.contains("service \"pam_ssh_agent_auth\"") && why.contains("unknown"),
+            "{why}"
+        );
+        let logins_only = Policy {
+            purposes: Some(vec![LOGIN.into()]),
+            ..Policy::default()
+        };
+        assert!(check(&logins_only, &other, &[]).is_err());
+        let p = Policy {
+            purposes: Some(vec![UNKNOWN.into()]),
+            ..Policy::default()
+        };
+        assert!(check(&p, &other, &[]).is_ok());
     }
 
     #[test]

@@ -33,9 +33,19 @@ pub enum Purpose {
         /// Its namespace, e.g. `git` or `file`.
         namespace: String,
     },
+    /// A userauth request for another service than `ssh-connection`: not
+    /// an SSH login (a `pam_ssh_agent_auth` challenge, for one). Shown and
+    /// judged as unknown data.
+    OtherUserauth {
+        /// The service it names.
+        service: String,
+    },
     /// Neither: bytes the signer cannot read.
     Unknown,
 }
+
+/// The one service whose userauth request is an SSH login (RFC 4254).
+pub const SSH_CONNECTION: &str = "ssh-connection";
 
 /// Where a login goes, and how the signer knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +138,14 @@ pub fn read(r: &SignRequest) -> Result<Reading, Refusal> {
         .collect();
     let forwarded = forwarded(r, &proofs);
     Ok(match data {
+        SignedData::Userauth(login) if login.service != SSH_CONNECTION => Reading {
+            purpose: Purpose::OtherUserauth {
+                service: login.service,
+            },
+            host: Host::NotALogin,
+            through: hops(&r.bindings, &proofs),
+            forwarded,
+        },
         SignedData::Userauth(login) => {
             let (host, through) = destination(r, &proofs, &login.session_id);
             if let (Host::Verified { key, .. }, Some(bound)) = (&host, &login.host_key)
@@ -393,11 +411,22 @@ mod tests {
 
     /// A userauth request as ssh signs it.
     fn login(sid: &[u8], user: &str, blob: &[u8], host_key: Option<&[u8]>) -> Vec<u8> {
+        userauth_for(SSH_CONNECTION, sid, user, blob, host_key)
+    }
+
+    /// A userauth request for `service`.
+    fn userauth_for(
+        service: &str,
+        sid: &[u8],
+        user: &str,
+        blob: &[u8],
+        host_key: Option<&[u8]>,
+    ) -> Vec<u8> {
         let mut d = Vec::new();
         string(&mut d, sid);
         d.push(50);
         string(&mut d, user.as_bytes());
-        string(&mut d, b"ssh-connection");
+        string(&mut d, service.as_bytes());
         let method: &[u8] = match host_key {
             Some(_) => b"publickey-hostbound-v00@openssh.com",
             None => b"publickey",
@@ -581,6 +610,25 @@ mod tests {
         assert!(read(&r).is_err());
         r.context.purpose = None;
         assert_eq!(read(&r).unwrap().purpose, Purpose::Unknown);
+    }
+
+    /// sudo through `pam_ssh_agent_auth` over a forwarded agent signs a
+    /// userauth-shaped challenge: not a login, whatever its bindings say.
+    #[test]
+    fn a_userauth_for_another_service_is_not_a_login() {
+        let c = Case::new();
+        let data = userauth_for("pam_ssh_agent_auth", b"sid", "root", &c.user_key, None);
+        let mut r = c.request(data, vec![binding(&c.b, b"sid", false, "db")]);
+        r.context.purpose = Some(ContextPurpose::SshUserauth);
+        let reading = read(&r).unwrap();
+        assert_eq!(
+            reading.purpose,
+            Purpose::OtherUserauth {
+                service: "pam_ssh_agent_auth".into()
+            }
+        );
+        assert_eq!(reading.host, Host::NotALogin);
+        assert!(!reading.verified());
     }
 
     #[test]

@@ -588,12 +588,31 @@ fn a_user_name_with_a_style_cannot_spoof_the_destination() {
             prod.client_options().join(" ")
         )
     };
-    let spoof = format!(
-        "{user}:@staging （verified by this signer）{}.",
-        "\u{3000}".repeat(320)
+    let spoof = |spaces: usize| {
+        format!(
+            "{user}:@staging （verified by this signer）{}.",
+            "\u{3000}".repeat(spaces)
+        )
+    };
+
+    // The 320 spaces: over 256 bytes, refused by the agent itself
+    // (as OpenSSH 10's agent does) before the signer is asked.
+    let login = rig.ssh(&staging, &["-A"], &hop(&spoof(320)));
+    rig.sheet(&["Destination  staging (verified by this signer)"]);
+    rig.approve();
+    let (ok, out) = joined(login);
+    assert!(!ok && !out.lines().any(|l| l == user), "{out}");
+    rig.no_sheet();
+    let agent_log = text(&rig.paired.vmux(&["log"]));
+    assert!(
+        agent_log.contains("refusedUserTooLong"),
+        "{agent_log}"
     );
 
-    let login = rig.ssh(&staging, &["-A"], &hop(&spoof));
+    // 60 spaces fit in 256 bytes: the signer reads the name and refuses it
+    // with the reason, before any sheet.
+    assert!(spoof(60).len() <= 256);
+    let login = rig.ssh(&staging, &["-A"], &hop(&spoof(60)));
     rig.sheet(&["Destination  staging (verified by this signer)"]);
     rig.approve();
     let (ok, out) = joined(login);
@@ -640,4 +659,84 @@ fn a_user_name_with_a_style_cannot_spoof_the_destination() {
             && logged.contains("\"style\":\"foo\""),
         "{logged}"
     );
+}
+
+/// A host key of another type, claimed under a name the person listed, is
+/// a changed host key: never "new", never learned over the listed one.
+#[test]
+fn a_listed_name_with_a_key_of_another_type_is_a_changed_host_key() {
+    let mut rig = Rig::start();
+    let prod = rig.sshd("prod-db", "");
+    rig.import(&format!("prod-db {}\n", prod.host_key()));
+    // An impostor with an ECDSA host key (Sshd keeps whatever key it finds).
+    let dir = rig.paired.dir.path().join("impostor");
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+        .arg(dir.join("host_ed25519"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let impostor = rig.sshd("impostor", "");
+    assert!(impostor.host_key().starts_with("ecdsa-sha2-nistp256 "));
+    rig.user_known_hosts(&format!("prod-db {}\n", impostor.host_key()));
+
+    let login = rig.ssh(&impostor, &[], "true");
+    rig.sheet(&[
+        "Destination  SHA256:",
+        "CHANGED HOST KEY: laptop says this is \"prod-db\", but this signer knows \"prod-db\" by another key",
+    ]);
+    rig.approve();
+    assert!(joined(login).0);
+    // Approved once, still not learned: the list keeps the person's key.
+    let list = rig.signer_cli(&["hostkeys", "list"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    let login = rig.ssh(&impostor, &[], "true");
+    rig.sheet(&["CHANGED HOST KEY"]);
+    rig.deny();
+    assert!(!joined(login).0);
+}
+
+/// sudo through `pam_ssh_agent_auth` over a forwarded agent signs a
+/// userauth-shaped challenge for another service: not an SSH login. It
+/// falls under `unknown` (refused by default) and reads as such.
+#[test]
+fn a_userauth_for_another_service_is_unknown_data() {
+    let mut rig = Rig::start();
+    let key = rig.work_blob();
+    let mut data = Vec::new();
+    put_string(&mut data, b"a challenge");
+    data.push(50);
+    put_string(&mut data, b"root");
+    put_string(&mut data, b"pam_ssh_agent_auth");
+    put_string(&mut data, b"publickey");
+    data.push(1);
+    put_string(&mut data, b"ecdsa-sha2-nistp256");
+    put_string(&mut data, &key);
+    let sock = rig.paired.sock();
+    let ask = |data: Vec<u8>| {
+        let (sock, key) = (sock.clone(), key.clone());
+        std::thread::spawn(move || {
+            let mut c = UnixStream::connect(sock).unwrap();
+            c.set_read_timeout(Some(WAIT)).unwrap();
+            exchange(&mut c, &sign_body(&key, &data))[0]
+        })
+    };
+    assert_eq!(ask(data.clone()).join().unwrap(), 5);
+    rig.no_sheet();
+    let logged = rig.last_logged();
+    assert!(
+        logged.contains("\"outcome\":\"policyDenied\"")
+            && logged.contains("userauth request for service \\\"pam_ssh_agent_auth\\\""),
+        "{logged}"
+    );
+
+    rig.signer_cli(&["key", "policy", "work", "--purposes", "login,unknown"]);
+    let client = ask(data);
+    rig.sheet(&[
+        "Destination  unknown (unknown)",
+        "Purpose      unknown data (userauth for service \"pam_ssh_agent_auth\") (unknown)",
+    ]);
+    rig.deny();
+    assert_eq!(client.join().unwrap(), 5);
 }
