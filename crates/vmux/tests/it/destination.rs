@@ -604,10 +604,7 @@ fn a_user_name_with_a_style_cannot_spoof_the_destination() {
     assert!(!ok && !out.lines().any(|l| l == user), "{out}");
     rig.no_sheet();
     let agent_log = text(&rig.paired.vmux(&["log"]));
-    assert!(
-        agent_log.contains("refusedUserTooLong"),
-        "{agent_log}"
-    );
+    assert!(agent_log.contains("refusedUserTooLong"), "{agent_log}");
 
     // 60 spaces fit in 256 bytes: the signer reads the name and refuses it
     // with the reason, before any sheet.
