@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod out;
+
 mod cmd;
 
 #[derive(Parser, Debug)]
@@ -104,6 +107,8 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader left (`vmux … | head`): nothing to say, and nowhere.
+        Err(e) if out::is_broken_pipe(&*e) => ExitCode::from(141),
         Err(e) => fail(&e.to_string()),
     }
 }
@@ -112,6 +117,6 @@ fn main() -> ExitCode {
 /// a peer's words); whatever was not escaped on the way is defused here, so
 /// no error can drive the terminal.
 pub(crate) fn fail(message: &str) -> ExitCode {
-    eprintln!("vmux: {}", vmux_proto::text::defuse(message));
+    errln!("vmux: {}", vmux_proto::text::defuse(message));
     ExitCode::FAILURE
 }

@@ -121,13 +121,13 @@ pub fn run(command: Command) -> Result {
         Command::Init(args) => init(&home, args),
         Command::Show => {
             let ca = existing(&home)?;
-            println!("{}", ca.public_key().to_openssh()?);
-            eprintln!("CA key: {}", ca.store());
-            eprintln!(
+            outln!("{}", ca.public_key().to_openssh()?)?;
+            errln!("CA key: {}", ca.store());
+            errln!(
                 "Servers that should accept vmux certificates list this line in their TrustedUserCAKeys file."
             );
             if let Some(warning) = ca.unprotected_warning() {
-                eprintln!("Warning: {warning}.");
+                errln!("Warning: {warning}.");
             }
             Ok(())
         }
@@ -136,18 +136,18 @@ pub fn run(command: Command) -> Result {
             Ca::check_can_protect(&home)?;
             let passphrase = prompt::secret("New passphrase for the CA key: ", true)?;
             let ca = Ca::protect(&home, &passphrase)?;
-            println!(
+            outln!(
                 "The CA key is now encrypted: {}. Each certificate now asks this passphrase.",
                 ca.store()
-            );
+            )?;
             Ok(())
         }
         Command::Policy(args) => policy(&home, args),
         Command::Revoke(args) => revoke(&home, args),
         Command::Krl => {
             let path = revocation::ensure_krl(&home, now())?;
-            println!("{}", path.display());
-            eprintln!("In sshd_config: RevokedKeys {}", path.display());
+            outln!("{}", path.display())?;
+            errln!("In sshd_config: RevokedKeys {}", path.display());
             Ok(())
         }
         Command::Issued => list_issued(&home),
@@ -193,9 +193,9 @@ fn init(home: &Home, args: InitArgs) -> Result {
             return Err("--store pkcs11 needs --module PATH and --token LABEL".into());
         }
     };
-    println!("{}", ca.public_key().to_openssh()?);
-    eprintln!("Made the CA: {}.", ca.store());
-    eprintln!(
+    outln!("{}", ca.public_key().to_openssh()?)?;
+    errln!("Made the CA: {}.", ca.store());
+    errln!(
         "Servers that should accept vmux certificates list the line above in their TrustedUserCAKeys file."
     );
     Ok(())
@@ -235,9 +235,9 @@ fn policy(home: &Home, args: PolicyArgs) -> Result {
     }
     if policy != before {
         policy.save(home)?;
-        println!("Policy saved.");
+        outln!("Policy saved.")?;
     }
-    print_policy(&policy);
+    print_policy(&policy)?;
     Ok(())
 }
 
@@ -258,35 +258,35 @@ fn none_or(items: Vec<String>) -> Vec<String> {
     }
 }
 
-fn print_policy(policy: &Policy) {
-    println!(
+fn print_policy(policy: &Policy) -> std::io::Result<()> {
+    outln!(
         "Max validity: {}",
         format_duration(policy.max_validity_secs)
-    );
+    )?;
     let principals = if policy.principals.is_empty() {
         "(none: no certificate can be issued)".to_owned()
     } else {
         policy.principals.join(",")
     };
-    println!("Principals:   {principals}");
+    outln!("Principals:   {principals}")?;
     let auto = if policy.auto_issue {
         "on (certificates offered; each one still needs approval on the sheet)"
     } else {
         "off (no certificates)"
     };
-    println!("Auto-issue:   {auto}");
+    outln!("Auto-issue:   {auto}")?;
     let extensions = if policy.extensions.is_empty() {
         "none".to_owned()
     } else {
         policy.extensions.join(",")
     };
-    println!("Extensions:   {extensions}");
+    outln!("Extensions:   {extensions}")?;
     let sources = if policy.source_addresses.is_empty() {
         "any (no source-address option)".to_owned()
     } else {
         policy.source_addresses.join(",")
     };
-    println!("Source:       {sources}");
+    outln!("Source:       {sources}")
 }
 
 fn revoke(home: &Home, args: RevokeArgs) -> Result {
@@ -324,7 +324,7 @@ fn revoke(home: &Home, args: RevokeArgs) -> Result {
     }
     for s in &serials {
         if !log.iter().any(|r| r.serial == *s) {
-            eprintln!("Note: serial {s} is not in the issue log; revoked anyway.");
+            errln!("Note: serial {s} is not in the issue log; revoked anyway.");
         }
     }
     let (added, revocations) = Revocations::update(home, now(), |r| {
@@ -336,20 +336,20 @@ fn revoke(home: &Home, args: RevokeArgs) -> Result {
     })?;
     let path = revocation::krl_path(home);
     if !what.is_empty() {
-        println!("Revoked {}.", what.join(", "));
+        outln!("Revoked {}.", what.join(", "))?;
     }
     // Key IDs from the issue log (device names) or the command line.
-    println!(
+    outln!(
         "{added} new revocation(s): serials {}, key IDs {}.",
         joined(serials.iter().map(u64::to_string)),
         joined(key_ids.iter().map(|k| escape(k).into_owned())),
-    );
-    println!(
+    )?;
+    outln!(
         "Wrote the KRL, version {}, to {}; sshd refuses these certificates with `RevokedKeys {}`.",
         revocations.krl_version(),
         path.display(),
         path.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -403,9 +403,9 @@ pub fn after_peers_removed(home: &Home, removed: &[PinnedPeer], revoke_now: bool
                         "The CA issued {count} certificate(s) to \"{name}\". Revoke them too? [y/N] "
                     ))?
                 } else {
-                    println!(
+                    outln!(
                         "The CA issued {count} certificate(s) to \"{name}\"; they stay valid until they expire unless you run `vmux ca revoke {name}`."
-                    );
+                    )?;
                     false
                 }
             };
@@ -416,18 +416,18 @@ pub fn after_peers_removed(home: &Home, removed: &[PinnedPeer], revoke_now: bool
             r.revoke(ca.public_key(), of_device.serials, of_device.key_ids)
         })?;
         let path = revocation::krl_path(home);
-        println!(
+        outln!(
             "Revoked {count} certificate(s) of \"{name}\" and its key ID; KRL version {} at {}.",
             revocations.krl_version(),
             path.display()
-        );
+        )?;
     }
     Ok(())
 }
 
 fn ask_yes(question: &str) -> Result<bool> {
     use std::io::{BufRead, Write};
-    eprint!("{question}");
+    err!("{question}");
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -440,13 +440,13 @@ fn ask_yes(question: &str) -> Result<bool> {
 fn list_issued(home: &Home) -> Result {
     let (log, unreadable) = issued::read(home)?;
     if unreadable > 0 {
-        eprintln!(
+        errln!(
             "Warning: {unreadable} line(s) of {} could not be read.",
             home.file(issued::ISSUED_FILE).display()
         );
     }
     if log.is_empty() {
-        println!("No certificates issued yet.");
+        outln!("No certificates issued yet.")?;
         return Ok(());
     }
     let ca = Ca::open(home)?;
@@ -457,7 +457,7 @@ fn list_issued(home: &Home) -> Result {
                 || revocations.key_id_revoked(ca.public_key(), &r.key_id)
         });
         // The log is a file, edited by hand at times: its text is escaped.
-        println!(
+        outln!(
             "{}  serial {:<20} {:<16} {}  valid until {}{}  key ID {}",
             format_utc(r.time.saturating_mul(1000)),
             r.serial,
@@ -466,7 +466,7 @@ fn list_issued(home: &Home) -> Result {
             format_utc(r.valid_before.saturating_mul(1000)),
             if revoked { "  REVOKED" } else { "" },
             escape(&r.key_id),
-        );
+        )?;
     }
     Ok(())
 }

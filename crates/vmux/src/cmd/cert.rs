@@ -28,7 +28,7 @@ pub async fn run(command: Command) -> Result {
     // locked agent refuses the request and `control::call` says why; only
     // the wait line is left out, as nobody is asked.
     if !control::call(&path, control::STATUS).await?.locked {
-        println!("Waiting for approval on the signer…");
+        outln!("Waiting for approval on the signer…")?;
     }
     let status = control::call(&path, control::CERT_REQUEST).await?;
     if let Some(code) = &status.certificate_refused {
@@ -39,6 +39,6 @@ pub async fn run(command: Command) -> Result {
         .into());
     }
     // The agent socket's answer is text from another process: escaped.
-    println!("{}", vmux_proto::text::escape(&status.certificate));
+    outln!("{}", vmux_proto::text::escape(&status.certificate))?;
     Ok(())
 }

@@ -42,13 +42,13 @@ pub fn run(command: Command) -> Result {
         Command::Import { file } => {
             let text = read(&file)?;
             let report = HostKeys::update(&home, |list| list.import(&text, now))?;
-            println!(
+            outln!(
                 "Imported from {}: {} new, {} already known, {} replaced.",
                 file.display(),
                 report.added,
                 report.already,
                 report.replaced
-            );
+            )?;
             let skipped = [
                 (
                     report.hashed,
@@ -63,11 +63,11 @@ pub fn run(command: Command) -> Result {
             ];
             for (n, what) in skipped {
                 if n > 0 {
-                    println!("Skipped {n} {what}.");
+                    outln!("Skipped {n} {what}.")?;
                 }
             }
             for (line, name, why) in &report.refused {
-                println!("Refused line {line}: host name \"{name}\" {why}.");
+                outln!("Refused line {line}: host name \"{name}\" {why}.")?;
             }
         }
         Command::Add { name, pubkeyfile } => {
@@ -76,7 +76,7 @@ pub fn run(command: Command) -> Result {
                 .map_err(|e| format!("{}: {e}", pubkeyfile.display()))?;
             let added = HostKeys::update(&home, |list| list.add(&name, &key, Source::Added, now))?;
             let fingerprint = hostkeys::fingerprint(&key);
-            println!(
+            outln!(
                 "{} \"{name}\" {} ({fingerprint}).",
                 match added {
                     Added::New => "Named",
@@ -84,25 +84,25 @@ pub fn run(command: Command) -> Result {
                     Added::Replaced => "Replaced the key of",
                 },
                 key.algorithm().as_str()
-            );
+            )?;
         }
         Command::List => {
             let list = HostKeys::load(&home)?;
             if list.list().is_empty() {
-                println!(
+                outln!(
                     "No named host keys in {}. Add some with `vmux hostkeys import ~/.ssh/known_hosts`.",
                     hostkeys::path(&home).display()
-                );
+                )?;
             }
             for h in list.list() {
-                println!(
+                outln!(
                     "{:<24} {:<20} {}  {} {}",
                     escape(&h.name),
                     h.key.algorithm().as_str(),
                     h.fingerprint(),
                     h.source.word(),
                     format_utc(h.since_ms)
-                );
+                )?;
             }
         }
         Command::Remove { name } => {
@@ -114,7 +114,7 @@ pub fn run(command: Command) -> Result {
                 )
                 .into());
             }
-            println!("Forgot {removed} key(s) named \"{name}\".");
+            outln!("Forgot {removed} key(s) named \"{name}\".")?;
         }
     }
     Ok(())

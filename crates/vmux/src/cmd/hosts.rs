@@ -27,14 +27,14 @@ pub fn run(command: Command) -> Result {
         Command::Add { name, destination } => {
             let target = Target::parse(&destination)?;
             hosts.add(&name, target.clone())?;
-            println!("Saved {name} → {target}; connect with `vmux ssh {name}`.");
+            outln!("Saved {name} → {target}; connect with `vmux ssh {name}`.")?;
         }
         Command::List => {
             if hosts.list().is_empty() {
-                println!("No saved hosts; add one with `vmux hosts add NAME [user@]host[:port]`.");
+                outln!("No saved hosts; add one with `vmux hosts add NAME [user@]host[:port]`.")?;
             }
             for (name, target) in hosts.list() {
-                println!("{name:<20} {target}");
+                outln!("{name:<20} {target}")?;
             }
         }
         Command::Remove { name } => {
@@ -43,7 +43,7 @@ pub fn run(command: Command) -> Result {
                     format!("no saved host named \"{name}\"; see `vmux hosts list`").into(),
                 );
             }
-            println!("Forgot {name}.");
+            outln!("Forgot {name}.")?;
         }
     }
     Ok(())

@@ -115,13 +115,13 @@ pub fn run(command: Command) -> Result {
     match command {
         Command::New(args) => {
             let identity = new(&mut ring, args)?;
-            println!(
+            outln!(
                 "Created identity \"{}\" ({}, {}).",
                 identity.name,
                 identity.algorithm,
                 identity.store_kind()
-            );
-            print_key(&identity);
+            )?;
+            print_key(&identity)?;
         }
         Command::Import { path, name } => {
             let name = match name {
@@ -134,55 +134,56 @@ pub fn run(command: Command) -> Result {
             let passphrase = if vmux_keys::keyring::is_encrypted(&pem)? {
                 prompt::secret(&format!("Passphrase of {}: ", path.display()), false)?
             } else {
-                eprintln!(
+                errln!(
                     "{} is not encrypted; vmux stores it encrypted with a new passphrase.",
                     path.display()
                 );
                 prompt::secret(&format!("New passphrase for \"{name}\": "), true)?
             };
             let identity = ring.import_software(&name, &pem, &passphrase)?.clone();
-            println!(
+            outln!(
                 "Imported identity \"{}\" ({}).",
-                identity.name, identity.algorithm
-            );
-            print_key(&identity);
+                identity.name,
+                identity.algorithm
+            )?;
+            print_key(&identity)?;
         }
-        Command::List => list(ring.list()),
+        Command::List => list(ring.list())?,
         Command::Show { name } => {
             let identity = ring.get(&name)?;
-            println!("Name:        {}", identity.name);
-            println!("Type:        {}", identity.algorithm);
-            println!("Store:       {}", store_detail(identity));
-            println!("Provider:    {}", provider_kind(identity));
-            println!(
+            outln!("Name:        {}", identity.name)?;
+            outln!("Type:        {}", identity.algorithm)?;
+            outln!("Store:       {}", store_detail(identity))?;
+            outln!("Provider:    {}", provider_kind(identity))?;
+            outln!(
                 "Enabled:     {}",
                 if identity.enabled { "yes" } else { "no" }
-            );
-            print_key(identity);
+            )?;
+            print_key(identity)?;
         }
         Command::Enable { name } => {
             ring.set_enabled(&name, true)?;
-            println!("Enabled \"{name}\".");
+            outln!("Enabled \"{name}\".")?;
         }
         Command::Disable { name } => {
             ring.set_enabled(&name, false)?;
-            println!(
+            outln!(
                 "Disabled \"{name}\"; devices no longer see it. `vmux key enable {name}` brings it back."
-            );
+            )?;
         }
         Command::Policy(args) => policy::run(&home, &ring, args)?,
         Command::Remove { name } => {
             let removed = ring.remove(&name)?;
             match removed.store {
-                Store::Software { .. } => println!("Removed \"{name}\" and deleted its key file."),
+                Store::Software { .. } => outln!("Removed \"{name}\" and deleted its key file.")?,
                 Store::Pkcs11(_) => {
-                    println!("Removed \"{name}\"; its key pair is still on the token.")
+                    outln!("Removed \"{name}\"; its key pair is still on the token.")?
                 }
-                Store::Tpm(t) => println!(
+                Store::Tpm(t) => outln!(
                     "Removed \"{name}\"; its TPM token stays in tpm2-pkcs11's store until \
                      `tpm2_ptool rmtoken --label {}`.",
                     t.token_label
-                ),
+                )?,
             }
         }
     }
@@ -285,10 +286,10 @@ fn default_name(path: &std::path::Path) -> Result<String> {
     Ok(stem.to_owned())
 }
 
-fn print_key(identity: &Identity) {
-    println!("Fingerprint: {}", identity.fingerprint);
-    println!("authorized_keys line:");
-    println!("{}", identity.authorized_keys_line());
+fn print_key(identity: &Identity) -> std::io::Result<()> {
+    outln!("Fingerprint: {}", identity.fingerprint)?;
+    outln!("authorized_keys line:")?;
+    outln!("{}", identity.authorized_keys_line())
 }
 
 fn store_detail(identity: &Identity) -> String {
@@ -316,12 +317,11 @@ fn provider_kind(identity: &Identity) -> &'static str {
     }
 }
 
-fn list(identities: &[Identity]) {
+fn list(identities: &[Identity]) -> std::io::Result<()> {
     if identities.is_empty() {
-        println!(
+        return outln!(
             "No identities. Make one with `vmux key new NAME` or `vmux key import ~/.ssh/id_ed25519`."
         );
-        return;
     }
     let rows: Vec<[&str; 6]> = identities
         .iter()
@@ -356,6 +356,7 @@ fn list(identities: &[Identity]) {
             .zip(widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        outln!("{}", cells.join("  ").trim_end())?;
     }
+    Ok(())
 }

@@ -26,13 +26,13 @@ pub fn run(args: Args) -> Result {
     if args.json {
         let text = logfile::read_to_string(&path, Rotation::DEFAULT)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        print!("{}", escape_json(&text));
+        out!("{}", escape_json(&text))?;
         return Ok(());
     }
     let (entries, bad) =
         request_log::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if entries.is_empty() {
-        println!("No sign requests logged yet ({})", path.display());
+        outln!("No sign requests logged yet ({})", path.display())?;
     }
     for e in &entries {
         let c = &e.context;
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result {
             .as_deref()
             .map(|m| format!(": {}", escape(m)))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{}  {:<14} {} ({})  {}{}  {} ms{why}",
             format_utc(e.time),
             e.outcome.as_str(),
@@ -79,13 +79,13 @@ pub fn run(args: Args) -> Result {
             purpose,
             dest,
             e.latency_ms
-        );
+        )?;
     }
     if bad > 0 {
-        println!(
+        outln!(
             "({bad} line(s) of {} did not parse and were skipped)",
             path.display()
-        );
+        )?;
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ pub fn init(file: Option<&Path>) {
                 }))
                 .init(),
             Err(e) => {
-                eprintln!(
+                errln!(
                     "vmux: cannot write the log file {}: {e}; logging is off",
                     path.display()
                 );

@@ -41,7 +41,7 @@ pub async fn run(args: Args) -> Result {
     )
     .await
     {
-        println!("Already paired with {}", escape(&session.peer().name));
+        outln!("Already paired with {}", escape(&session.peer().name))?;
         return Ok(());
     }
     let pending = match session::start_pairing(&address, &device, Role::Agent).await {
@@ -56,28 +56,28 @@ pub async fn run(args: Args) -> Result {
     // The signer's name was checked at decode (no control characters);
     // escaped all the same, as everything a peer chose.
     let name = escape(&pending.signer().name).into_owned();
-    println!("Pairing code: {}", pending.code());
-    println!(
+    outln!("Pairing code: {}", pending.code())?;
+    outln!(
         "Accept on the signer \"{name}\" only if it shows the same code (signer key {}).",
         pending.signer().fingerprint()
-    );
+    )?;
     let _session = pending.finish(&mut trust, SystemClock.now_ms()).await?;
-    println!("Paired with {name}");
+    outln!("Paired with {name}")?;
     Ok(())
 }
 
 async fn discover() -> Result<String> {
-    println!("Looking for signers on the local network…");
+    outln!("Looking for signers on the local network…")?;
     let found = discovery::browse(Scope::All, &[], Duration::from_secs(5)).await?;
     let (usable, other): (Vec<_>, Vec<_>) = found
         .iter()
         .partition(|s| s.version == discovery::PROTOCOL_MAJOR);
     for s in &other {
-        println!(
+        outln!(
             "Skipping signer \"{}\": it speaks protocol version {}",
             escape(&s.name),
             s.version
-        );
+        )?;
     }
     match usable.as_slice() {
         [] => Err(
@@ -92,28 +92,28 @@ async fn discover() -> Result<String> {
                 )
                 .into());
             };
-            println!(
+            outln!(
                 "Found signer \"{}\" at {address} (key {})",
                 escape(&signer.name),
                 signer.fingerprint
-            );
+            )?;
             Ok(address.to_string())
         }
         several => {
             // Names are chosen by whoever advertises: shown escaped, with
             // the key fingerprint that the pairing code will then vouch for.
-            println!("Found several signers:");
+            outln!("Found several signers:")?;
             for (i, s) in several.iter().enumerate() {
                 let address = s
                     .addresses
                     .first()
                     .map_or("no address".to_owned(), ToString::to_string);
-                println!(
+                outln!(
                     "  {}) \"{}\" at {address} (key {})",
                     i + 1,
                     escape(&s.name),
                     s.fingerprint
-                );
+                )?;
             }
             if !rustix::termios::isatty(std::io::stdin()) {
                 return Err("several signers answered; choose one with --signer HOST:PORT".into());
@@ -141,7 +141,7 @@ async fn discover() -> Result<String> {
 fn choose(count: usize) -> Result<usize> {
     use std::io::Write;
     loop {
-        print!("Pair with which one? [1-{count}] ");
+        out!("Pair with which one? [1-{count}] ")?;
         std::io::stdout().flush()?;
         let mut line = String::new();
         if std::io::stdin().read_line(&mut line)? == 0 {
@@ -149,7 +149,7 @@ fn choose(count: usize) -> Result<usize> {
         }
         match line.trim().parse::<usize>() {
             Ok(n) if (1..=count).contains(&n) => return Ok(n - 1),
-            _ => println!("Type a number from 1 to {count}."),
+            _ => outln!("Type a number from 1 to {count}.")?,
         }
     }
 }

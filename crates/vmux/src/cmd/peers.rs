@@ -37,7 +37,7 @@ pub fn run(command: Command) -> Result {
     match command {
         Command::List => {
             if trust.peers().is_empty() {
-                println!("No paired devices.");
+                outln!("No paired devices.")?;
             }
             for p in trust.peers() {
                 let role = match p.role {
@@ -45,13 +45,13 @@ pub fn run(command: Command) -> Result {
                     PeerRole::Requester => "device",
                 };
                 // Written by whoever paired, perhaps by an older build.
-                println!(
+                outln!(
                     "{role:<7} {:<24} {}  paired {}  last seen {}",
                     escape(&p.name),
                     escape(&p.fingerprint),
                     format_utc(p.first_paired),
                     format_utc(p.last_seen)
-                );
+                )?;
             }
         }
         Command::Remove { which, revoke } => {
@@ -63,13 +63,13 @@ pub fn run(command: Command) -> Result {
                 .collect();
             match trust.remove(&which)? {
                 0 => return Err(no_match(&which)),
-                n => println!("Forgot {n} device(s)."),
+                n => outln!("Forgot {n} device(s).")?,
             }
             super::ca::after_peers_removed(&home, &removed, revoke)?;
         }
         Command::Rename { which, name } => match trust.rename(&which, &name)? {
             0 => return Err(no_match(&which)),
-            1 => println!("Renamed \"{}\" to \"{}\".", escape(&which), escape(&name)),
+            1 => outln!("Renamed \"{}\" to \"{}\".", escape(&which), escape(&name))?,
             n => {
                 return Err(format!(
                     "{n} paired devices match \"{}\"; name one by its device id or fingerprint (see `vmux peers list`)",

@@ -19,9 +19,9 @@ pub async fn run(args: Args) -> Result {
     // "signer unreachable" would then be the wrong advice.
     control::call(&path, control::STATUS).await?;
     let status = control::call(&path, control::REFRESH).await?;
-    println!("Refreshed: {} key(s)", status.keys.len());
+    outln!("Refreshed: {} key(s)", status.keys.len())?;
     for line in status.lines() {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(())
 }

@@ -139,15 +139,15 @@ fn log(home: &Home, json: bool) -> Result {
     let path = home.file(vmux_signer::log::LOG_FILE);
     if json {
         let text = Log::read_text(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        print!("{}", vmux_proto::text::escape_json(&text));
+        out!("{}", vmux_proto::text::escape_json(&text))?;
         return Ok(());
     }
     let entries = Log::read(&path)?;
     if entries.is_empty() {
-        println!("No requests yet.");
+        outln!("No requests yet.")?;
     }
     for e in entries {
-        println!("{}", e.human());
+        outln!("{}", e.human())?;
     }
     Ok(())
 }
@@ -176,13 +176,13 @@ async fn serve(home: Home, args: RunArgs) -> Result {
         tracing::warn!("{e}; the next run may listen on another port");
     }
     if let Some(url) = settings.wake_url() {
-        println!("Wake endpoint: {}", vmux_link::wake::endpoint_host(url));
+        outln!("Wake endpoint: {}", vmux_link::wake::endpoint_host(url))?;
     }
-    println!(
+    outln!(
         "vmux signer \"{}\" listening on {local}",
         vmux_proto::text::escape(&device.name)
-    );
-    println!("Signer key: {}", device.fingerprint());
+    )?;
+    outln!("Signer key: {}", device.fingerprint())?;
     // A loopback signer is reachable only from this machine, where
     // `--signer 127.0.0.1:PORT` works; advertising it would still start an
     // mDNS daemon, whose group joins go out on every real interface.
@@ -226,8 +226,8 @@ async fn serve(home: Home, args: RunArgs) -> Result {
     let signer = Signer::new(device, home, approvals, Arc::new(SystemClock), config)?;
     tokio::select! {
         served = signer.serve(listener) => served?,
-        shown = ui => { shown??; println!("Input closed; signer stopped."); }
-        _ = tokio::signal::ctrl_c() => println!("Signer stopped."),
+        shown = ui => { shown??; outln!("Input closed; signer stopped.")?; }
+        _ = tokio::signal::ctrl_c() => outln!("Signer stopped.")?,
     }
     if let Some(advertisement) = advertisement {
         advertisement.withdraw().await;

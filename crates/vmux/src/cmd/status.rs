@@ -17,7 +17,7 @@ pub async fn run(args: Args) -> Result {
     let path = vmux_agent::socket::client_path(args.socket)?;
     let status = control::call(&path, control::STATUS).await?;
     for line in status.lines() {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(())
 }

@@ -101,13 +101,13 @@ pub async fn run(args: Args) -> Result {
         CertConfig::default(),
     )?;
     let export = format!("export SSH_AUTH_SOCK={}", agent.socket_path().display());
-    println!("Signer and agent running; approvals appear here. Ctrl-C stops both.");
-    println!("In another terminal:\n  {export}");
-    println!("or, without the agent:\n  VMUX_HOME={client_home} vmux ssh user@host");
-    println!(
+    outln!("Signer and agent running; approvals appear here. Ctrl-C stops both.")?;
+    outln!("In another terminal:\n  {export}")?;
+    outln!("or, without the agent:\n  VMUX_HOME={client_home} vmux ssh user@host")?;
+    outln!(
         "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;",
         agent.socket_path().display()
-    );
+    )?;
 
     let (approvals, commands) = Approvals::new();
     let next = NextSteps {
@@ -143,7 +143,7 @@ pub async fn run(args: Args) -> Result {
         shown = ui => shown??,
         _ = tokio::signal::ctrl_c() => {}
     }
-    println!("Stopped.");
+    outln!("Stopped.")?;
     Ok(())
 }
 
@@ -151,16 +151,16 @@ pub async fn run(args: Args) -> Result {
 fn demo_identity(home: &Home) -> Result<Keyring> {
     let mut keyring = Keyring::load(home)?;
     if keyring.list().is_empty() {
-        println!("No identity yet: making \"{DEMO}\" (ecdsa-sha2-nistp256).");
+        outln!("No identity yet: making \"{DEMO}\" (ecdsa-sha2-nistp256).")?;
         let passphrase = prompt::secret(
             "Passphrase for the demo key (asked again at each signature): ",
             true,
         )?;
         let id = keyring.create_software(DEMO, KeyType::Ecdsa, &passphrase)?;
-        println!(
+        outln!(
             "For ~/.ssh/authorized_keys on your servers:\n  {}",
             id.authorized_keys_line()
-        );
+        )?;
     }
     Ok(keyring)
 }

@@ -16,6 +16,7 @@ mod support;
 
 mod agent;
 mod bounds;
+mod broken_pipe;
 mod ca;
 mod destination;
 mod e2e;

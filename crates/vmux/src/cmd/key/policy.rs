@@ -79,10 +79,10 @@ pub fn run(home: &Home, ring: &Keyring, args: Args) -> Result {
     }
     if changes {
         Policies::set(home, &fingerprint, p.clone())?;
-        println!("Policy of \"{}\" set:", identity.name);
+        outln!("Policy of \"{}\" set:", identity.name)?;
     } else {
-        println!("Policy of \"{}\":", identity.name);
+        outln!("Policy of \"{}\":", identity.name)?;
     }
-    println!("  {}", p.describe());
+    outln!("  {}", p.describe())?;
     Ok(())
 }

@@ -38,12 +38,12 @@ fn ask(prompt: &str) -> Result<Zeroizing<String>> {
         // Echo off before the prompt shows: a quick typist's first
         // characters must neither show nor be thrown away.
         let _echo = EchoOff::new(&stdin)?;
-        eprint!("{prompt}");
+        err!("{prompt}");
         std::io::stderr().flush()?;
         read_line(&stdin)
     };
     // The newline typed was not echoed.
-    eprintln!();
+    errln!();
     line
 }
 
