@@ -217,28 +217,33 @@ impl NextSteps {
                 line: Some(line.clone()),
             })
             .collect();
-        steps.push(match ca_public_line(home) {
-            Ok(Some(line)) => Step {
-                what: "For session certificates, a line of the file sshd's TrustedUserCAKeys \
-                       names (/etc/ssh/vmux-ca.pub in the README):"
-                    .into(),
-                line: Some(line),
-            },
-            Err(e) => Step {
+        match ca_public_line(home) {
+            Ok(Some(line)) => {
+                steps.push(Step {
+                    what: "TrustedUserCAKeys line for sshd (/etc/ssh/vmux-ca.pub in the README):"
+                        .into(),
+                    line: Some(line),
+                });
+                steps.push(Step {
+                    what: "A session certificate when you want one (approved here):".into(),
+                    line: Some("vmux cert request".into()),
+                });
+            }
+            Err(e) => steps.push(Step {
                 what: format!(
                     "No session certificates until the CA can be read: {}",
                     escape(&e)
                 ),
                 line: None,
-            },
-            Ok(None) => Step {
-                what: "No CA yet for session certificates: run `vmux ca init`, or approve the \
-                       agent's first certificate request, which asks for a new CA passphrase; \
-                       its TrustedUserCAKeys line then shows here."
+            }),
+            Ok(None) => steps.push(Step {
+                what: "No CA yet for session certificates: `vmux ca init`, or approve a \
+                       `vmux cert request` here, which makes one; its TrustedUserCAKeys line \
+                       then shows here."
                     .into(),
                 line: None,
-            },
-        });
+            }),
+        }
         steps.push(Step {
             what: "In another terminal, to use the agent:".into(),
             line: Some(self.export.clone()),

@@ -306,6 +306,7 @@ fn up_on_80_by_24_keeps_each_line_to_copy_whole_and_vmux_log_finds_its_agent() {
     );
 
     // A signature through up's agent, approved here.
+    wait_listed(&home.join("agent.sock"));
     let pubkey = dir.path().join("demo.pub");
     std::fs::write(&pubkey, &demo).unwrap();
     let msg = dir.path().join("msg");
@@ -402,6 +403,7 @@ fn up_on_40_by_12_shows_no_sheet_in_part_and_a_approves_nothing() {
         (40, 12),
     );
     up.wait_for("vmux signer", WAIT);
+    wait_listed(&home.join("agent.sock"));
     let pubkey = dir.path().join("demo.pub");
     std::fs::write(&pubkey, &demo).unwrap();
     let msg = dir.path().join("msg");
@@ -443,9 +445,10 @@ fn up_on_40_by_12_shows_no_sheet_in_part_and_a_approves_nothing() {
     for part in ["From Device", "Approve", "Passphrase"] {
         assert!(!screen.contains(part), "{part:?} on screen:\n{screen}");
     }
+    let answered = sign.try_wait().unwrap();
     assert!(
-        sign.try_wait().unwrap().is_none(),
-        "the client got an answer from a sheet never shown whole"
+        answered.is_none(),
+        "the client got an answer ({answered:?}) from a sheet never shown whole"
     );
 
     // Enlarged: the whole sheet, then Approve and the passphrase. (A
@@ -477,4 +480,21 @@ fn up_on_40_by_12_shows_no_sheet_in_part_and_a_approves_nothing() {
     up.type_line(PASS);
     assert!(sign.wait().unwrap().success());
     up.ctrl_c();
+}
+
+/// Waits until the agent at `sock` lists a key: it has reached the signer.
+fn wait_listed(sock: &std::path::Path) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = Command::new("ssh-add")
+            .arg("-L")
+            .env("SSH_AUTH_SOCK", sock)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("ecdsa-sha2-nistp256 ") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the agent never listed the key");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
