@@ -52,14 +52,24 @@ fn default_root() -> Result<PathBuf> {
                 "HOME is not set; set VMUX_HOME to choose a state directory",
             ),
         })?;
-    let home = PathBuf::from(home);
-    if cfg!(target_os = "macos") {
-        return Ok(home.join("Library/Application Support/vmux"));
+    Ok(platform_root(
+        cfg!(target_os = "macos"),
+        Path::new(&home),
+        std::env::var_os("XDG_STATE_HOME").as_deref().map(Path::new),
+    ))
+}
+
+/// The per-user state directory under `home`: macOS keeps an app's state in
+/// Application Support; elsewhere it is the XDG state directory (which is
+/// also where XDG puts logs, so the log files live beside the state).
+fn platform_root(macos: bool, home: &Path, xdg_state: Option<&Path>) -> PathBuf {
+    if macos {
+        return home.join("Library/Application Support/vmux");
     }
-    Ok(match std::env::var_os("XDG_STATE_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("vmux"),
+    match xdg_state {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("vmux"),
         _ => home.join(".local/state/vmux"),
-    })
+    }
 }
 
 /// Creates `dir` and its parents; the leaf is made 0700.
@@ -185,5 +195,31 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
             path: path.to_owned(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_lives_where_each_platform_keeps_it() {
+        let home = Path::new("/home/me");
+        assert_eq!(
+            platform_root(true, home, Some(Path::new("/x"))),
+            Path::new("/home/me/Library/Application Support/vmux")
+        );
+        assert_eq!(
+            platform_root(false, home, None),
+            Path::new("/home/me/.local/state/vmux")
+        );
+        assert_eq!(
+            platform_root(false, home, Some(Path::new(""))),
+            Path::new("/home/me/.local/state/vmux")
+        );
+        assert_eq!(
+            platform_root(false, home, Some(Path::new("/st"))),
+            Path::new("/st/vmux")
+        );
     }
 }
