@@ -147,7 +147,12 @@ impl Approvals {
     /// Shows `sheet`, which must not hold back requests from paired
     /// devices: only while none waits, withdrawn when one comes and shown
     /// again after it. Returns the turn it was answered in.
-    pub async fn ask_yielding(&self, sheet: Sheet) -> (Turn, Result<Decision, UiClosed>) {
+    /// `expires` is when it runs out, for the countdown.
+    pub async fn ask_yielding(
+        &self,
+        sheet: Sheet,
+        expires: Option<Instant>,
+    ) -> (Turn, Result<Decision, UiClosed>) {
         let mut requests = self.requests.subscribe();
         loop {
             // The sender lives in `self`: this cannot fail.
@@ -162,7 +167,7 @@ impl Approvals {
                 .ui
                 .send(Command::Sheet {
                     sheet: sheet.clone(),
-                    expires: None,
+                    expires,
                     reply,
                 })
                 .is_err()

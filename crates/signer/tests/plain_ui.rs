@@ -380,7 +380,7 @@ async fn a_pairing_sheet_yields_to_a_request_and_comes_back() {
     let (approvals, mut ui) = start();
     let pairing_asked = tokio::spawn({
         let a = approvals.clone();
-        async move { a.ask_yielding(pairing("stranger")).await.1 }
+        async move { a.ask_yielding(pairing("stranger"), None).await.1 }
     });
     ui.sees("\"stranger\" wants to pair").await;
     let signed = tokio::spawn({

@@ -31,9 +31,10 @@ impl Signer {
         };
         // Shown only while no paired device's request waits: a stranger's
         // invitation never delays a signature.
+        let expires = std::time::Instant::now() + self.config.pairing_timeout;
         let decision = timeout(
             self.config.pairing_timeout,
-            self.approvals.ask_yielding(sheet),
+            self.approvals.ask_yielding(sheet, Some(expires)),
         )
         .await;
         match decision {
