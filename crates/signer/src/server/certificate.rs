@@ -1,5 +1,8 @@
 //! A session certificate: checks, policy, the sheet, the CA's passphrase
-//! or PIN, the signature, the issue log, the request log.
+//! or PIN, the signature, the issue log, the request log. The CA's policy
+//! and revocations are read again after the Approve and again right before
+//! the CA signs: a `vmux ca revoke` while the sheet (or the passphrase
+//! prompt) is up refuses the certificate.
 
 use std::sync::Arc;
 
@@ -98,6 +101,13 @@ impl Signer {
         let claimed = peer.claimed_name().map(str::to_owned);
         let deadline = self.deadline(r.expires_at_milliseconds);
         let home = self.home.clone();
+        let still = Recheck {
+            home: home.clone(),
+            clock: Arc::clone(&self.clock),
+            device_id: peer.device_id.clone(),
+            requested: r.requested_validity_seconds,
+            shown: grant.clone(),
+        };
         let signed = timeout_at(deadline, async {
             let mut turn = self.approvals.turn().await;
             // A request queued behind the one that made the CA must use
@@ -119,7 +129,11 @@ impl Signer {
                     "the certificate was denied on the signer".to_owned(),
                 ));
             }
-            let cert = sign(&mut turn, &home, ca, key, grant.clone()).await?;
+            if let Err(why) = still.holds() {
+                turn.banner(format!("Refused the approved certificate {what}: {why}"));
+                return Err((ErrorCode::PolicyDenied, why));
+            }
+            let cert = sign(&mut turn, &home, ca, key, grant.clone(), still).await?;
             turn.banner(format!("Approved session certificate {what}"));
             Ok(cert)
         })
@@ -147,6 +161,7 @@ async fn sign(
     ca: Option<Arc<Ca>>,
     key: PublicKey,
     grant: Grant,
+    still: Recheck,
 ) -> Result<Certificate, Refusal> {
     let ca = match ca {
         Some(ca) => ca,
@@ -168,12 +183,50 @@ async fn sign(
         Some(Verification::Passphrase) => ("Passphrase for the CA key", "passphrase"),
         Some(Verification::Pin) => ("PIN of the CA key's token", "PIN"),
         None => {
-            return verification::blocking(move || ca.issue(&key, &grant, &Zeroizing::default()))
-                .await;
+            return verification::blocking(move || {
+                still.holds().map_err(vmux_keys::Error::PolicyDenied)?;
+                ca.issue(&key, &grant, &Zeroizing::default())
+            })
+            .await;
         }
     };
     verification::verify(turn, prompt, word, move |secret| {
+        // The prompt may have been up a while: look once more.
+        still.holds().map_err(vmux_keys::Error::PolicyDenied)?;
         ca.issue(&key, &grant, secret)
     })
     .await
+}
+
+/// The CA's policy and revocations read again, inside the approval turn.
+struct Recheck {
+    home: Home,
+    clock: Arc<dyn vmux_link::clock::Clock>,
+    device_id: String,
+    requested: u64,
+    /// What the sheet showed.
+    shown: Grant,
+}
+
+impl Recheck {
+    /// Whether the CA would still sign what the sheet showed; why not.
+    fn holds(&self) -> Result<(), String> {
+        let authority = identities::Authority::load(&self.home).map_err(|e| e.to_string())?;
+        let now = authority.grant(
+            &self.shown.device,
+            &self.device_id,
+            self.requested,
+            self.clock.now_ms() / 1000,
+        )?;
+        let same = now.principals == self.shown.principals
+            && now.extensions == self.shown.extensions
+            && now.source_addresses == self.shown.source_addresses
+            && now.validity_secs() >= self.shown.validity_secs();
+        if !same {
+            return Err(
+                "the CA policy changed while the sheet was up; the requester may ask again".into(),
+            );
+        }
+        Ok(())
+    }
 }

@@ -4,6 +4,7 @@
 use tokio::time::timeout_at;
 use vmux_link::Fingerprint;
 use vmux_link::session::Peer;
+use vmux_link::trust::{PeerRole, TrustStore};
 use vmux_proto::envelope::{ErrorCode, SignRequest, SignResponse};
 
 use super::{Signer, internal, verification};
@@ -153,6 +154,10 @@ impl Signer {
                     "the request was denied on the signer".to_owned(),
                 ));
             }
+            if let Err(refusal) = self.still_allowed(peer, r, &reading, &names) {
+                turn.banner(format!("Refused after approval: {}", refusal.1));
+                return Err(refusal);
+            }
             let prompt = identities::verification_prompt(&identity);
             let word = identities::secret_word(&identity);
             let signature = verification::verify(&mut turn, &prompt, word, move |secret| {
@@ -174,6 +179,42 @@ impl Signer {
         })?;
         self.learn(&reading);
         Ok(signature)
+    }
+
+    /// After the Approve, inside the turn: the device still paired, the
+    /// identity still there and enabled, and its policy still allowing the
+    /// request, each read again (a `vmux peers remove`, `vmux key disable`
+    /// or `vmux key policy` while the sheet was up).
+    fn still_allowed(
+        &self,
+        peer: &Peer,
+        r: &SignRequest,
+        reading: &Reading,
+        names: &[&str],
+    ) -> Result<(), Refusal> {
+        let trust = TrustStore::load(&self.home).map_err(internal)?;
+        if trust.find(PeerRole::Requester, &peer.public_key).is_none() {
+            return Err((
+                ErrorCode::PairingInvalid,
+                "this device was removed from the signer while its sheet was up; nothing was signed"
+                    .into(),
+            ));
+        }
+        let ids = Identities::load(&self.home).map_err(internal)?;
+        if !ids.find(&r.public_key_blob).is_some_and(|i| i.enabled) {
+            return Err((
+                ErrorCode::KeyDisabled,
+                "the identity was disabled or removed on the signer while the sheet was up".into(),
+            ));
+        }
+        let policies = Policies::load(&self.home).map_err(internal)?;
+        let fingerprint = Fingerprint::of(&r.public_key_blob).to_string();
+        policy::check(&policies.for_key(&fingerprint), reading, names).map_err(|why| {
+            (
+                ErrorCode::PolicyDenied,
+                format!("the key's policy changed while the sheet was up and now refuses: {why}"),
+            )
+        })
     }
 
     /// After an approved login to a verified host the signer did not know,

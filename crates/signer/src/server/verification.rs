@@ -40,6 +40,11 @@ where
             Err(vmux_keys::Error::WrongSecret) => {
                 turn.banner(format!("Wrong {word} ({tried} of {VERIFICATION_TRIES})"));
             }
+            // Looked at again right before signing (a revocation meanwhile).
+            Err(vmux_keys::Error::PolicyDenied(why)) => {
+                turn.banner(format!("Refused after approval: {why}"));
+                return Err((ErrorCode::PolicyDenied, why));
+            }
             Err(e) => {
                 // Said here too: the person at the signer can act on it (a
                 // TPM in lockout, a token unplugged).
@@ -87,7 +92,10 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(internal)?
-        .map_err(internal)
+        .map_err(|e| match e {
+            vmux_keys::Error::PolicyDenied(why) => (ErrorCode::PolicyDenied, why),
+            e => internal(e),
+        })
 }
 
 async fn ask(turn: &mut Turn, prompt: &str) -> Result<Zeroizing<String>, Refusal> {

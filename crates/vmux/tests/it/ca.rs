@@ -567,3 +567,54 @@ not signed by {ca}"
         );
     }
 }
+
+/// `vmux ca revoke` while the device's certificate sheet is up: the
+/// signer reads its revocations again after the Approve, inside the
+/// approval turn, and issues nothing.
+#[test]
+fn a_revocation_while_the_sheet_is_up_refuses_the_certificate() {
+    let mut rig = Paired::setup().start();
+    let laptop = rig.device_home.clone();
+    let _agent = agent(&rig, &laptop);
+    rig.approve_certificate();
+    wait_status_in(
+        &laptop,
+        &laptop.join("agent.sock"),
+        "Certificate valid until",
+    );
+    let (home, sock) = (laptop.clone(), rig.sock());
+    let request = std::thread::spawn(move || {
+        Command::new(VMUX)
+            .args(["cert", "request"])
+            .env("VMUX_HOME", home)
+            .env("SSH_AUTH_SOCK", sock)
+            .env("VMUX_LOG", "warn")
+            .output()
+            .unwrap()
+    });
+    rig.signer().expect("Session certificate for", WAIT);
+    rig.signer().expect("[a] approve", WAIT);
+    let revoked = ok(vmux(
+        &rig.signer_home,
+        &["ca", "revoke", "laptop"],
+        None,
+        &[],
+    ));
+    assert!(revoked.contains("Revoked 1 certificate(s)"), "{revoked}");
+    rig.signer().type_line("a");
+    rig.signer()
+        .expect("Refused the approved certificate", WAIT);
+    let out = request.join().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    let log = std::fs::read_to_string(rig.signer_home.join("signer-log.jsonl")).unwrap();
+    let last = log.lines().last().unwrap();
+    assert!(
+        last.contains("\"kind\":\"certificate\"")
+            && last.contains("\"outcome\":\"policyDenied\"")
+            && last.contains("revoked"),
+        "{last}"
+    );
+    // Nothing was issued after the one before the revocation.
+    let issued = std::fs::read_to_string(rig.signer_home.join("ca-issued.jsonl")).unwrap();
+    assert_eq!(issued.lines().count(), 1, "{issued}");
+}

@@ -737,3 +737,24 @@ fn a_userauth_for_another_service_is_unknown_data() {
     rig.deny();
     assert_eq!(client.join().unwrap(), 5);
 }
+
+/// The key's policy changes while the sheet is up: the Approve is checked
+/// again inside the approval turn, and nothing is signed.
+#[test]
+fn a_policy_changed_while_the_sheet_is_up_refuses_the_approved_login() {
+    let mut rig = Rig::start();
+    let db = rig.sshd("db", "");
+    let login = rig.ssh(&db, &[], "echo should-not-run");
+    rig.sheet(&["Purpose      SSH login (verified by this signer)"]);
+    rig.signer_cli(&["key", "policy", "work", "--purposes", "git"]);
+    rig.signer().type_line("a");
+    rig.signer().expect("Refused after approval", WAIT);
+    let (ok, out) = joined(login);
+    assert!(!ok && !out.contains("should-not-run"), "{out}");
+    let logged = rig.last_logged();
+    assert!(
+        logged.contains("\"outcome\":\"policyDenied\"")
+            && logged.contains("changed while the sheet was up"),
+        "{logged}"
+    );
+}
