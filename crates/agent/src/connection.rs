@@ -47,8 +47,8 @@ const READ_CHUNK: usize = 4 * 1024;
 pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
     // Only our own user (or root) may use our signer. Checked on the
     // connection itself, not on file modes a client could race.
-    let uid = match stream.peer_cred() {
-        Ok(cred) => cred.uid(),
+    let (uid, pid) = match stream.peer_cred() {
+        Ok(cred) => (cred.uid(), cred.pid()),
         Err(e) => {
             tracing::warn!("closing an agent connection: cannot read its credentials: {e}");
             return;
@@ -64,7 +64,7 @@ pub async fn serve(agent: Arc<Agent>, stream: UnixStream, slot: Slot) {
     let (reader, mut writer) = stream.into_split();
     let mut connection = Connection {
         agent: &agent,
-        bindings: Bindings::default(),
+        bindings: Bindings::for_client(pid),
         slot,
         closing: false,
     };
@@ -474,8 +474,13 @@ async fn forward(
     } else {
         KnownNames::read().await
     };
-    // The proofs travel for the signer to check; the names are claims.
-    let bound = bindings.to_wire(|host_key| names.name_of(host_key));
+    // The proofs travel for the signer to check; the names are claims,
+    // the host the client was given among them.
+    let typed = match bindings.client_pid() {
+        Some(pid) if !bindings.is_empty() => crate::client_host::of_pid(pid),
+        _ => None,
+    };
+    let bound = bindings.to_wire(typed.as_deref(), |key, typed| names.name_of(key, typed));
     let context = named(sign_context(&request.data, bindings), &bound);
     let mut entry = Entry {
         time: agent.clock.now_ms(),
@@ -509,20 +514,8 @@ async fn forward(
         }
         Outcome::Refused(code, message) => {
             entry.outcome = LogOutcome::Signer(code);
-            // A person saying no is the system working; anything else
-            // (clock skew, a disabled key, …) is something to fix. The
-            // signer's words and the key's comment reach a terminal:
-            // escaped. The log keeps them as they came; its readers escape.
-            if code != ErrorCode::UserDenied {
-                tracing::warn!(
-                    "the signer refused to sign with \"{}\": {} ({})",
-                    escape(&key.comment),
-                    message
-                        .as_deref()
-                        .map_or("it gave no reason".into(), escape),
-                    code.as_str()
-                );
-            }
+            // The link said why, once (crate::refusals). The log keeps the
+            // signer's words as they came; its readers escape.
             entry.reason = message;
             Response::Failure
         }

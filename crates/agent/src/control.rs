@@ -60,6 +60,28 @@ pub struct Status {
     /// State the agent could not write to its directory: what, where, why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_saved: Vec<String>,
+    /// Why the signer last refused this device, or could not be reached,
+    /// until a request works again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refusal: Option<StatusRefusal>,
+}
+
+/// The last refusal in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusRefusal {
+    /// When, ms since the epoch.
+    pub at_milliseconds: u64,
+    /// In words, e.g. "signer refused: device removed on the signer".
+    pub reason: String,
+    /// What to do about it.
+    pub next_step: String,
+    /// The signer's own words, when it gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_message: Option<String>,
+    /// The signer's code, e.g. `pairingInvalid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// One key in [`Status`].
@@ -203,6 +225,21 @@ impl Status {
         for what in &self.not_saved {
             lines.push(format!("Not saved, kept in memory: {}", escape(what)));
         }
+        if let Some(r) = &self.last_refusal {
+            lines.push(format!(
+                "Last refusal at {}: {}",
+                vmux_link::clock::format_utc(r.at_milliseconds),
+                esc(&r.reason)
+            ));
+            lines.push(format!("  Next: {}", esc(&r.next_step)));
+            if let (Some(message), Some(code)) = (&r.signer_message, &r.code) {
+                lines.push(format!(
+                    "  The signer said: {} ({})",
+                    esc(message),
+                    esc(code)
+                ));
+            }
+        }
         lines
     }
 
@@ -327,6 +364,13 @@ mod tests {
                 from: Some("tab\u{1b}let".into()),
             }],
             not_saved: vec!["the key cache at /tmp/a\rb".into()],
+            last_refusal: Some(StatusRefusal {
+                at_milliseconds: 0,
+                reason: "signer refused: device removed on the signer".into(),
+                next_step: "pair again".into(),
+                signer_message: Some("gone\u{1b}".into()),
+                code: Some("pairingInvalid".into()),
+            }),
             also_connected: vec!["tab\u{1b}let".into()],
             authorities: vec![StatusAuthority {
                 signer: "phone\r".into(),
@@ -357,6 +401,10 @@ mod tests {
                 && lines.contains("Upstream agent: /tmp/up\\e.sock (read-only, not answering)")
                 && lines.contains("work\\u{202e}txt.exe")
                 && lines.contains("userDenied\\n")
+                && lines.contains(
+                    "Last refusal at 1970-01-01 00:00:00 UTC: signer refused: device removed on the signer"
+                )
+                && lines.contains("  The signer said: gone\\e (pairingInvalid)")
                 && lines.contains("/tmp/a\\rb"),
             "{lines}"
         );

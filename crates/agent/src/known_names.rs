@@ -1,7 +1,9 @@
 //! What this user's OpenSSH calls a host key: the first plain name a line
-//! of `~/.ssh/known_hosts{,2}` or `/etc/ssh/ssh_known_hosts{,2}` gives it.
-//! It travels to the signer with the binding, as a claim (a hashed line
-//! cannot be read back, so such hosts go unnamed).
+//! of `~/.ssh/known_hosts{,2}` or `/etc/ssh/ssh_known_hosts{,2}` gives it;
+//! else the name the client connected to ([`crate::client_host`]): a
+//! hashed line cannot be read back, and a new host's line may not be
+//! written yet. It travels to the signer with the binding, as a
+//! claim.
 //!
 //! Read at each forwarded request rather than once: ssh writes a new
 //! host's line just before it asks us to sign its first login.
@@ -38,14 +40,16 @@ impl KnownNames {
         }
     }
 
-    /// The name for the host key `blob`, if a file has one that may
-    /// travel (a text a person can read).
-    pub fn name_of(&self, blob: &[u8]) -> Option<String> {
-        self.files.iter().find_map(|entries| {
+    /// The name for the host key `blob`: a plain name a file gives it
+    /// that may travel (a text a person can read), else `typed`, the
+    /// lookup name the client connected to, if any.
+    pub fn name_of(&self, blob: &[u8], typed: Option<&str>) -> Option<String> {
+        let plain = self.files.iter().find_map(|entries| {
             known_hosts::name_of(entries, blob)
                 .filter(|n| n.len() <= 255 && vmux_proto::text::check(n).is_ok())
                 .map(str::to_owned)
-        })
+        });
+        plain.or_else(|| typed.map(str::to_owned))
     }
 }
 
@@ -91,9 +95,25 @@ mod tests {
             ],
         };
         // A name that may not travel is passed over for the next file's.
-        assert_eq!(names.name_of(&blob(ED_A)).as_deref(), Some("db.corp"));
-        assert_eq!(names.name_of(&blob(ED_B)).as_deref(), Some("prod"));
-        assert_eq!(names.name_of(b"not a key"), None);
-        assert_eq!(KnownNames::default().name_of(&blob(ED_A)), None);
+        assert_eq!(names.name_of(&blob(ED_A), None).as_deref(), Some("db.corp"));
+        assert_eq!(
+            names.name_of(&blob(ED_B), Some("typed")).as_deref(),
+            Some("prod")
+        );
+        assert_eq!(names.name_of(b"not a key", None), None);
+        assert_eq!(KnownNames::default().name_of(&blob(ED_A), None), None);
+    }
+
+    #[test]
+    fn a_hashed_line_leaves_the_name_the_client_typed() {
+        let hashed = known_hosts::hashed("[db]:2222").unwrap();
+        let names = KnownNames {
+            files: vec![known_hosts::parse(&format!("{hashed} {ED_A}\n"))],
+        };
+        // Hashed: no plain name, so the typed one is the claim.
+        assert_eq!(
+            names.name_of(&blob(ED_A), Some("[db]:2222")).as_deref(),
+            Some("[db]:2222")
+        );
     }
 }

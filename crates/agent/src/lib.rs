@@ -15,7 +15,7 @@
 //! - [`keys`], [`cache`]: the identities offered, and their cache on disk.
 //! - [`lock`], [`session_bind`], [`context`], [`known_names`]: OpenSSH's
 //!   lock and session binding, and what we tell the signer about each
-//!   request; [`offers`]: the identity that last logged in to a host first.
+//!   request, [`client_host`] the host the client typed; [`offers`]: the identity that last logged in to a host first.
 //! - [`control`]: `status@vmux` / `refresh@vmux` for `vmux status` and
 //!   `vmux refresh`.
 //! - [`cert`]: the session certificate, an ephemeral key signed by the
@@ -23,11 +23,13 @@
 //! - [`sign_route`]: where a sign request goes (certificate, signer,
 //!   upstream, or refused and why), decided without I/O.
 //! - [`request_log`]: the JSON-lines log of every sign request.
+//! - [`refusals`]: why the signer last refused, for `vmux status`, said once.
 //! - [`unsaved`]: state the directory would not take, said once, served
 //!   from memory meanwhile.
 
 pub mod cache;
 pub mod cert;
+pub mod client_host;
 pub mod connection;
 pub mod context;
 pub mod control;
@@ -39,11 +41,13 @@ pub mod link;
 pub mod lock;
 pub mod offers;
 pub mod quota;
+pub mod refusals;
 pub mod request_log;
 pub mod session_bind;
 pub mod sign_route;
 pub mod slots;
 pub mod socket;
+mod status;
 pub mod unsaved;
 pub mod upstream;
 
@@ -73,7 +77,7 @@ use upstream::Upstream;
 
 /// How long a forwarded signature may take by default: the signer's 60 s
 /// window plus time for the answer to travel.
-pub const DEFAULT_SIGN_TIMEOUT: Duration = Duration::from_secs(70);
+pub const DEFAULT_SIGN_TIMEOUT: Duration = vmux_proto::envelope::limits::REQUEST_WAIT;
 
 /// How to run the agent.
 #[derive(Debug)]
@@ -174,98 +178,6 @@ impl Agent {
             self.set_upstream_keys(up.list().await.as_deref());
         }
     }
-
-    /// What `vmux status` shows.
-    pub fn status(&self) -> control::Status {
-        let signers = self
-            .signers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let name_of = |fp: &Fingerprint| {
-            signers
-                .get(fp)
-                .map_or_else(|| fp.to_string(), |(name, _)| name.clone())
-        };
-        let mut authorities: Vec<control::StatusAuthority> = signers
-            .values()
-            .filter_map(|(name, ca)| {
-                let ca = ca.as_ref()?;
-                Some(control::StatusAuthority {
-                    signer: name.clone(),
-                    fingerprint: Fingerprint::of(ca).to_string(),
-                    algorithm: keys::algorithm_of(ca).unwrap_or_default(),
-                })
-            })
-            .collect();
-        authorities.sort_by(|a, b| a.signer.cmp(&b.signer));
-        let mut known: Vec<Fingerprint> = self.link.pinned().unwrap_or_default();
-        known.extend(
-            signers
-                .keys()
-                .filter(|f| !known.contains(f))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-        let wake = known
-            .iter()
-            .filter_map(|fp| {
-                let e = self.link.wakes().get(fp)?;
-                Some(control::StatusWake {
-                    signer: name_of(fp),
-                    host: vmux_link::wake::endpoint_host(&e.endpoint).to_owned(),
-                    last_attempt: e.last_attempt,
-                    last_result: e.last_result,
-                    last_failed: e.last_failed,
-                })
-            })
-            .collect();
-        let (upstream_answering, upstream_keys) = self
-            .upstream_keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let keys = self.keys();
-        let mut connected = self.link.connected();
-        let connected_to = (!connected.is_empty()).then(|| connected.remove(0));
-        control::Status {
-            connected_to,
-            also_connected: connected,
-            authorities,
-            wake,
-            upstream: self.upstream.as_ref().map(|up| control::StatusUpstream {
-                path: up.path.display().to_string(),
-                writable: up.writable,
-                answering: upstream_answering,
-            }),
-            certificate: self.certs.status_line(),
-            certificate_refused: self.certs.last_refusal().map(|c| c.as_str().to_owned()),
-            locked: self.is_locked(),
-            from_cache: keys.source() == Source::Cache,
-            not_saved: self
-                .cache_unsaved
-                .status_line()
-                .into_iter()
-                .chain(self.log.unsaved())
-                .collect(),
-            keys: keys
-                .list()
-                .iter()
-                .map(|k| control::StatusKey {
-                    comment: k.comment.clone(),
-                    fingerprint: k.fingerprint.to_string(),
-                    algorithm: k.algorithm.clone(),
-                    from: k.signer.as_ref().map(|h| h.name.clone()),
-                })
-                .chain(upstream_keys.iter().map(|id| control::StatusKey {
-                    comment: id.comment.clone(),
-                    fingerprint: Fingerprint::of(&id.key_blob).to_string(),
-                    algorithm: keys::algorithm_of(&id.key_blob).unwrap_or_default(),
-                    from: Some("upstream".to_owned()),
-                }))
-                .collect(),
-        }
-    }
 }
 
 impl Agent {
@@ -304,6 +216,14 @@ impl KeyListSink for Agent {
             held.list().to_vec()
         };
         self.save_cache(&all);
+    }
+
+    fn certificates_revoked(&self, signer: &Holder, refusal: vmux_link::requester::Refusal) {
+        tracing::info!(
+            "the signer {} revoked this device's certificates",
+            vmux_proto::text::escape(&signer.name)
+        );
+        self.certs.revoked(refusal);
     }
 
     fn pinned_changed(&self, pinned: &[Fingerprint]) {
@@ -348,16 +268,19 @@ pub fn start(config: Config, certs: CertConfig) -> Result<Running> {
     let mut keys = Keys::default();
     keys.set(cached, Source::Cache);
     let log = Arc::new(RequestLog::new(config.home.file(request_log::LOG_FILE)));
+    let link = Arc::new(Link::new(
+        &device,
+        certs.clock.clone(),
+        Wakes::new(&config.home),
+        config.signer_wait,
+    ));
     let agent = Arc::new(Agent {
         uid: rustix::process::getuid().as_raw(),
         keys: Mutex::new(keys),
         lock: Mutex::new(lock::Lock::default()),
-        link: Arc::new(Link::new(
-            &device,
-            Wakes::new(&config.home),
-            config.signer_wait,
-        )),
-        certs: Certs::new(certs.clock.clone(), certs.validity_secs, Some(log.clone())),
+        link: link.clone(),
+        certs: Certs::new(certs.clock.clone(), certs.validity_secs, Some(log.clone()))
+            .with_refusals(link.refusals().clone()),
         certificates: certs.validity_secs > 0,
         log,
         clock: certs.clock,

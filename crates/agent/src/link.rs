@@ -14,34 +14,33 @@
 //! running should fail the login in seconds, not after the approval window.
 
 pub mod supervisor;
+mod waiters;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, timeout_at};
 use vmux_link::Fingerprint;
-use vmux_link::clock::{Clock, SystemClock};
-use vmux_link::device::{Device, new_uuid};
+use vmux_link::clock::Clock;
+use vmux_link::device::Device;
+use vmux_link::requester::{self, Refusal, Requester};
 use vmux_link::session::SessionSender;
 use vmux_link::wake::Wakes;
+use vmux_proto::envelope::limits::REQUEST_WAIT;
 use vmux_proto::envelope::{
-    Cancel, CertificateRequest, CertificateResponse, Envelope, ErrorCode, ErrorReport,
-    KeyListRequest, Origin, SessionBinding, SignContext, SignRequest, SignResponse,
+    Envelope, ErrorCode, KeyListRequest, Origin, SessionBinding, SignContext,
 };
 
 use crate::cert::{Issuer, Reply};
 use crate::keys::{Holder, Key};
-
-/// The signer's request window (docs/protocol.md §9.2).
-pub const REQUEST_WINDOW_MS: u64 = 60_000;
+use crate::refusals::{Refusals, Why};
+use waiters::{Answer, Waiters};
 /// How long a request waits for a signer that cannot be woken, by default.
 pub const DEFAULT_SIGNER_WAIT: Duration = Duration::from_secs(5);
 /// How long `refresh@vmux` waits for the new key lists.
 const REFRESH_WAIT: Duration = Duration::from_secs(10);
-/// How long a certificate request waits: the signer's window plus travel.
-const CERTIFICATE_WAIT: Duration = Duration::from_secs(70);
 /// While a request waits for a signer, the supervisors are nudged this
 /// often to try again rather than sleep out their backoff.
 const NUDGE: Duration = Duration::from_secs(1);
@@ -92,29 +91,11 @@ impl Outcome {
     }
 }
 
-/// A response routed to the request waiting for it.
-#[derive(Debug)]
-enum Answer {
-    Sign(SignResponse),
-    Certificate(CertificateResponse),
-    /// An `error` naming the request: it ends there.
-    Error(ErrorReport),
-}
-
-/// A request waiting for its answer, from the signer it was sent to.
-#[derive(Debug)]
-struct Waiter {
-    signer: Fingerprint,
-    answer: oneshot::Sender<Answer>,
-}
-
-type Waiters = Mutex<HashMap<String, Waiter>>;
-
 /// The link as the rest of the agent sees it.
 #[derive(Debug)]
 pub struct Link {
-    device_id: String,
-    device_name: String,
+    /// Builds this device's requests, timed by the agent's clock.
+    requester: Requester,
     /// Sessions up now, in the order they came up.
     sessions: watch::Sender<Vec<Connected>>,
     /// The signer in use.
@@ -132,51 +113,8 @@ pub struct Link {
     /// Why each signer last refused this device for good (`pairingInvalid`:
     /// it was removed there); cleared by its next session.
     refused: Mutex<HashMap<Fingerprint, String>>,
-}
-
-/// Removes a waiter however its request ends. A request sent but not
-/// answered (the bound passed, or the client left and its future was
-/// dropped) is withdrawn on the signer with `cancel`, so no sheet is left
-/// for an answer with nowhere to go.
-struct WaiterGuard<'a> {
-    waiters: &'a Waiters,
-    id: String,
-    sent_on: Option<SessionSender>,
-    answered: bool,
-}
-
-impl WaiterGuard<'_> {
-    fn sent(&mut self, on: &SessionSender) {
-        self.sent_on = Some(on.clone());
-    }
-}
-
-impl Drop for WaiterGuard<'_> {
-    fn drop(&mut self) {
-        let still_waiting = self
-            .waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id)
-            .is_some();
-        let Some(sender) = self.sent_on.take() else {
-            return;
-        };
-        // Not removed by an answer or by the session ending: withdraw it.
-        if self.answered || !still_waiting {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let id = std::mem::take(&mut self.id);
-        tracing::info!("request {id} withdrawn: nobody waits for its answer any more");
-        runtime.spawn(async move {
-            let _ = sender
-                .send(Envelope::Cancel(Cancel { request_id: id }))
-                .await;
-        });
-    }
+    /// The last refusal in words, for `vmux status`, said once.
+    refusals: Arc<Refusals>,
 }
 
 /// The session-up mark: dropping it (the session ended, or its supervisor
@@ -197,20 +135,31 @@ impl Link {
     /// A link for this device, not yet connected. `wakes` is where the
     /// signers' wake endpoints are kept; `signer_wait` bounds the wait for
     /// a signer that cannot be woken.
-    pub fn new(device: &Device, wakes: Wakes, signer_wait: Duration) -> Self {
+    pub fn new(
+        device: &Device,
+        clock: Arc<dyn Clock>,
+        wakes: Wakes,
+        signer_wait: Duration,
+    ) -> Self {
         Self {
-            device_id: device.id.clone(),
-            device_name: device.wire_name(),
+            requester: Requester::new(device, clock),
             sessions: watch::channel(Vec::new()).0,
             in_use: watch::channel(None).0,
             pinned: Mutex::new(None),
-            waiters: Mutex::new(HashMap::new()),
+            waiters: Waiters::default(),
             key_lists: watch::channel(0).0,
             wanted: Notify::new(),
             wakes,
             signer_wait,
             refused: Mutex::new(HashMap::new()),
+            refusals: Arc::new(Refusals::default()),
         }
+    }
+
+    /// Why the signer last refused this device, shared with the
+    /// certificate requests.
+    pub fn refusals(&self) -> &Arc<Refusals> {
+        &self.refusals
     }
 
     /// Records that `signer` refuses this device (`None`: no longer).
@@ -248,6 +197,11 @@ impl Link {
             .collect();
         names.sort_by_key(|(other, _)| *other);
         names.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// Bumped each time a key list arrives.
+    pub fn key_lists(&self) -> watch::Receiver<u64> {
+        self.key_lists.subscribe()
     }
 
     /// The signer in use as it changes: `Some` while one is up.
@@ -332,38 +286,7 @@ impl Link {
                 false
             }
         });
-        // Requests in flight on that session are lost (protocol §9.1): their
-        // waiters learn it at once instead of waiting out the bound.
-        self.waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, w| &w.signer != fingerprint);
-    }
-
-    /// Registers a waiter for `request_id` on `signer`; the guard removes it.
-    fn wait_for(
-        &self,
-        request_id: &str,
-        signer: &Fingerprint,
-    ) -> (oneshot::Receiver<Answer>, WaiterGuard<'_>) {
-        let (tx, rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                request_id.to_owned(),
-                Waiter {
-                    signer: signer.clone(),
-                    answer: tx,
-                },
-            );
-        let guard = WaiterGuard {
-            waiters: &self.waiters,
-            id: request_id.to_owned(),
-            sent_on: None,
-            answered: false,
-        };
-        (rx, guard)
+        self.waiters.session_lost(fingerprint);
     }
 
     /// A session with one of `holders` (any session when none is named),
@@ -426,9 +349,10 @@ impl Link {
                 continue;
             }
             any = true;
-            let (wakes, name) = (self.wakes.clone(), self.device_name.clone());
+            let (wakes, name) = (self.wakes.clone(), self.requester.device_name().to_owned());
+            let now = self.requester.now_ms();
             tokio::spawn(async move {
-                wakes.wake(&signer, &name, SystemClock.now_ms()).await;
+                wakes.wake(&signer, &name, now).await;
             });
         }
         any
@@ -441,48 +365,41 @@ impl Link {
         &self,
         public_key_blob: Vec<u8>,
         validity_secs: u64,
-        now_ms: u64,
         bound: Duration,
     ) -> Reply {
         let Some(connected) = self.in_use.borrow().clone() else {
             return Reply::Unreachable;
         };
-        let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
+        let Ok(request) = self
+            .requester
+            .certificate_request(public_key_blob, validity_secs)
+        else {
             return Reply::Unreachable;
         };
-        let (rx, mut guard) = self.wait_for(&request_id, &connected.fingerprint);
-        let request = CertificateRequest {
-            request_id,
-            public_key_blob,
-            source_device_id: self.device_id.clone(),
-            source_device_name: self.device_name.clone(),
-            requested_validity_seconds: validity_secs,
-            nonce: nonce.to_vec(),
-            issued_at_milliseconds: now_ms,
-            expires_at_milliseconds: now_ms.saturating_add(REQUEST_WINDOW_MS),
-        };
-        if connected
-            .sender
-            .send(Envelope::CertificateRequest(request))
-            .await
-            .is_err()
-        {
+        let (rx, mut guard) = self
+            .waiters
+            .wait_for(&request.request_id, &connected.fingerprint);
+        let request = Envelope::CertificateRequest(request);
+        if connected.sender.send(request).await.is_err() {
             return Reply::Unreachable;
         }
         guard.sent(&connected.sender);
         let answer = tokio::time::timeout(bound, rx).await;
         guard.answered = matches!(answer, Ok(Ok(_)));
-        match answer {
-            Ok(Ok(Answer::Certificate(r))) => match (r.approved, r.certificate_blob) {
-                (true, Some(blob)) => Reply::Issued(blob),
-                (true, None) => Reply::Refused(ErrorCode::Internal),
-                (false, _) => Reply::Refused(known(r.error_code)),
-            },
-            Ok(Ok(Answer::Error(e))) => Reply::Refused(known(Some(e.code))),
-            Ok(Ok(Answer::Sign(_))) => Reply::Refused(ErrorCode::Internal),
-            Ok(Err(_)) => Reply::Unreachable,
+        let read = match answer {
+            Ok(Ok(Answer::Certificate(r))) => requester::read_certificate_response(r),
+            Ok(Ok(Answer::Error(e))) => Err(requester::read_error(e)),
+            Ok(Ok(Answer::Sign(_))) => Err(Refusal::new(
+                Some(ErrorCode::Internal),
+                Some("the signer answered a certificate request with a signature".into()),
+            )),
+            Ok(Err(_)) => return Reply::Unreachable,
             // The signer's window has passed with no answer.
-            Err(_) => Reply::Refused(ErrorCode::RequestExpired),
+            Err(_) => Err(requester::timed_out()),
+        };
+        match read {
+            Ok(blob) => Reply::Issued(blob),
+            Err(refusal) => Reply::Refused(refusal),
         }
     }
 
@@ -530,101 +447,92 @@ impl Link {
         let deadline = Instant::now() + bound;
         let holders: Vec<Fingerprint> = key.signer.iter().map(|h| h.fingerprint.clone()).collect();
         let Some(connected) = self.reach(&holders, deadline).await else {
-            // Removed on the signer: say so, rather than "unreachable".
+            // Removed on the signer: say so, rather than "unreachable". The
+            // supervisor has told the person already.
             if let Some(why) = self.refusal(&holders) {
                 return (Outcome::Refused(ErrorCode::PairingInvalid, Some(why)), None);
             }
+            self.said(key, &Outcome::Unreachable);
             return (Outcome::Unreachable, None);
         };
-        let (Ok(request_id), Ok(nonce)) = (new_uuid(), vmux_link::pairing::nonce()) else {
-            return (Outcome::Unreachable, None);
-        };
-        let (rx, mut guard) = self.wait_for(&request_id, &connected.fingerprint);
-        let now = SystemClock.now_ms();
-        let request = SignRequest {
-            request_id: request_id.clone(),
+        let request = self.requester.sign_request(requester::Sign {
             key_algorithm: key.blob_algorithm(),
             public_key_blob: key.blob.clone(),
-            source_device_id: self.device_id.clone(),
-            source_device_name: self.device_name.clone(),
             origin: Origin::GenericAgent,
-            data_to_sign: data.to_vec(),
-            nonce: nonce.to_vec(),
-            issued_at_milliseconds: now,
-            expires_at_milliseconds: now.saturating_add(REQUEST_WINDOW_MS),
+            data: data.to_vec(),
             flags,
             context,
             bindings,
+        });
+        let Ok(request) = request else {
+            return (Outcome::Unreachable, None);
         };
+        let request_id = request.request_id.clone();
+        let outcome = self.send_sign(&connected, request, deadline).await;
+        self.said(key, &outcome);
+        (outcome, Some(request_id))
+    }
+
+    /// Sends `request` on `connected` and waits, until `deadline`, for its
+    /// answer.
+    async fn send_sign(
+        &self,
+        connected: &Connected,
+        request: vmux_proto::envelope::SignRequest,
+        deadline: Instant,
+    ) -> Outcome {
+        let (rx, mut guard) = self
+            .waiters
+            .wait_for(&request.request_id, &connected.fingerprint);
         if connected
             .sender
             .send(Envelope::SignRequest(request))
             .await
             .is_err()
         {
-            return (Outcome::Unreachable, Some(request_id));
+            return Outcome::Unreachable;
         }
         guard.sent(&connected.sender);
         let answer = timeout_at(deadline, rx).await;
         guard.answered = matches!(answer, Ok(Ok(_)));
-        let outcome = match answer {
-            Ok(Ok(Answer::Sign(r))) => match (r.approved, r.signature) {
-                (true, Some(sig)) => Outcome::Signed(sig),
-                (true, None) => Outcome::Refused(
-                    ErrorCode::Internal,
-                    Some("the signer approved but sent no signature".into()),
-                ),
-                (false, _) => Outcome::Refused(known(r.error_code), r.error_message),
-            },
-            Ok(Ok(Answer::Error(e))) => Outcome::Refused(known(Some(e.code)), Some(e.message)),
+        let read = match answer {
+            Ok(Ok(Answer::Sign(r))) => requester::read_sign_response(r),
+            Ok(Ok(Answer::Error(e))) => Err(requester::read_error(e)),
             // An answer of the wrong kind for our requestID.
-            Ok(Ok(Answer::Certificate(_))) => Outcome::Refused(
-                ErrorCode::Internal,
+            Ok(Ok(Answer::Certificate(_))) => Err(Refusal::new(
+                Some(ErrorCode::Internal),
                 Some("the signer answered a sign request with a certificate".into()),
-            ),
+            )),
             // The session ended and took the waiter with it.
-            Ok(Err(_)) => Outcome::Unreachable,
-            Err(_) => Outcome::TimedOut,
+            Ok(Err(_)) => return Outcome::Unreachable,
+            Err(_) => return Outcome::TimedOut,
         };
-        (outcome, Some(request_id))
-    }
-
-    /// Hands `answer` from the signer `from` to the request waiting for it;
-    /// only the signer a request was sent to can answer it.
-    fn route(&self, from: &Fingerprint, request_id: &str, answer: Answer) {
-        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-        let waiter = match waiters.get(request_id) {
-            Some(w) if &w.signer == from => waiters.remove(request_id),
-            Some(_) => {
-                tracing::warn!(
-                    "a signer answered request {request_id}, which it was not sent; dropped"
-                );
-                None
-            }
-            None => None,
-        };
-        drop(waiters);
-        match waiter {
-            Some(w) => {
-                let _ = w.answer.send(answer);
-            }
-            // We gave up on it (protocol §9.1): drop it.
-            None => tracing::debug!("late response {request_id} dropped"),
+        match read {
+            Ok(signature) => Outcome::Signed(signature),
+            Err(r) => Outcome::Refused(r.code, r.message),
         }
     }
-}
 
-/// A refusal code, an unknown one read as `internal` (protocol §11).
-fn known(code: Option<ErrorCode>) -> ErrorCode {
-    match code {
-        Some(ErrorCode::Unknown) | None => ErrorCode::Internal,
-        Some(code) => code,
+    /// Records how a signature went, for `vmux status`; a failure is said
+    /// once in the log, with the reason and what to do.
+    fn said(&self, key: &Key, outcome: &Outcome) {
+        let now = self.requester.now_ms();
+        let why = match outcome {
+            Outcome::Signed(_) => return self.refusals.worked(),
+            Outcome::Refused(code, message) => Why::Sign {
+                key: key.comment.clone(),
+                refusal: Refusal::new(Some(*code), message.clone()),
+            },
+            Outcome::Unreachable => Why::Unreachable,
+            Outcome::TimedOut => Why::TimedOut,
+        };
+        self.refusals.refused(now, &why);
     }
 }
 
 impl Issuer for Link {
-    async fn issue(&self, public_key_blob: Vec<u8>, validity_secs: u64, now_ms: u64) -> Reply {
-        self.certificate(public_key_blob, validity_secs, now_ms, CERTIFICATE_WAIT)
+    async fn issue(&self, public_key_blob: Vec<u8>, validity_secs: u64) -> Reply {
+        self.certificate(public_key_blob, validity_secs, REQUEST_WAIT)
             .await
     }
 }
@@ -637,6 +545,10 @@ pub trait KeyListSink: Send + Sync {
     /// Called when the pinned signers change (after [`Link::pinned`] says
     /// so): what the others listed is forgotten.
     fn pinned_changed(&self, pinned: &[Fingerprint]);
+
+    /// Called when `signer` says this device's certificates were revoked
+    /// while its session is up: the certificate is no longer offered.
+    fn certificates_revoked(&self, signer: &Holder, refusal: Refusal);
 }
 
 #[cfg(test)]
@@ -650,7 +562,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path().to_owned()).unwrap();
         let device = Device::load_or_create(&home, None).unwrap();
-        let link = Link::new(&device, Wakes::new(&home), DEFAULT_SIGNER_WAIT);
+        let clock = Arc::new(vmux_link::clock::SystemClock);
+        let link = Link::new(&device, clock, Wakes::new(&home), DEFAULT_SIGNER_WAIT);
         let phone = Fingerprint::from_string("SHA256:phone".into());
         let tablet = Fingerprint::from_string("SHA256:tablet".into());
         // Port 9 on loopback: a wake sent there fails fast.

@@ -73,9 +73,24 @@ pub struct Bindings {
     forwarded: bool,
     /// Some bind was refused.
     failed: bool,
+    /// The process id of the client at the socket's other end.
+    client_pid: Option<i32>,
 }
 
 impl Bindings {
+    /// No bindings yet, on a connection from the process `client_pid`.
+    pub fn for_client(client_pid: Option<i32>) -> Self {
+        Self {
+            client_pid,
+            ..Self::default()
+        }
+    }
+
+    /// The process id of the client, when the socket told it.
+    pub fn client_pid(&self) -> Option<i32> {
+        self.client_pid
+    }
+
     /// No session was bound on this connection.
     pub fn is_empty(&self) -> bool {
         self.verified.is_empty()
@@ -154,15 +169,24 @@ impl Bindings {
     /// Every binding, oldest first: what the signer checks for itself.
     /// `name` gives the name this user's known_hosts has for a host key (a
     /// claim that travels with the proof).
-    pub fn to_wire(&self, name: impl Fn(&[u8]) -> Option<String>) -> Vec<SessionBinding> {
+    ///
+    /// `name` gets each host key, and for the first binding (the host the
+    /// client itself connected to; later ones came through forwarding)
+    /// also `first`, the name the client was given for that host.
+    pub fn to_wire(
+        &self,
+        first: Option<&str>,
+        name: impl Fn(&[u8], Option<&str>) -> Option<String>,
+    ) -> Vec<SessionBinding> {
         self.verified
             .iter()
-            .map(|b| SessionBinding {
+            .enumerate()
+            .map(|(i, b)| SessionBinding {
                 host_key: b.host_key.clone(),
                 session_id: b.session_id.clone(),
                 signature: b.signature.clone(),
                 forwarded: b.forwarded,
-                known_hosts_name: name(&b.host_key),
+                known_hosts_name: name(&b.host_key, first.filter(|_| i == 0)),
             })
             .collect()
     }

@@ -8,6 +8,9 @@
 //! - [`logfile`]: the request logs, rotated at a size.
 //! - [`find`]: finding a pinned signer again (last address, then DNS-SD).
 //! - [`wake`]: waking a signer that cannot be reached (HTTP push).
+//! - [`watch`]: noticing that state files changed.
+//! - [`requester`]: sign and certificate requests and their answers, as
+//!   both the agent and `vmux ssh` make and read them.
 
 pub mod backoff;
 pub mod clock;
@@ -22,9 +25,11 @@ pub mod keepalive;
 pub mod logfile;
 pub mod noise;
 pub mod pairing;
+pub mod requester;
 pub mod session;
 pub mod trust;
 pub mod wake;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;

@@ -13,13 +13,14 @@
 //! network I/O.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 
 use crate::home::{Home, read_optional, write_private};
 use crate::noise::KEY_LEN;
+use crate::watch::stamp;
 use crate::{Error, Fingerprint, Result};
 
 const TRUST_FILE: &str = "trust.json";
@@ -303,16 +304,6 @@ pub async fn unpinned(path: PathBuf, role: PeerRole, key: [u8; KEY_LEN]) {
         }
         tokio::time::sleep(WATCH_INTERVAL).await;
     }
-}
-
-/// What changes whenever the file is replaced or rewritten.
-fn stamp(path: &Path) -> Option<(u64, u64, SystemTime)> {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((inode, meta.len(), meta.modified().ok()?))
 }
 
 #[cfg(test)]

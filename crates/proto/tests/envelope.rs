@@ -1701,6 +1701,7 @@ fn error_codes_have_wire_names_and_meanings() {
         ErrorCode::ReplayedRequest,
         ErrorCode::MalformedRequest,
         ErrorCode::SignerBusy,
+        ErrorCode::CertificateRevoked,
         ErrorCode::Internal,
     ];
     let mut meanings = Vec::new();
@@ -1976,6 +1977,7 @@ fn protocol_md_lists_every_error_code() {
         ErrorCode::ReplayedRequest,
         ErrorCode::MalformedRequest,
         ErrorCode::SignerBusy,
+        ErrorCode::CertificateRevoked,
         ErrorCode::Internal,
     ] {
         let row = format!("| `{}` |", code.as_str());

@@ -126,6 +126,7 @@ impl Approvals {
             requests: Arc::new(watch::channel(0).0),
             window: PairingWindow {
                 closes: Arc::default(),
+                command: Arc::new(std::sync::Mutex::new("vmux pair".to_owned())),
                 ui: ui.downgrade(),
             },
             ui,
@@ -301,6 +302,8 @@ impl Turn {
 #[derive(Clone, Debug)]
 pub struct PairingWindow {
     closes: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// What the new device runs, as the banner says it.
+    command: Arc<std::sync::Mutex<String>>,
     /// Weak: the front end holds a window, and must still see its command
     /// queue close when the signer stops.
     ui: mpsc::WeakUnboundedSender<Command>,
@@ -310,13 +313,24 @@ impl PairingWindow {
     /// How long a window stays open.
     pub const LENGTH: Duration = Duration::from_secs(5 * 60);
 
+    /// Sets the command the banner tells the new device to run, e.g.
+    /// `vmux pair --signer 127.0.0.1:PORT` for a signer not advertised.
+    pub fn set_command(&self, command: String) {
+        *self.command.lock().unwrap_or_else(PoisonError::into_inner) = command;
+    }
+
     /// Opens (or extends) a window of [`Self::LENGTH`] from now, and says so.
     pub fn open(&self) {
         let closes = Instant::now() + Self::LENGTH;
         *self.closes.lock().unwrap_or_else(PoisonError::into_inner) = Some(closes);
         if let Some(ui) = self.ui.upgrade() {
+            let command = self
+                .command
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             let _ = ui.send(Command::Banner(format!(
-                "Accepting new devices for {} minutes: run `vmux pair` on the new device",
+                "Accepting new devices for {} minutes: run `{command}` on the new device",
                 Self::LENGTH.as_secs() / 60
             )));
         }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use vmux_proto::envelope::ErrorCode;
 
-/// How long a request window may be.
-pub const MAX_WINDOW_MS: u64 = 60_000;
+/// How long a request window may be: the window requesters use.
+pub const MAX_WINDOW_MS: u64 = vmux_proto::envelope::limits::REQUEST_WINDOW_MS;
 /// Clock skew tolerated between requester and signer.
 pub const MAX_SKEW_MS: u64 = 30_000;
 /// Live nonces remembered per device; past this, new requests are refused

@@ -12,6 +12,9 @@ use vmux_keys::store::{Provider, RsaHash, SigningKey};
 use vmux_link::home::Home;
 use vmux_proto::envelope::{ProviderKind, PublicKeyRecord, SSH_AGENT_RSA_SHA2_256};
 
+/// What a revoked device is told, with `certificateRevoked`.
+pub const REVOKED: &str = "this device's certificates were revoked on the signer (`vmux ca revoke`); it gets no more, whatever its name";
+
 pub use vmux_keys::Identity;
 
 /// The registry as of now.
@@ -161,6 +164,14 @@ impl Authority {
         })
     }
 
+    /// Whether the device `device_id`'s certificates were revoked. By
+    /// device id: a rename since the revocation changes the key ID.
+    pub fn device_revoked(&self, device_id: &str) -> bool {
+        self.ca
+            .as_ref()
+            .is_some_and(|ca| self.revocations.device_revoked(ca.public_key(), device_id))
+    }
+
     /// The CA key, once made.
     pub fn ca(&self) -> Option<Arc<Ca>> {
         self.ca.clone()
@@ -183,14 +194,8 @@ impl Authority {
                 vmux_keys::Error::PolicyDenied(m) => m,
                 other => other.to_string(),
             })?;
-        // By device id: a rename since the revocation changes the key ID.
-        if let Some(ca) = &self.ca
-            && self.revocations.device_revoked(ca.public_key(), device_id)
-        {
-            return Err(
-                "this device's certificates were revoked on the signer (`vmux ca revoke`); it gets no more, whatever its name"
-                    .to_owned(),
-            );
+        if self.device_revoked(device_id) {
+            return Err(REVOKED.to_owned());
         }
         Ok(grant)
     }

@@ -30,6 +30,7 @@ mod accept;
 mod certificate;
 mod handshakes;
 mod pairing;
+mod push;
 mod sessions;
 mod sign;
 mod verification;
@@ -147,6 +148,7 @@ impl Signer {
             peer.public_key,
         );
         tokio::pin!(removed);
+        let mut push = push::Push::new(&self.home, &peer.device_id);
         loop {
             let received = tokio::select! {
                 received = session.recv() => received?,
@@ -155,6 +157,15 @@ impl Signer {
                     // Dropping the session closes it; its request tasks see
                     // that and withdraw their sheets.
                     return Ok(());
+                }
+                changed = push.changed() => {
+                    if changed.keys {
+                        session.send(self.key_list()).await?;
+                    }
+                    if let Some(revoked) = changed.revoked {
+                        session.send(revoked).await?;
+                    }
+                    continue;
                 }
             };
             match received {

@@ -60,7 +60,8 @@ pub async fn run(options: Options) -> Result<u8> {
     // Reach the signer while the SSH handshake runs: by the time the server
     // asks for a signature the session is usually up.
     let last = Arc::new(Mutex::new(None));
-    let mut finding = tokio::spawn(signer::find(home.clone(), signer, last.clone()));
+    let clock = Arc::new(vmux_link::clock::SystemClock);
+    let mut finding = tokio::spawn(signer::find(home.clone(), signer, last.clone(), clock));
 
     let name = known_hosts::lookup_name(&target.host, target.port);
     let known = known_hosts::KnownHosts::load_default()?;

@@ -2,28 +2,22 @@
 //! local network; one session, one request at a time.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use tokio::time::sleep;
 use vmux_link::Fingerprint;
 use vmux_link::backoff::Backoff;
-use vmux_link::clock::{Clock, SystemClock};
-use vmux_link::device::{Device, new_uuid};
+use vmux_link::clock::Clock;
+use vmux_link::device::Device;
 use vmux_link::find::{self, DISCOVERY_WAIT};
 use vmux_link::home::Home;
+use vmux_link::requester::{self, Requester};
 use vmux_link::session::{self, Session};
 use vmux_link::trust::TrustStore;
 use vmux_link::wake::Wakes;
-use vmux_proto::envelope::{
-    Envelope, ErrorCode, KeyListRequest, Origin, PublicKeyRecord, Role, SignContext, SignRequest,
-};
+use vmux_proto::envelope::limits::REQUEST_WAIT;
+use vmux_proto::envelope::{Envelope, KeyListRequest, Origin, PublicKeyRecord, Role, SignContext};
 
 use crate::{Error, Result};
-
-/// The signer's request window (docs/protocol.md §9.2).
-const REQUEST_WINDOW_MS: u64 = 60_000;
-/// How long a sign request may wait for its answer: the window plus travel.
-const SIGN_WAIT: Duration = Duration::from_secs(70);
 
 /// What went wrong on the latest attempt, for the "No signer found" message.
 pub type LastAttempt = Arc<Mutex<Option<String>>>;
@@ -32,7 +26,7 @@ pub type LastAttempt = Arc<Mutex<Option<String>>>;
 #[derive(Debug)]
 pub struct RemoteSigner {
     session: Session,
-    device: Device,
+    requester: Requester,
     /// The signer's name, from its hello.
     pub name: String,
     /// Its enabled identities, in its order.
@@ -47,8 +41,15 @@ pub struct RemoteSigner {
 /// When nothing listens at any address and the network shows no pinned
 /// signer, the signers that left a wake endpoint are woken and the search
 /// goes on; with no endpoint it fails at once: no signer is running.
-pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Result<RemoteSigner> {
+/// Requests are timed by `clock`.
+pub async fn find(
+    home: Home,
+    address: Option<String>,
+    last: LastAttempt,
+    clock: Arc<dyn Clock>,
+) -> Result<RemoteSigner> {
     let device = Device::load_or_create(&home, None)?;
+    let requester = Requester::new(&device, clock);
     let wakes = Wakes::new(&home);
     let mut woken = false;
     let mut backoff = Backoff::default();
@@ -67,8 +68,8 @@ pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Res
         };
         let mut all_refused = true;
         for candidate in &pinned {
-            match attempt(candidate, &device, &mut trust, &wakes, &last).await? {
-                Try::Found(found) => return Ok(found.with(device)),
+            match attempt(candidate, &device, &requester, &mut trust, &wakes, &last).await? {
+                Try::Found(found) => return Ok(found.with(requester)),
                 Try::Refused => {}
                 Try::Failed => all_refused = false,
             }
@@ -82,16 +83,15 @@ pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Res
                 .collect();
             for (_, candidate) in find::discover(&fingerprints, DISCOVERY_WAIT).await {
                 seen = true;
-                if let Try::Found(found) =
-                    attempt(&candidate, &device, &mut trust, &wakes, &last).await?
-                {
-                    return Ok(found.with(device));
+                let found = attempt(&candidate, &device, &requester, &mut trust, &wakes, &last);
+                if let Try::Found(found) = found.await? {
+                    return Ok(found.with(requester));
                 }
             }
         }
         if all_refused && !seen && !woken {
             woken = true;
-            if !wake(&wakes, &trust, &device).await {
+            if !wake(&wakes, &trust, &requester).await {
                 let last = last.lock().unwrap_or_else(PoisonError::into_inner).take();
                 return Err(Error::NotRunning { last });
             }
@@ -103,7 +103,7 @@ pub async fn find(home: Home, address: Option<String>, last: LastAttempt) -> Res
 }
 
 /// Wakes every pinned signer that left an endpoint; false if none did.
-async fn wake(wakes: &Wakes, trust: &TrustStore, device: &Device) -> bool {
+async fn wake(wakes: &Wakes, trust: &TrustStore, requester: &Requester) -> bool {
     let mut any = false;
     for signer in trust.signers() {
         let fingerprint = signer.key_fingerprint();
@@ -114,7 +114,7 @@ async fn wake(wakes: &Wakes, trust: &TrustStore, device: &Device) -> bool {
                 vmux_proto::text::escape(&signer.name)
             );
             wakes
-                .wake(&fingerprint, &device.wire_name(), SystemClock.now_ms())
+                .wake(&fingerprint, requester.device_name(), requester.now_ms())
                 .await;
         }
     }
@@ -137,11 +137,11 @@ struct Found {
 }
 
 impl Found {
-    fn with(self, device: Device) -> RemoteSigner {
+    fn with(self, requester: Requester) -> RemoteSigner {
         RemoteSigner {
             name: self.session.peer().name.clone(),
             session: self.session,
-            device,
+            requester,
             keys: self.keys,
         }
     }
@@ -151,12 +151,13 @@ impl Found {
 async fn attempt(
     candidate: &str,
     device: &Device,
+    requester: &Requester,
     trust: &mut TrustStore,
     wakes: &Wakes,
     last: &LastAttempt,
 ) -> Result<Try> {
-    let connected =
-        session::connect(candidate, device, Role::Client, trust, SystemClock.now_ms()).await;
+    let now = requester.now_ms();
+    let connected = session::connect(candidate, device, Role::Client, trust, now).await;
     let error = match connected {
         Ok(mut session) => match key_list(&mut session, wakes).await {
             Ok(keys) => return Ok(Try::Found(Found { session, keys })),
@@ -210,26 +211,18 @@ impl RemoteSigner {
         flags: u32,
         context: SignContext,
     ) -> Result<Vec<u8>> {
-        let request_id = new_uuid()?;
-        let nonce = vmux_link::pairing::nonce()?;
-        let now = SystemClock.now_ms();
-        let request = SignRequest {
-            request_id: request_id.clone(),
+        let request = self.requester.sign_request(requester::Sign {
             key_algorithm: algorithm.to_owned(),
             public_key_blob: public_key_blob.to_vec(),
-            source_device_id: self.device.id.clone(),
-            source_device_name: self.device.wire_name(),
             origin: Origin::EmbeddedClient,
-            data_to_sign: data,
-            nonce: nonce.to_vec(),
-            issued_at_milliseconds: now,
-            expires_at_milliseconds: now.saturating_add(REQUEST_WINDOW_MS),
+            data,
             flags,
             context,
             bindings: Vec::new(),
-        };
+        })?;
+        let request_id = request.request_id.clone();
         self.session.send(Envelope::SignRequest(request)).await?;
-        let answer = tokio::time::timeout(SIGN_WAIT, async {
+        let answer = tokio::time::timeout(REQUEST_WAIT, async {
             loop {
                 match self.session.recv().await {
                     Ok(Envelope::SignResponse(r)) if r.request_id == request_id => return Ok(r),
@@ -239,25 +232,17 @@ impl RemoteSigner {
             }
         })
         .await;
-        let response = match answer {
-            Ok(Ok(r)) => r,
+        let refusal = match answer {
+            Ok(Ok(response)) => match requester::read_sign_response(response) {
+                Ok(signature) => return Ok(signature),
+                Err(refusal) => refusal,
+            },
             Ok(Err(_)) => return Err(Error::SignerLost),
-            Err(_) => {
-                return Err(Error::Refused {
-                    code: ErrorCode::RequestExpired,
-                    message: String::new(),
-                });
-            }
+            Err(_) => requester::timed_out(),
         };
-        match (response.approved, response.signature) {
-            (true, Some(signature)) => Ok(signature),
-            (_, _) => Err(Error::Refused {
-                code: match response.error_code {
-                    Some(ErrorCode::Unknown) | None => ErrorCode::Internal,
-                    Some(code) => code,
-                },
-                message: response.error_message.unwrap_or_default(),
-            }),
-        }
+        Err(Error::Refused {
+            code: refusal.code,
+            message: refusal.message.unwrap_or_default(),
+        })
     }
 }

@@ -12,11 +12,24 @@ mod out;
 
 mod cmd;
 
+/// The environment `vmux --help` lists.
+const ENVIRONMENT: &str = "\
+Environment:
+  VMUX_HOME        the state directory (default: $XDG_STATE_HOME/vmux, else
+                   ~/.local/state/vmux; on macOS ~/Library/Application
+                   Support/vmux)
+  VMUX_LOG         which log lines to show, as a tracing filter (default:
+                   warn,vmux=info; e.g. debug, or vmux_agent=debug)
+  VMUX_PASSPHRASE  a passphrase or PIN for commands whose stdin is not a
+                   terminal (scripts); on a terminal it is always asked";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vmux",
-    version,
-    about = "Keep SSH keys on one trusted device; sign from every other."
+    // The version, and the commit it was built from when built from git.
+    version = env!("VMUX_VERSION"),
+    about = "Keep SSH keys on one trusted device; sign from every other.",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,13 +82,14 @@ fn main() -> ExitCode {
         Command::Signer(args) => args.full_screen(),
         _ => false,
     };
-    let log_file = if full_screen {
-        match cmd::logging::path() {
-            Ok(path) => Some(path),
-            Err(e) => return fail(&e.to_string()),
-        }
-    } else {
-        None
+    let log_file = match &cli.command {
+        Command::Agent(args) => args.log_file(),
+        _ if full_screen => cmd::logging::path().map(Some),
+        _ => Ok(None),
+    };
+    let log_file = match log_file {
+        Ok(file) => file,
+        Err(e) => return fail(&e.to_string()),
     };
     cmd::logging::init(log_file.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use vmux_link::clock::Clock;
+use vmux_link::requester::Refusal;
 use vmux_proto::agent::Identity;
 use vmux_proto::envelope::{ErrorCode, SignContext};
 
 use super::state::Held;
 use super::{Action, COMMENT, CertState, Ephemeral};
+use crate::refusals::{Refusals, Why};
 use crate::request_log::{Entry, Event, Kind, Outcome, RequestLog, Via};
 
 /// How often the timer looks at the certificate.
@@ -26,8 +28,8 @@ const JOIN_WAIT: Duration = Duration::from_secs(75);
 pub enum Reply {
     /// Issued: the certificate blob, not yet checked.
     Issued(Vec<u8>),
-    /// Refused with this code (denied, policy, expired, …).
-    Refused(ErrorCode),
+    /// Refused (denied, policy, revoked, expired, …), with the signer's reason.
+    Refused(Refusal),
     /// No session, or it ended before the answer.
     Unreachable,
 }
@@ -35,12 +37,11 @@ pub enum Reply {
 /// Who issues certificates: the link, or a fake in tests.
 pub trait Issuer: Send + Sync {
     /// Asks for a certificate on `public_key_blob`, valid for
-    /// `validity_secs`, the request made at `now_ms`.
+    /// `validity_secs`.
     fn issue(
         &self,
         public_key_blob: Vec<u8>,
         validity_secs: u64,
-        now_ms: u64,
     ) -> impl Future<Output = Reply> + Send;
 }
 
@@ -64,6 +65,8 @@ pub struct Certs {
     clock: Arc<dyn Clock>,
     validity_secs: u64,
     log: Option<Arc<RequestLog>>,
+    /// Where a refusal is recorded for `vmux status`, and said once.
+    refusals: Option<Arc<Refusals>>,
 }
 
 impl Certs {
@@ -75,6 +78,32 @@ impl Certs {
             clock,
             validity_secs,
             log,
+            refusals: None,
+        }
+    }
+
+    /// Records refusals in `refusals` too.
+    pub fn with_refusals(mut self, refusals: Arc<Refusals>) -> Self {
+        self.refusals = Some(refusals);
+        self
+    }
+
+    /// The signer said this device's certificates were revoked: the one
+    /// held is dropped now, and no other is asked for unless the person
+    /// asks (`vmux cert request`).
+    pub fn revoked(&self, refusal: Refusal) {
+        self.state().revoked();
+        self.said(&refusal);
+    }
+
+    /// Records `refusal` for `vmux status`; says it once.
+    fn said(&self, refusal: &Refusal) {
+        match &self.refusals {
+            Some(r) => r.refused(self.clock.now_ms(), &Why::Certificate(refusal.clone())),
+            None => tracing::warn!(
+                "the signer issued no session certificate: {}",
+                refusal.reason()
+            ),
         }
     }
 
@@ -169,7 +198,7 @@ impl Certs {
         };
         let fingerprint = key.fingerprint().to_owned();
         let reply = issuer
-            .issue(key.public_blob().to_vec(), self.validity_secs, arrived)
+            .issue(key.public_blob().to_vec(), self.validity_secs)
             .await;
         let now = self.clock.now_ms();
         let outcome = match reply {
@@ -199,12 +228,14 @@ impl Certs {
                     Outcome::Event(Event::CertificateMismatch)
                 }
             },
-            Reply::Refused(code) => {
-                tracing::warn!(
-                    "the signer issued no session certificate ({}); ask again with `vmux cert request`",
-                    code.as_str()
-                );
-                self.state().refused(code);
+            Reply::Refused(refusal) => {
+                let code = refusal.code;
+                if code == ErrorCode::CertificateRevoked {
+                    self.state().revoked();
+                } else {
+                    self.state().refused(code);
+                }
+                self.said(&refusal);
                 Outcome::Signer(code)
             }
             Reply::Unreachable => {

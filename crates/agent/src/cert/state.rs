@@ -64,6 +64,9 @@ pub struct CertState {
     /// Bumped by each forgetting, so an answer to a request sent before
     /// it is not taken after it.
     epoch: u64,
+    /// The signer revoked this device's certificates: nothing is asked for
+    /// again, not even on a new session, until the person asks.
+    revoked: bool,
 }
 
 impl CertState {
@@ -74,7 +77,7 @@ impl CertState {
 
     /// What to do at `now_ms` while a session with the signer is up.
     pub fn due(&self, now_ms: u64) -> Option<Action> {
-        if self.pending || self.held_back || self.forgotten {
+        if self.pending || self.held_back || self.forgotten || self.revoked {
             return None;
         }
         match &self.current {
@@ -94,7 +97,7 @@ impl CertState {
     /// A new session with the signer came up: a refusal no longer holds
     /// requests back.
     pub fn connected(&mut self) {
-        self.held_back = false;
+        self.held_back = self.revoked;
     }
 
     /// Marks a request as sent; false if one already is. A manual request
@@ -146,6 +149,7 @@ impl CertState {
         self.pending = false;
         self.held_back = false;
         self.refused = None;
+        self.revoked = false;
     }
 
     /// The signer refused (or sent a certificate we had to discard).
@@ -154,6 +158,20 @@ impl CertState {
         self.held_back = true;
         self.refused = Some(code);
         self.expired = false;
+    }
+
+    /// The signer revoked this device's certificates: the one held is
+    /// dropped (its key wiped), one still on its way too, and no other is
+    /// asked for.
+    pub fn revoked(&mut self) {
+        self.current = None;
+        self.pending = false;
+        self.held_back = true;
+        self.revoked = true;
+        self.expired = false;
+        self.refused = Some(ErrorCode::CertificateRevoked);
+        // A certificate still on its way was issued before: not taken.
+        self.epoch = self.epoch.wrapping_add(1);
     }
 
     /// The request never reached an answer (no session, session lost):
@@ -184,6 +202,9 @@ impl CertState {
             Some(_) => EXPIRED.to_owned(),
             None if self.forgotten => FORGOTTEN.to_owned(),
             None if self.expired => EXPIRED.to_owned(),
+            None if self.revoked => {
+                "No session certificate: revoked on the signer, no more will be issued".to_owned()
+            }
             None => "No session certificate".to_owned(),
         }
     }

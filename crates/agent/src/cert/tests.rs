@@ -77,12 +77,15 @@ impl FakeSigner {
 }
 
 impl Issuer for FakeSigner {
-    async fn issue(&self, blob: Vec<u8>, validity: u64, _now_ms: u64) -> Reply {
+    async fn issue(&self, blob: Vec<u8>, validity: u64) -> Reply {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let mode = *self.mode.lock().unwrap();
         match mode {
             Mode::Approve => Reply::Issued(self.certificate(&blob, validity)),
-            Mode::Deny => Reply::Refused(ErrorCode::UserDenied),
+            Mode::Deny => Reply::Refused(vmux_link::requester::Refusal::new(
+                Some(ErrorCode::UserDenied),
+                None,
+            )),
             Mode::WrongKey => {
                 let other = Ephemeral::generate().unwrap();
                 Reply::Issued(self.certificate(other.public_blob(), validity))

@@ -19,16 +19,18 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 use vmux_link::Fingerprint;
 use vmux_link::backoff::Backoff;
-use vmux_link::clock::{Clock, SystemClock};
 use vmux_link::device::Device;
 use vmux_link::find::{self, DISCOVERY_WAIT};
 use vmux_link::home::Home;
+use vmux_link::requester::Refusal;
 use vmux_link::session::{self, Session};
 use vmux_link::trust::{self, PeerRole, TrustStore};
 use vmux_proto::envelope::{Envelope, ErrorCode, KeyListRequest, Role};
 
-use super::{Answer, Connected, KeyListSink, Link};
+use super::waiters::Answer;
+use super::{Connected, KeyListSink, Link};
 use crate::keys::{Holder, Key};
+use crate::refusals::Why;
 
 /// How often the trust store is read for signers paired or removed.
 const TRUST_POLL: Duration = Duration::from_secs(2);
@@ -187,29 +189,12 @@ async fn keep_up(
                 continue;
             }
         };
-        let (addresses, fingerprint, name) = match &target {
-            Target::Address(a) => (vec![a.clone()], None, String::new()),
-            Target::Pinned(fp) => {
-                let Some(peer) = trust
-                    .signers()
-                    .into_iter()
-                    .find(|p| &p.key_fingerprint() == fp)
-                    .cloned()
-                else {
-                    // Unpaired: the supervisor stops this task.
-                    return;
-                };
-                (
-                    peer.address.into_iter().collect::<Vec<_>>(),
-                    Some(fp.clone()),
-                    peer.name,
-                )
-            }
+        // Unpaired: the supervisor stops this task.
+        let Some((addresses, fingerprint, name)) = where_now(&trust, &target) else {
+            return;
         };
-        let mut failures = Vec::new();
-        let mut refused = None;
-        let mut session =
-            connect_first(&addresses, &device, &mut trust, &mut failures, &mut refused).await;
+        let mut tried = Tried::default();
+        let mut session = connect_first(&link, &addresses, &device, &mut trust, &mut tried).await;
         if session.is_none()
             && let Some(fp) = &fingerprint
             && find::worth_browsing(&addresses)
@@ -221,13 +206,18 @@ async fn keep_up(
                 .map(|(_, a)| a)
                 .filter(|a| !addresses.contains(a))
                 .collect();
-            session = connect_first(&found, &device, &mut trust, &mut failures, &mut refused).await;
+            session = connect_first(&link, &found, &device, &mut trust, &mut tried).await;
         }
-        // Removed on the signer: its requests are refused at once.
+        // Removed on the signer: its requests are refused at once, and
+        // asking again cannot help until this device is paired again.
         if session.is_none()
-            && let (Some(fp), Some(why)) = (&fingerprint, refused)
+            && let Some(why) = tried.refused
         {
-            link.set_refused(fp, Some(why));
+            if let Some(fp) = &fingerprint {
+                link.set_refused(fp, Some(why.message.clone().unwrap_or_default()));
+            }
+            removed_there(&link, &home, why, addresses.first().cloned()).await;
+            continue;
         }
         match session {
             Some(session) => {
@@ -238,22 +228,18 @@ async fn keep_up(
                     "connected to signer {}",
                     vmux_proto::text::escape(&session.peer().name)
                 );
-                link.set_refused(&session.peer().fingerprint(), None);
+                let fp = session.peer().fingerprint();
+                link.set_refused(&fp, None);
+                link.refusals.connected();
                 run_session(&link, sink.as_ref(), session, &home).await;
+                // It said this device was removed as it closed the session.
+                if let Some(message) = link.refusal(std::slice::from_ref(&fp)) {
+                    let refusal = Refusal::new(Some(ErrorCode::PairingInvalid), Some(message));
+                    removed_there(&link, &home, refusal, addresses.first().cloned()).await;
+                    continue;
+                }
             }
-            None => {
-                // No address to try, so nothing to look for on the network
-                // either: only a new address in the trust store helps.
-                let what = match failures.last() {
-                    Some(last) => last.clone(),
-                    None => format!(
-                        "no address is known for the signer {}, so it is not tried; pair again \
-                         with `vmux pair --signer HOST:PORT` to record one, which this agent then uses",
-                        vmux_proto::text::escape(&name)
-                    ),
-                };
-                say_once(&mut told, what);
-            }
+            None => say_once(&mut told, tried.words(&name)),
         }
         let mut random = [0u8; 4];
         let _ = getrandom::fill(&mut random);
@@ -264,17 +250,74 @@ async fn keep_up(
     }
 }
 
-/// A session with the first of `addresses` that answers with a pinned key;
-/// `refused` gets the signer's word when it refuses this device for good.
+/// The addresses to try for `target`, its fingerprint and name; `None`
+/// once it is no longer pinned.
+fn where_now(
+    trust: &TrustStore,
+    target: &Target,
+) -> Option<(Vec<String>, Option<Fingerprint>, String)> {
+    match target {
+        Target::Address(a) => Some((vec![a.clone()], None, String::new())),
+        Target::Pinned(fp) => {
+            let peer = trust
+                .signers()
+                .into_iter()
+                .find(|p| &p.key_fingerprint() == fp)?;
+            let addresses = peer.address.iter().cloned().collect();
+            Some((addresses, Some(fp.clone()), peer.name.clone()))
+        }
+    }
+}
+
+/// The signer said this device was removed there: says so (once, and in
+/// `vmux status`, with the pairing command for `address`), then waits
+/// until the trust store changes. Only pairing again (or removing the
+/// signer here) helps, so the agent does not knock on its door meanwhile.
+async fn removed_there(link: &Link, home: &Home, refusal: Refusal, address: Option<String>) {
+    let now = link.requester.now_ms();
+    link.refusals
+        .refused(now, &Why::Removed { refusal, address });
+    tracing::info!("not connecting again until this device is paired again");
+    vmux_link::watch::Watch::new([trust::path(home)])
+        .changed()
+        .await;
+}
+
+/// What the tries at a signer's addresses gave, when none worked.
+#[derive(Default)]
+struct Tried {
+    /// Each address and why it failed.
+    failures: Vec<String>,
+    /// The signer's word when it refuses this device for good.
+    refused: Option<Refusal>,
+}
+
+impl Tried {
+    /// What to tell the person about the signer `name`.
+    fn words(&self, name: &str) -> String {
+        match self.failures.last() {
+            Some(last) => last.clone(),
+            // No address to try, so nothing to look for on the network
+            // either: only a new address in the trust store helps.
+            None => format!(
+                "no address is known for the signer {}, so it is not tried; pair again \
+                 with `vmux pair --signer HOST:PORT` to record one, which this agent then uses",
+                vmux_proto::text::escape(name)
+            ),
+        }
+    }
+}
+
+/// A session with the first of `addresses` that answers with a pinned key.
 async fn connect_first(
+    link: &Link,
     addresses: &[String],
     device: &Device,
     trust: &mut TrustStore,
-    failures: &mut Vec<String>,
-    refused: &mut Option<String>,
+    tried: &mut Tried,
 ) -> Option<Session> {
     for address in addresses {
-        match session::connect(address, device, Role::Agent, trust, SystemClock.now_ms()).await {
+        match session::connect(address, device, Role::Agent, trust, link.requester.now_ms()).await {
             Ok(session) => return Some(session),
             Err(e) => {
                 if let vmux_link::Error::Peer {
@@ -282,9 +325,11 @@ async fn connect_first(
                     message,
                 } = &e
                 {
-                    *refused = Some(message.clone());
+                    let refusal =
+                        Refusal::new(Some(ErrorCode::PairingInvalid), Some(message.clone()));
+                    tried.refused = Some(refusal);
                 }
-                failures.push(format!("signer at {address}: {e}"));
+                tried.failures.push(format!("signer at {address}: {e}"));
             }
         }
     }
@@ -326,10 +371,12 @@ async fn run_session(link: &Arc<Link>, sink: &dyn KeyListSink, mut session: Sess
         };
         match received {
             Ok(Envelope::SignResponse(r)) => {
-                link.route(from, &r.request_id.clone(), Answer::Sign(r))
+                link.waiters
+                    .route(from, &r.request_id.clone(), Answer::Sign(r))
             }
             Ok(Envelope::CertificateResponse(r)) => {
-                link.route(from, &r.request_id.clone(), Answer::Certificate(r));
+                link.waiters
+                    .route(from, &r.request_id.clone(), Answer::Certificate(r));
             }
             Ok(Envelope::KeyList(list)) => {
                 let keys = list.keys.iter().map(Key::from_record).collect();
@@ -355,10 +402,18 @@ async fn run_session(link: &Arc<Link>, sink: &dyn KeyListSink, mut session: Sess
                 if report.code == ErrorCode::PairingInvalid {
                     link.set_refused(from, Some(report.message.clone()));
                 }
+                // Revoked there while we are connected: stop offering the
+                // certificate now.
+                if report.code == ErrorCode::CertificateRevoked && report.request_id.is_none() {
+                    sink.certificates_revoked(
+                        &holder,
+                        vmux_link::requester::read_error(report.clone()),
+                    );
+                }
                 // Protocol §8.2: an error naming a request in flight ends
                 // it now, instead of leaving it to its timeout.
                 if let Some(id) = report.request_id.clone() {
-                    link.route(from, &id, Answer::Error(report));
+                    link.waiters.route(from, &id, Answer::Error(report));
                 }
             }
             // Nothing else is ours to handle.

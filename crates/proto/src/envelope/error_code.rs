@@ -32,6 +32,9 @@ pub enum ErrorCode {
     MalformedRequest,
     /// Too many requests are waiting on the signer.
     SignerBusy,
+    /// This device's certificates were revoked on the signer: it issues
+    /// the device no more, and the one it holds is refused by servers.
+    CertificateRevoked,
     /// Anything else that went wrong on the signer.
     Internal,
     /// A code this build does not know; treat as `internal`.
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::ReplayedRequest => "replayedRequest",
             ErrorCode::MalformedRequest => "malformedRequest",
             ErrorCode::SignerBusy => "signerBusy",
+            ErrorCode::CertificateRevoked => "certificateRevoked",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
@@ -77,6 +81,9 @@ impl fmt::Display for ErrorCode {
             ErrorCode::ReplayedRequest => "the signer has already seen this request",
             ErrorCode::MalformedRequest => "the peer could not understand the message",
             ErrorCode::SignerBusy => "the signer has too many requests waiting; try again",
+            ErrorCode::CertificateRevoked => {
+                "this device's certificates were revoked on the signer; no more will be issued"
+            }
             ErrorCode::Internal => "the signer hit an internal error",
             ErrorCode::Unknown => "the signer reported an error this vmux does not know",
         })

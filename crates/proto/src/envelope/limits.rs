@@ -39,3 +39,11 @@ pub const PAIRING_VALUE_LEN: usize = 32;
 /// Most sign and certificate requests waiting on the signer per session; one
 /// more is answered `signerBusy`. Enforced by the session, not the codec.
 pub const MAX_PENDING_REQUESTS: usize = 32;
+
+/// How long a sign or certificate request stays valid: a requester sets
+/// `expiresAtMilliseconds` this far after `issuedAtMilliseconds`, and the
+/// signer refuses a longer window (docs/protocol.md §9.2).
+pub const REQUEST_WINDOW_MS: u64 = 60_000;
+/// How long a requester waits for the answer to one request: the window
+/// plus time for the answer to travel.
+pub const REQUEST_WAIT: core::time::Duration = core::time::Duration::from_secs(70);

@@ -83,6 +83,9 @@ impl Signer {
         })?;
         // Policy: what would be signed is decided now, shown, then signed as shown.
         let authority = identities::Authority::load(&self.home).map_err(internal)?;
+        if authority.device_revoked(&peer.device_id) {
+            return Err((ErrorCode::CertificateRevoked, identities::REVOKED.into()));
+        }
         let grant = authority
             .grant(
                 &peer.name,

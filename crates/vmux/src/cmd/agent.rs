@@ -35,6 +35,37 @@ pub struct Args {
     /// policy may shorten it); 0 asks for no certificate.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_VALIDITY_SECS)]
     cert_validity: u64,
+    /// Log to the terminal even when started in the background (`vmux
+    /// agent &`); otherwise a background agent logs to its log file.
+    #[arg(long)]
+    log_stderr: bool,
+}
+
+impl Args {
+    /// The file to log to instead of the terminal: started in the
+    /// background of a terminal (`vmux agent &`), its lines would be drawn
+    /// over whatever the shell shows next. Says where, once.
+    pub fn log_file(&self) -> Result<Option<PathBuf>> {
+        if self.log_stderr || !in_background() {
+            return Ok(None);
+        }
+        let path = super::logging::agent_path()?;
+        eprintln!(
+            "vmux agent: started in the background, so it logs to {} (--log-stderr keeps the log here)",
+            path.display()
+        );
+        Ok(Some(path))
+    }
+}
+
+/// Whether stderr is a terminal whose foreground is another process group
+/// (a shell job started with `&`, or stopped and sent on with `bg`).
+fn in_background() -> bool {
+    let stderr = std::io::stderr();
+    if !rustix::termios::isatty(&stderr) {
+        return false;
+    }
+    rustix::termios::tcgetpgrp(&stderr).is_ok_and(|fg| fg != rustix::process::getpgrp())
 }
 
 pub async fn run(args: Args) -> Result {

@@ -354,6 +354,7 @@ fn revoke(home: &Home, args: RevokeArgs) -> Result {
 }
 
 /// What `vmux ca revoke DEVICE` revokes.
+#[derive(Debug)]
 struct OfDevice {
     serials: BTreeSet<u64>,
     key_ids: BTreeSet<String>,
@@ -381,37 +382,56 @@ fn certificates_of(log: &[IssueRecord], name: Option<&str>, peers: &[&PinnedPeer
     OfDevice { serials, key_ids }
 }
 
-/// After `vmux peers remove`: revokes the removed devices' certificates
-/// when `revoke`, else asks on a terminal, else says how.
-pub fn after_peers_removed(home: &Home, removed: &[PinnedPeer], revoke_now: bool) -> Result {
-    let Some(ca) = Ca::open(home)? else {
-        return Ok(());
-    };
+/// What `vmux peers remove` revokes once the devices are forgotten: each
+/// device's name and certificates.
+#[derive(Debug, Default)]
+pub struct Revoking(Vec<(String, OfDevice)>);
+
+/// Before `vmux peers remove` changes anything: which of the devices
+/// `removing` to revoke the certificates of. All when `revoke_now`, else
+/// the person is asked on a terminal, else told how.
+pub fn ask_before_removing(
+    home: &Home,
+    removing: &[PinnedPeer],
+    revoke_now: bool,
+) -> Result<Revoking> {
+    let mut revoking = Revoking::default();
+    if Ca::open(home)?.is_none() {
+        return Ok(revoking);
+    }
     let (log, _) = issued::read(home)?;
-    for peer in removed.iter().filter(|p| p.role == PeerRole::Requester) {
+    for peer in removing.iter().filter(|p| p.role == PeerRole::Requester) {
         let of_device = certificates_of(&log, None, &[peer]);
         if of_device.serials.is_empty() && !revoke_now {
             continue;
         }
         // The name the device paired with, or one given it by hand.
-        let name = escape(&peer.name);
+        let name = escape(&peer.name).into_owned();
         let count = of_device.serials.len();
         let revoke_it = revoke_now
-            || {
-                if std::io::stdin().is_terminal() {
-                    ask_yes(&format!(
-                        "The CA issued {count} certificate(s) to \"{name}\". Revoke them too? [y/N] "
-                    ))?
-                } else {
-                    outln!(
-                        "The CA issued {count} certificate(s) to \"{name}\"; they stay valid until they expire unless you run `vmux ca revoke {name}`."
-                    )?;
-                    false
-                }
-            };
-        if !revoke_it {
-            continue;
+            || std::io::stdin().is_terminal()
+                && ask_yes(&format!(
+                    "The CA issued {count} certificate(s) to \"{name}\". Revoke them too? [y/N] "
+                ))?;
+        if revoke_it {
+            revoking.0.push((name, of_device));
+        } else if !std::io::stdin().is_terminal() {
+            outln!(
+                "The CA issued {count} certificate(s) to \"{name}\"; they stay valid until they expire unless you run `vmux ca revoke {name}`."
+            )?;
         }
+    }
+    Ok(revoking)
+}
+
+/// After `vmux peers remove` forgot the devices: revokes what
+/// [`ask_before_removing`] chose.
+pub fn revoke_removed(home: &Home, revoking: Revoking) -> Result {
+    let Some(ca) = Ca::open(home)? else {
+        return Ok(());
+    };
+    for (name, of_device) in revoking.0 {
+        let count = of_device.serials.len();
         let (_, revocations) = Revocations::update(home, now(), |r| {
             r.revoke(ca.public_key(), of_device.serials, of_device.key_ids)
         })?;

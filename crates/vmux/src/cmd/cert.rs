@@ -32,10 +32,13 @@ pub async fn run(command: Command) -> Result {
     }
     let status = control::call(&path, control::CERT_REQUEST).await?;
     if let Some(code) = &status.certificate_refused {
-        return Err(format!(
-            "the signer issued no certificate ({code}); {}",
-            status.certificate
-        )
+        // The agent's words, with what to do; a revocation is not worth
+        // asking again, so nothing here says to.
+        let esc = |s: &str| vmux_proto::text::escape(s).into_owned();
+        return Err(match &status.last_refusal {
+            Some(r) => format!("{} ({}); {}", esc(&r.reason), esc(code), esc(&r.next_step)),
+            None => format!("the signer issued no certificate ({})", esc(code)),
+        }
         .into());
     }
     // The agent socket's answer is text from another process: escaped.

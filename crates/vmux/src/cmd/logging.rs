@@ -1,7 +1,8 @@
 //! Where log lines go. On stderr, except while a full-screen sheet owns the
 //! terminal (`vmux up`, `vmux signer` with the TUI): then into a file in
 //! the state directory, which the screen names, so that no log line is
-//! ever drawn over the sheet.
+//! ever drawn over the sheet; and for `vmux agent` started in the
+//! background, into its own file, so none is drawn over the shell.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,9 +21,18 @@ pub const FILE: &str = "vmux.log";
 /// not be able to fill the disk by connecting again and again.
 const ROTATION: Rotation = Rotation::DEFAULT;
 
+/// The log file of a background `vmux agent`: its own, as a signer on the
+/// same state directory starts `vmux.log` anew at each run.
+pub const AGENT_FILE: &str = "vmux-agent.log";
+
 /// The log file of the state directory in `VMUX_HOME`.
 pub fn path() -> super::Result<PathBuf> {
     Ok(Home::from_env()?.file(FILE))
+}
+
+/// The log file of a background agent, in `VMUX_HOME`.
+pub fn agent_path() -> super::Result<PathBuf> {
+    Ok(Home::from_env()?.file(AGENT_FILE))
 }
 
 /// Starts logging to `file`, or to stderr when `None`. A file that cannot

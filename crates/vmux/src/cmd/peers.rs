@@ -61,11 +61,17 @@ pub fn run(command: Command) -> Result {
                 .filter(|p| p.matches(&which))
                 .cloned()
                 .collect();
+            if removed.is_empty() {
+                return Err(no_match(&which));
+            }
+            // Asked first: a person who stops at the question has changed
+            // nothing.
+            let revoking = super::ca::ask_before_removing(&home, &removed, revoke)?;
             match trust.remove(&which)? {
                 0 => return Err(no_match(&which)),
                 n => outln!("Forgot {n} device(s).")?,
             }
-            super::ca::after_peers_removed(&home, &removed, revoke)?;
+            super::ca::revoke_removed(&home, revoking)?;
         }
         Command::Rename { which, name } => match trust.rename(&which, &name)? {
             0 => return Err(no_match(&which)),

@@ -152,6 +152,18 @@ fn log(home: &Home, json: bool) -> Result {
     Ok(())
 }
 
+/// What a new device runs to pair with a signer listening on `local`: a
+/// signer not advertised on the network is found only at its address.
+fn pair_command(local: &std::net::SocketAddr, advertised: bool) -> String {
+    if advertised {
+        return "vmux pair".to_owned();
+    }
+    if local.ip().is_unspecified() {
+        return format!("vmux pair --signer HOST:{}", local.port());
+    }
+    format!("vmux pair --signer {local}")
+}
+
 async fn serve(home: Home, args: RunArgs) -> Result {
     let device = Device::load_or_create(&home, args.name.as_deref())?;
     let (host, port) = settings::parse_listen(&args.listen)?;
@@ -219,6 +231,7 @@ async fn serve(home: Home, args: RunArgs) -> Result {
         wake_url: settings.wake_url().map(str::to_owned),
     };
     let window = approvals.pairing_window();
+    window.set_command(pair_command(&local, advertisement.is_some()));
     if args.pair {
         window.open();
     }

@@ -528,6 +528,7 @@ fn ssh_login_is_forwarded_with_the_verified_session_binding() {
             .unwrap(),
     );
     let host_fp = host_fp.split_whitespace().nth(1).unwrap().to_owned();
+    let port = server.port;
     let sock = rig.sock();
     let login = std::thread::spawn(move || server.ssh(&sock, &[], "echo logged-in"));
     rig.signer().expect("SSH Sign Request", WAIT);
@@ -537,14 +538,18 @@ fn ssh_login_is_forwarded_with_the_verified_session_binding() {
     let out = login.join().unwrap();
     assert!(text(&out).contains("logged-in"), "{}", text(&out));
     // ssh bound the connection to the server's host key, which we verified;
-    // the login's user and host reached the signer as claims.
+    // the login's user and host (the name ssh was given, as no plain
+    // known_hosts line names it) reached the signer as claims.
     let log = rig.request_log();
     assert!(log.contains("\"purpose\":\"sshUserauth\""), "{log}");
     assert!(
         log.contains(&format!("\"user\":\"{}\"", sshd::whoami())),
         "{log}"
     );
-    assert!(log.contains(&format!("\"host\":\"{host_fp}\"")), "{log}");
+    assert!(
+        log.contains(&format!("\"host\":\"[127.0.0.1]:{port}\"")),
+        "{log}"
+    );
     assert!(log.contains("\"contextQuality\":\"claimed\""), "{log}");
     assert!(
         rig.signer
@@ -874,8 +879,13 @@ fn forwarded_agent_gets_no_certificate_no_control_and_each_hop_a_sheet() {
     let login = ssh_a(&server, &rig.sock(), &hop);
     rig.signer().expect("SSH Sign Request", WAIT);
     rig.signer().expect("Purpose      SSH login", WAIT);
-    // The path through the forwarding host, whose binding the signer checked.
-    rig.signer().expect("(forwarded) → SHA256:", WAIT);
+    // The path through the forwarding host, whose binding the signer
+    // checked, named as ssh -A was told to reach it: a claim.
+    let through = format!(
+        "(forwarded; \"[127.0.0.1]:{}\" claimed by laptop) → SHA256:",
+        server.port
+    );
+    rig.signer().expect(&through, WAIT);
     rig.signer().type_line("a");
     rig.signer().expect("Passphrase for", WAIT);
     rig.signer().type_line(PASS);
@@ -885,7 +895,7 @@ fn forwarded_agent_gets_no_certificate_no_control_and_each_hop_a_sheet() {
     // Denied: that hop fails.
     let login = ssh_a(&server, &rig.sock(), &hop);
     rig.signer().expect("SSH Sign Request", WAIT);
-    rig.signer().expect("(forwarded) → SHA256:", WAIT);
+    rig.signer().expect(&through, WAIT);
     rig.signer().type_line("d");
     let out = login.join().unwrap();
     assert!(

@@ -328,6 +328,9 @@ fn revoking_a_device_stops_its_certificate_and_no_other() {
         assert!(logged_in(&out), "{}\n{}", text(&out), server.log());
     }
 
+    // Copied now: once revoked, the agent lists it no more.
+    let laptop_cert = certificate_file(&laptop, "laptop-cert.pub");
+    let desktop_cert = certificate_file(&desktop, "desktop-cert.pub");
     // Its certificate's key ID still has the old name.
     ok(vmux(
         &signer_home,
@@ -355,8 +358,6 @@ fn revoking_a_device_stops_its_certificate_and_no_other() {
                 .unwrap(),
         )
     };
-    let laptop_cert = certificate_file(&laptop, "laptop-cert.pub");
-    let desktop_cert = certificate_file(&desktop, "desktop-cert.pub");
     assert!(
         query(&laptop_cert).contains("REVOKED"),
         "{}",
@@ -367,22 +368,31 @@ fn revoking_a_device_stops_its_certificate_and_no_other() {
         "{}",
         query(&desktop_cert)
     );
+    // The signer told the laptop's agent, which dropped it at once.
+    wait_status_in(&laptop, &laptop.join("agent.sock"), "revoked on the signer");
     let out = logs_in(&server, &laptop);
     assert!(!logged_in(&out), "a revoked certificate logged in");
-    assert!(server.log().contains("revoked"), "{}", server.log());
     let out = logs_in(&server, &desktop);
     assert!(logged_in(&out), "{}\n{}", text(&out), server.log());
     let issued = ok(vmux(&signer_home, &["ca", "issued"], None, &[]));
     assert_eq!(issued.matches("REVOKED").count(), 1, "{issued}");
 
-    // Forgetting the desktop, a person is asked on the terminal.
+    // Forgetting the desktop, a person is asked on the terminal, before
+    // anything changes.
     let mut remove = Proc::spawn_in_pty(&signer_home, &["peers", "remove", "desktop"]);
-    remove.expect("Forgot 1 device(s).", WAIT);
     remove.expect(
         "The CA issued 1 certificate(s) to \"desktop\". Revoke them too? [y/N]",
         WAIT,
     );
+    assert!(
+        !remove.transcript.contains("Forgot"),
+        "{}",
+        remove.transcript
+    );
+    let listed = ok(vmux(&signer_home, &["peers", "list"], None, &[]));
+    assert!(listed.contains("desktop"), "{listed}");
     remove.type_line("y");
+    remove.expect("Forgot 1 device(s).", WAIT);
     remove.expect("Revoked 1 certificate(s) of \"desktop\"", WAIT);
     assert!(remove.wait_exit(WAIT).success());
     assert!(

@@ -11,9 +11,16 @@ use crate::cmd::Result;
 /// The environment variable scripts and tests pass the secret in.
 pub const ENV: &str = "VMUX_PASSPHRASE";
 
-/// Asks for a secret. On a terminal it is typed without echo, twice when
-/// `confirm` (a new secret); otherwise it comes from `VMUX_PASSPHRASE`, else
-/// one line of stdin.
+/// What a new secret may be, said before it is asked for.
+pub const ACCEPTED: &str = "Any text but an empty one is accepted (spaces too); it is asked again \
+                            at each use, so choose one you can type.";
+
+/// How many times a new secret is asked for before giving up.
+const TRIES: usize = 3;
+
+/// Asks for a secret. On a terminal it is typed without echo; a new one
+/// (`confirm`) twice, asked again on an empty entry or a mismatch.
+/// Otherwise it comes from `VMUX_PASSPHRASE`, else one line of stdin.
 pub fn secret(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
@@ -22,14 +29,23 @@ pub fn secret(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
         }
         return read_line(&stdin);
     }
-    let first = ask(prompt)?;
-    if confirm {
-        let second = ask("Again, to confirm: ")?;
-        if first != second {
-            return Err("the two entries did not match; run the command again".into());
-        }
+    if !confirm {
+        return ask(prompt);
     }
-    Ok(first)
+    eprintln!("{ACCEPTED}");
+    for _ in 0..TRIES {
+        let first = ask(prompt)?;
+        // Refused at once, not after typing it twice.
+        if first.is_empty() {
+            eprintln!("An empty one is not accepted; type at least one character.");
+            continue;
+        }
+        if *ask("Again, to confirm: ")? == *first {
+            return Ok(first);
+        }
+        eprintln!("The two entries did not match; once more.");
+    }
+    Err(format!("no new passphrase after {TRIES} tries; run the command again").into())
 }
 
 fn ask(prompt: &str) -> Result<Zeroizing<String>> {
