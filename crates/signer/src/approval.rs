@@ -40,6 +40,8 @@ pub enum Sheet {
         fingerprint: Fingerprint,
         /// The code its person sees.
         code: PairingCode,
+        /// The keys of paired devices already pinned under that name.
+        already_named: Vec<Fingerprint>,
     },
     /// A paired device asks for a signature.
     Sign {
@@ -64,6 +66,9 @@ pub enum Sheet {
         /// The name the device gives itself now, when that differs from the
         /// pinned one in `grant`: its claim.
         claimed: Option<String>,
+        /// The device's key fingerprint, when another paired device has
+        /// the same name.
+        device_key: Option<Fingerprint>,
     },
 }
 

@@ -29,6 +29,7 @@ use crate::log::{Entry, Log};
 mod accept;
 mod certificate;
 mod handshakes;
+mod names;
 mod pairing;
 mod push;
 mod sessions;

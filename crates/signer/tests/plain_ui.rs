@@ -28,6 +28,7 @@ fn pairing(device: &str) -> Sheet {
         device: device.into(),
         fingerprint: Fingerprint::of(device.as_bytes()),
         code,
+        already_named: Vec::new(),
     }
 }
 

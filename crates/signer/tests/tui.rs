@@ -92,6 +92,7 @@ fn child_scenario() {
             .grant("tablet", "tablet-id", 3600, 1_800_000_000)
             .unwrap();
         let cert = Sheet::Certificate {
+            device_key: None,
             grant,
             claimed: None,
             new_ca: false,

@@ -15,7 +15,7 @@ use vmux_link::session::Peer;
 use vmux_proto::envelope::{CertificateRequest, CertificateResponse, ErrorCode};
 use zeroize::Zeroizing;
 
-use super::{Signer, internal, verification};
+use super::{Signer, internal, names, verification};
 use crate::approval::{Decision, Sheet, Turn};
 use crate::checks::Refusal;
 use crate::identities;
@@ -102,6 +102,9 @@ impl Signer {
                 (ErrorCode::PolicyDenied, m)
             })?;
         let claimed = peer.claimed_name().map(str::to_owned);
+        let trust = vmux_link::trust::TrustStore::load(&self.home).map_err(internal)?;
+        let device_key = (!names::others_named(&trust, &peer.name, &peer.public_key).is_empty())
+            .then(|| peer.fingerprint());
         let deadline = self.deadline(r.expires_at_milliseconds);
         let home = self.home.clone();
         let still = Recheck {
@@ -123,6 +126,7 @@ impl Signer {
                 grant: grant.clone(),
                 new_ca: ca.is_none(),
                 claimed,
+                device_key,
             };
             let what = format!("for \"{}\"", grant.device);
             if turn.ask_until(sheet, deadline.into_std()).await != Ok(Decision::Approve) {

@@ -10,7 +10,7 @@ use vmux_link::session::Invitation;
 use vmux_link::trust::TrustStore;
 use vmux_proto::text::escape;
 
-use super::Signer;
+use super::{Signer, names};
 use crate::approval::{Decision, Sheet};
 
 impl Signer {
@@ -24,10 +24,21 @@ impl Signer {
             return Ok(());
         };
         let peer = invitation.peer().clone();
+        let trust = TrustStore::load(&self.home)?;
+        if let Some(why) = names::id_taken(&trust, &peer.device_id, &peer.public_key) {
+            tracing::warn!(
+                "refused to pair \"{}\": {}",
+                escape(&peer.name),
+                escape(&why)
+            );
+            invitation.reject(&why).await;
+            return Ok(());
+        }
         let sheet = Sheet::Pairing {
             device: peer.name.clone(),
             fingerprint: peer.fingerprint(),
             code: invitation.code(),
+            already_named: names::others_named(&trust, &peer.name, &peer.public_key),
         };
         // Shown only while no paired device's request waits: a stranger's
         // invitation never delays a signature.
@@ -42,6 +53,12 @@ impl Signer {
                 // Pinned by a locked read-modify-write after the requester
                 // was told; no lock is held while we talk to it.
                 let mut trust = TrustStore::load(&self.home)?;
+                // Looked at again: another device may have paired meanwhile.
+                if let Some(why) = names::id_taken(&trust, &peer.device_id, &peer.public_key) {
+                    turn.banner(format!("Refused pairing with \"{}\": {why}", peer.name));
+                    invitation.reject(&why).await;
+                    return Ok(());
+                }
                 let session = invitation.accept(&mut trust, self.clock.now_ms()).await?;
                 turn.banner(format!("Paired with \"{}\"", peer.name));
                 drop(turn);

@@ -7,7 +7,7 @@ use vmux_link::session::Peer;
 use vmux_link::trust::{PeerRole, TrustStore};
 use vmux_proto::envelope::{ErrorCode, SignRequest, SignResponse};
 
-use super::{Signer, internal, verification};
+use super::{Signer, internal, names, verification};
 use crate::approval::{Decision, Sheet};
 use crate::checks::Refusal;
 use crate::destination::Destination;
@@ -135,8 +135,10 @@ impl Signer {
             "SSH Sign Request",
             &format!("From {} → {}", peer.name, destination.line()),
         );
+        // Two paired devices of one name: the sheet shows whose key asks.
+        let trust = TrustStore::load(&self.home).map_err(internal)?;
         let sheet = Sheet::Sign {
-            device: peer.name.clone(),
+            device: names::shown(&trust, &peer.name, &peer.public_key),
             claimed: peer.claimed_name().map(str::to_owned),
             destination: Box::new(destination),
             key: identity.name.clone(),

@@ -36,10 +36,24 @@ fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
             device,
             fingerprint,
             code,
-        } => vec![
-            ("Device", format!("\"{device}\" wants to pair, code {code}")),
-            ("Key", fingerprint.to_string()),
-        ],
+            already_named,
+        } => {
+            let mut lines = vec![
+                ("Device", format!("\"{device}\" wants to pair, code {code}")),
+                ("Key", fingerprint.to_string()),
+            ];
+            if !already_named.is_empty() {
+                let keys: Vec<String> = already_named.iter().map(ToString::to_string).collect();
+                lines.push((
+                    "Same name",
+                    format!(
+                        "a paired device is already named \"{device}\" ({}); this one is {fingerprint}. Accept only if you mean both, then tell them apart with `vmux peers rename`",
+                        keys.join(", ")
+                    ),
+                ));
+            }
+            lines
+        }
         Sheet::Sign {
             device,
             claimed,
@@ -80,8 +94,18 @@ fn raw_fields(sheet: &Sheet) -> Vec<(&'static str, String)> {
             grant,
             claimed,
             new_ca,
+            device_key,
         } => {
             let mut lines = from_device(&grant.device, claimed.as_deref());
+            if let Some(key) = device_key {
+                lines.push((
+                    "Device key",
+                    format!(
+                        "{key} (another paired device is also named \"{}\")",
+                        grant.device
+                    ),
+                ));
+            }
             lines.extend(certificate_fields(grant, *new_ca));
             lines
         }

@@ -21,6 +21,7 @@ mod ca;
 mod claims;
 mod cli;
 mod destination;
+mod device_names;
 mod e2e;
 mod fair_share;
 mod faults;
