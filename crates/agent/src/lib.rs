@@ -242,6 +242,35 @@ impl KeyListSink for Agent {
     }
 }
 
+/// The signer in use while it is up and its key list named a CA key; the
+/// session certificate is asked for unasked only then.
+fn ca_sessions(agent: Arc<Agent>) -> tokio::sync::watch::Receiver<Option<Fingerprint>> {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        let mut in_use = agent.link.in_use();
+        let mut lists = agent.link.key_lists();
+        loop {
+            let up = in_use
+                .borrow_and_update()
+                .as_ref()
+                .map(|c| c.fingerprint.clone());
+            lists.borrow_and_update();
+            let now = up.filter(|fp| agent.lists_ca(fp));
+            tx.send_if_modified(|was| {
+                let changed = *was != now;
+                *was = now;
+                changed
+            });
+            tokio::select! {
+                changed = in_use.changed() => if changed.is_err() { return },
+                changed = lists.changed() => if changed.is_err() { return },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    rx
+}
+
 /// An agent whose socket is bound, ready to serve.
 #[derive(Debug)]
 pub struct Running {
@@ -350,7 +379,9 @@ impl Running {
         let certs = agent.certificates.then(|| {
             let agent = agent.clone();
             tokio::spawn(async move {
-                let sessions = agent.link.in_use();
+                // Unasked only from a signer whose CA exists: no sheet at
+                // start otherwise (`vmux cert request` asks regardless).
+                let sessions = ca_sessions(agent.clone());
                 // A locked agent asks the signer for nothing.
                 let paused = || agent.is_locked();
                 agent

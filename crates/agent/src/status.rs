@@ -73,7 +73,7 @@ impl Agent {
                 writable: up.writable,
                 answering: upstream_answering,
             }),
-            certificate: self.certs.status_line(),
+            certificate: self.certificate_line(),
             certificate_refused: self.certs.last_refusal().map(|c| c.as_str().to_owned()),
             locked: self.is_locked(),
             from_cache: keys.source() == Source::Cache,
@@ -100,6 +100,38 @@ impl Agent {
                     from: Some("upstream".to_owned()),
                 }))
                 .collect(),
+        }
+    }
+
+    /// Whether the signer `fp`'s last key list named a CA key.
+    pub(crate) fn lists_ca(&self, fp: &Fingerprint) -> bool {
+        self.signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(fp)
+            .is_some_and(|(_, ca)| ca.is_some())
+    }
+
+    /// The certificate line; with none, and a signer in use whose CA does
+    /// not exist yet, how to get the first.
+    fn certificate_line(&self) -> String {
+        let line = self.certs.status_line();
+        let in_use = self
+            .link
+            .in_use()
+            .borrow()
+            .as_ref()
+            .map(|c| c.fingerprint.clone());
+        match in_use {
+            Some(fp)
+                if self.certificates
+                    && self.certs.identity().is_none()
+                    && self.certs.last_refusal().is_none()
+                    && !self.lists_ca(&fp) =>
+            {
+                format!("{line}: the signer has no CA yet; `vmux cert request` asks for the first")
+            }
+            _ => line,
         }
     }
 }

@@ -64,6 +64,19 @@ fn logged_in(out: &Output) -> bool {
     String::from_utf8_lossy(&out.stdout).contains("logged-in")
 }
 
+/// `vmux cert request` for the agent in `home`, running.
+fn cert_request(home: &Path) -> std::process::Child {
+    Command::new(VMUX)
+        .args(["cert", "request"])
+        .env("VMUX_HOME", home)
+        .env("SSH_AUTH_SOCK", home.join("agent.sock"))
+        .env("VMUX_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A device's agent asking for its certificate on connecting.
 fn agent(rig: &Paired, home: &Path) -> Proc {
     let agent = rig.spawn_agent_in(home);
@@ -483,6 +496,13 @@ fn the_first_certificate_makes_the_ca_with_a_chosen_passphrase() {
     assert!(!text(&vmux(&rig.signer_home, &["ca", "show"], None, &[])).contains("AAAA"));
     let home = rig.device_home.clone();
     let _agent = agent(&rig, &home);
+    // No CA yet: no sheet at start; status says how to ask for the first.
+    rig.wait_status("the signer has no CA yet; `vmux cert request` asks for the first");
+    let unasked = rig
+        .signer()
+        .wait_any(&["Session certificate"], Duration::from_millis(500));
+    assert!(unasked.is_none(), "{}", rig.signer().transcript);
+    let mut request = cert_request(&home);
     let signer = rig.signer();
     signer.expect("CA           none yet: approving makes one", WAIT);
     signer.type_line("a");
@@ -497,6 +517,8 @@ fn the_first_certificate_makes_the_ca_with_a_chosen_passphrase() {
     signer.type_line("chosen");
     signer.expect("Made the CA key", WAIT);
     signer.expect("Approved session certificate", WAIT);
+    let (asked, err) = clients::wait_child(&mut request, WAIT);
+    assert!(asked, "{err}");
     rig.wait_status("Certificate valid until");
     let opened = Command::new("ssh-keygen")
         .args(["-y", "-P", "chosen", "-f"])
@@ -517,8 +539,10 @@ fn a_certificate_queued_behind_the_one_that_made_the_ca_uses_that_ca() {
     rig.pair(&desktop, "desktop");
     let laptop = rig.device_home.clone();
     let _laptop = agent(&rig, &laptop);
+    let mut laptop_asks = cert_request(&laptop);
     rig.signer().expect("CA           none yet", WAIT);
     let _desktop = agent(&rig, &desktop);
+    let mut desktop_asks = cert_request(&desktop);
     let signer = rig.signer();
     signer.expect("1 more waiting", WAIT);
     signer.type_line("a");
@@ -543,6 +567,10 @@ fn a_certificate_queued_behind_the_one_that_made_the_ca_uses_that_ca() {
     signer.type_line("chosen");
     signer.expect("Approved session certificate", WAIT);
 
+    for asked in [&mut laptop_asks, &mut desktop_asks] {
+        let (ok, err) = clients::wait_child(asked, WAIT);
+        assert!(ok, "{err}");
+    }
     for home in [&laptop, &desktop] {
         wait_status_in(home, &home.join("agent.sock"), "Certificate valid until");
     }

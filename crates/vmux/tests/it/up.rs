@@ -15,6 +15,33 @@ use vmux_link::home::Home;
 use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// `vmux cert request` to the agent at `sock`, running: with no CA yet the
+/// agent asks for no certificate on its own (no sheet at start).
+fn cert_request(sock: &std::path::Path) -> std::process::Child {
+    // Once the agent is connected: asked before, it would be unreachable.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = Command::new(VMUX)
+            .arg("status")
+            .env("SSH_AUTH_SOCK", sock)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&status.stdout).contains("Connected to") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent never connected");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new(VMUX)
+        .args(["cert", "request"])
+        .env("SSH_AUTH_SOCK", sock)
+        .env("VMUX_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
 const PASS: &str = "demo passphrase";
 
 #[test]
@@ -44,8 +71,10 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
         .to_owned();
     assert!(std::path::Path::new(&sock).exists(), "no socket at {sock}");
 
-    // The agent's first request: a session certificate, approved here.
-    // No CA yet: approving makes one, with a passphrase chosen here.
+    // No CA yet, so nothing is asked unasked; `vmux cert request` asks for
+    // the first certificate, and approving makes the CA, with a passphrase
+    // chosen here.
+    let mut asked = cert_request(std::path::Path::new(&sock));
     up.expect("Session certificate for", WAIT);
     up.type_line("a");
     up.expect("New passphrase for the CA key", WAIT);
@@ -53,6 +82,7 @@ fn up_makes_a_demo_key_prints_the_export_line_and_signs_after_approval() {
     up.expect("Again, to confirm", WAIT);
     up.type_line("ca passphrase");
     up.expect("Approved session certificate", WAIT);
+    assert!(asked.wait().unwrap().success());
 
     // The agent lists the demo key once it has reached the signer.
     let deadline = Instant::now() + WAIT;
@@ -170,8 +200,9 @@ fn up_full_screen_shows_next_steps_and_no_log_lines() {
     assert!(screen.contains("export SSH_AUTH_SOCK="), "{screen}");
     assert!(screen.contains(&log.display().to_string()), "{screen}");
 
-    // The agent's first request: a session certificate, approved here once
-    // the sheet takes keys (its hint shows).
+    // No sheet at start; `vmux cert request` asks for the first
+    // certificate, approved here once the sheet takes keys (its hint shows).
+    let mut asked = cert_request(&home.join("agent.sock"));
     up.wait_for("Session certificate for", WAIT);
     up.wait_for("a approve", WAIT);
     up.type_raw("a");
@@ -192,6 +223,7 @@ fn up_full_screen_shows_next_steps_and_no_log_lines() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(asked.wait().unwrap().success());
     let ca = Command::new(VMUX)
         .args(["ca", "show"])
         .env("VMUX_HOME", &home)
@@ -235,7 +267,9 @@ fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
         .create_software("demo", KeyType::Ecdsa, &Zeroizing::new(PASS.to_owned()))
         .unwrap();
     let mut up = Proc::spawn_in_pty(&home, &["up", "--ui", "plain"]);
-    // The agent reached the signer: its first request is on the sheet.
+    // The agent reached the signer: the first certificate, asked for, is
+    // on the sheet.
+    let mut asked = cert_request(&home.join("agent.sock"));
     up.expect("Session certificate for", WAIT);
     let from = up.transcript.clone();
     assert!(
@@ -245,6 +279,8 @@ fn up_connects_with_a_host_name_longer_than_the_wire_allows() {
     assert!(!from.contains("Claims name"), "{from}");
     up.type_line("d");
     up.expect("Denied session certificate", WAIT);
+    // Denied: the request says so and ends.
+    assert!(!asked.wait().unwrap().success());
     up.type_raw("\x03");
     up.expect("Stopped.", WAIT);
 }
