@@ -161,7 +161,7 @@ impl russh::Signer for ViaSigner<'_> {
         _hash_alg: Option<HashAlg>,
         mut to_sign: Vec<u8>,
     ) -> std::result::Result<Vec<u8>, Error> {
-        eprintln!(
+        say!(
             "Waiting for signer… approve on \"{}\" ({})",
             self.signer.name,
             Fingerprint::of(&self.blob)

@@ -25,7 +25,7 @@ pub fn decide(known: &mut KnownHosts, name: &str, key: &PublicKey) -> Trust {
     match known.check(name, key) {
         Verdict::Known => Trust::Trusted,
         Verdict::Revoked { path, line } => {
-            eprintln!(
+            say!(
                 "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
                  @       WARNING: REVOKED HOST KEY DETECTED!               @\n\
                  @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
@@ -41,7 +41,7 @@ pub fn decide(known: &mut KnownHosts, name: &str, key: &PublicKey) -> Trust {
         Verdict::Changed {
             offending: (path, line),
         } => {
-            eprintln!(
+            say!(
                 "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
                  @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
                  @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
@@ -79,23 +79,23 @@ pub fn decide(known: &mut KnownHosts, name: &str, key: &PublicKey) -> Trust {
             match ask(&question, &fingerprint.to_string()) {
                 Some(true) => match known.add(name, key) {
                     Ok(()) => {
-                        eprintln!(
+                        say!(
                             "Warning: Permanently added '{name}' ({kind}) to the list of known hosts."
                         );
                         Trust::Trusted
                     }
                     Err(e) => {
                         // Trusted for this connection; say why it will ask again.
-                        eprintln!("Failed to add the host to the list of known hosts ({e}).");
+                        say!("Failed to add the host to the list of known hosts ({e}).");
                         Trust::Trusted
                     }
                 },
                 Some(false) => {
-                    eprintln!("Host key verification failed.");
+                    say!("Host key verification failed.");
                     Trust::Refused
                 }
                 None => {
-                    eprintln!(
+                    say!(
                         "No terminal to ask whether to trust '{name}' ({kind} {fingerprint}).\n\
                          Run vmux ssh once from a terminal, or add the key to {} yourself.\n\
                          Host key verification failed.",

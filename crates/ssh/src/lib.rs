@@ -7,6 +7,15 @@
 //! - [`client`]: the SSH connection (russh) and authentication.
 //! - [`session`], [`terminal`]: the shell or command, raw mode, resizes.
 
+/// `eprintln!` that never panics: with stderr gone (`2>&1 | head -0`) a
+/// message nobody can read is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod client;
 mod error;
 pub mod host_key;
@@ -70,7 +79,7 @@ pub async fn run(options: Options) -> Result<u8> {
     let mut remote = if finding.is_finished() {
         finding.await
     } else {
-        eprintln!("Waiting for signer…");
+        say!("Waiting for signer…");
         match tokio::time::timeout(SIGNER_WAIT, &mut finding).await {
             Ok(found) => found,
             Err(_) => {

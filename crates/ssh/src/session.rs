@@ -43,7 +43,7 @@ pub async fn run(handle: &Handle<Checker>, run: Run) -> Result<u8> {
                 // remote side. The guard restores the mode on every exit.
                 raw = RawMode::enter().map_err(Error::Terminal)?;
             } else {
-                eprintln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
+                say!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
             }
             channel.request_shell(true).await?;
         }
@@ -84,7 +84,7 @@ pub async fn run(handle: &Handle<Checker>, run: Run) -> Result<u8> {
                 Some(ChannelMsg::ExitSignal { signal_name, error_message, .. }) => {
                     drop(raw.take());
                     // Our own line, so the server's words in it are escaped.
-                    eprintln!(
+                    say!(
                         "vmux: the remote command was killed by signal {signal_name:?} {}",
                         vmux_proto::text::escape(&error_message)
                     );

@@ -109,7 +109,7 @@ async fn wake(wakes: &Wakes, trust: &TrustStore, requester: &Requester) -> bool 
         let fingerprint = signer.key_fingerprint();
         if wakes.get(&fingerprint).is_some() {
             any = true;
-            eprintln!(
+            say!(
                 "Waking the signer \"{}\"…",
                 vmux_proto::text::escape(&signer.name)
             );

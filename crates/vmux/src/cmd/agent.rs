@@ -50,7 +50,7 @@ impl Args {
             return Ok(None);
         }
         let path = super::logging::agent_path()?;
-        eprintln!(
+        errln!(
             "vmux agent: started in the background, so it logs to {} (--log-stderr keeps the log here)",
             path.display()
         );

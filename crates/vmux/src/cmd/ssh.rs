@@ -28,6 +28,8 @@ pub struct Args {
 pub async fn run(args: Args) -> ExitCode {
     match session(args).await {
         Ok(status) => ExitCode::from(status),
+        // The reader of the remote output left (`vmux ssh … | head`).
+        Err(e) if crate::out::is_broken_pipe(&*e) => ExitCode::from(141),
         Err(e) => {
             crate::fail(&e.to_string());
             ExitCode::from(NO_STATUS)

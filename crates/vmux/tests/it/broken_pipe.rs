@@ -11,8 +11,10 @@ use vmux_keys::{KeyType, Keyring};
 use vmux_link::home::Home;
 use zeroize::Zeroizing;
 
-use crate::support::paired::PASS;
+use crate::support::paired::{PASS, Paired, WAIT};
 use crate::support::process::VMUX;
+use crate::support::sheet;
+use crate::support::sshd::{Sshd, whoami};
 
 /// `vmux ARGS` in `home` with its stdout (and, if `stderr_too`, its
 /// stderr) a pipe nobody reads; its status code and stderr.
@@ -64,4 +66,35 @@ fn printing_into_a_closed_pipe_ends_quietly_with_141() {
     assert_eq!(code, Some(1));
     let (code, _) = into_closed_pipe(&home, &["key", "show", "work"], true);
     assert_eq!(code, Some(141));
+}
+
+/// `vmux ssh HOST -- echo hi` whose stdout is gone: the remote output cannot
+/// be written, and it ends with 141, not a panic nor OpenSSH's 255.
+#[test]
+fn vmux_ssh_into_a_closed_pipe_ends_quietly_with_141() {
+    let mut paired = Paired::setup().device("headset").start();
+    let lines = std::fs::read_to_string(&paired.pubkey).unwrap();
+    let sshd = Sshd::start(&paired.dir.path().join("sshd"), &lines, None);
+    let home = paired.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/known_hosts"), sshd.known_hosts_line()).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let dest = format!("{}@127.0.0.1:{}", whoami(), sshd.port);
+    let mut ssh = Command::new(VMUX)
+        .args(["ssh", &dest, "--", "echo", "hi"])
+        .env("VMUX_HOME", &paired.device_home)
+        .env("HOME", &home)
+        .env("VMUX_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sheet::approve_next(paired.signer(), PASS);
+    let (ok, stderr) = crate::support::clients::wait_child(&mut ssh, WAIT);
+    let code = ssh.wait().unwrap().code();
+    assert!(!ok);
+    assert_eq!(code, Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

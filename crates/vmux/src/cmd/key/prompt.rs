@@ -32,18 +32,18 @@ pub fn secret(prompt: &str, confirm: bool) -> Result<Zeroizing<String>> {
     if !confirm {
         return ask(prompt);
     }
-    eprintln!("{ACCEPTED}");
+    errln!("{ACCEPTED}");
     for _ in 0..TRIES {
         let first = ask(prompt)?;
         // Refused at once, not after typing it twice.
         if first.is_empty() {
-            eprintln!("An empty one is not accepted; type at least one character.");
+            errln!("An empty one is not accepted; type at least one character.");
             continue;
         }
         if *ask("Again, to confirm: ")? == *first {
             return Ok(first);
         }
-        eprintln!("The two entries did not match; once more.");
+        errln!("The two entries did not match; once more.");
     }
     Err(format!("no new passphrase after {TRIES} tries; run the command again").into())
 }
