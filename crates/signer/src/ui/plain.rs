@@ -442,6 +442,10 @@ async fn ask<W: AsyncWrite + Unpin>(
         let since = shown.unwrap_or_else(Instant::now);
         let reminder = next_reminder(expires, &mut reminders);
         tokio::select! {
+            // Withdrawal first: the pipeline's line about it comes after,
+            // and is then the one line said ([`settle`]).
+            biased;
+            () = reply.closed() => break None,
             // While it is not shown whole, lines answer nothing (nor echo).
             line = input.line_since(since, shown.is_none(), out, if shown.is_some() { STALE_ANSWER } else { "" }) => match (line?, shown) {
                 (None, _) => {
@@ -461,7 +465,6 @@ async fn ask<W: AsyncWrite + Unpin>(
                     write(out, &format!("\n({}; a or d) > ", text::countdown(left))).await?;
                 }
             }
-            () = reply.closed() => break None,
             next = commands.recv() => match next {
                 Some(Command::Waiting(n)) => {
                     if n > *waiting && shown.is_some() {

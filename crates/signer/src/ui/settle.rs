@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use crate::approval::Command;
 
 /// How long the pipeline's line may take after the withdrawal (a log
-/// line is written in between).
-pub const GRACE: Duration = Duration::from_millis(500);
+/// line is written in between, on a machine that may be busy). It holds
+/// back nothing in practice: the pipeline's line ends the wait.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// After a withdrawal: the line to show (the pipeline's first status line
 /// within [`GRACE`], else `own`), and every other command that came
