@@ -40,7 +40,7 @@ fn ca() -> &'static Ca {
         )
         .expect("a CA key");
         let pem = key.to_openssh(LineEnding::LF).expect("PEM");
-        vmux_link::home::write_private(&home.file(vmux_keys::ca::KEY_FILE), pem.as_bytes())
+        vmux_link::home::write_private(&vmux_keys::ca::KEY_FILE.path(&home), pem.as_bytes())
             .expect("write ca.key");
         Ca::open(&home).expect("the CA").expect("a CA")
     })

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ssh_key::certificate::{Builder, CertType};
 use ssh_key::public::KeyData;
 use ssh_key::{Certificate, HashAlg, PrivateKey, PublicKey, Signature};
-use vmux_link::home::{Home, create_private, read_optional, write_private};
+use vmux_state::{Home, StateFile};
 use zeroize::Zeroizing;
 
 use crate::pkcs11::{self, Curve, Pkcs11Key, TokenKey};
@@ -33,10 +33,11 @@ pub use policy::{
     key_id_is_of,
 };
 
-/// The CA private key's file in the state dir (software store).
-pub const KEY_FILE: &str = "ca.key";
+/// The CA private key's file in the state dir (software store): one
+/// OpenSSH PEM key.
+pub const KEY_FILE: StateFile = StateFile::new("ca.key", software::MAX_KEY_FILE_LEN);
 /// Where a token-held CA key is, and its public key (token store).
-pub const TOKEN_FILE: &str = "ca-token.json";
+pub const TOKEN_FILE: StateFile = StateFile::new("ca-token.json", 64 << 10);
 /// The comment of the CA key and its public line.
 pub const COMMENT: &str = "vmux-ca";
 
@@ -71,10 +72,10 @@ pub struct Ca {
 impl Ca {
     /// The CA in `home`, if one was made.
     pub fn open(home: &Home) -> Result<Option<Self>> {
-        let key_path = home.file(KEY_FILE);
-        let token_path = home.file(TOKEN_FILE);
-        let pem = read_optional(&key_path)?.map(Zeroizing::new);
-        let token = read_optional(&token_path)?;
+        let key_path = KEY_FILE.path(home);
+        let token_path = TOKEN_FILE.path(home);
+        let pem = KEY_FILE.read(home)?.map(Zeroizing::new);
+        let token = TOKEN_FILE.read(home)?;
         match (pem, token) {
             (None, None) => Ok(None),
             (Some(_), Some(_)) => Err(Error::other(format!(
@@ -130,8 +131,8 @@ impl Ca {
         let pem = software::encrypt_to_pem(&key, passphrase)?;
         let public = key.public_key().clone();
         drop(key);
-        let path = home.file(KEY_FILE);
-        place_once(&path, pem.as_bytes())?;
+        let path = KEY_FILE.path(home);
+        place_once(KEY_FILE, home, pem.as_bytes())?;
         Ok(Self {
             public,
             key: CaKey::Encrypted(path),
@@ -160,8 +161,8 @@ impl Ca {
                 .map_err(|e| Error::other(format!("cannot encode the CA key: {e}")))?,
         };
         let json = serde_json::to_vec_pretty(&file)
-            .map_err(|e| Error::other(format!("cannot encode {TOKEN_FILE}: {e}")))?;
-        place_once(&home.file(TOKEN_FILE), &json)?;
+            .map_err(|e| Error::other(format!("cannot encode {}: {e}", TOKEN_FILE.name())))?;
+        place_once(TOKEN_FILE, home, &json)?;
         Ok(Self {
             public,
             key: CaKey::Token(key),
@@ -179,13 +180,14 @@ impl Ca {
     pub fn protect(home: &Home, passphrase: &Zeroizing<String>) -> Result<Self> {
         let (public, path) = Self::unprotected(home)?;
         let pem = Zeroizing::new(
-            std::fs::read(&path)
-                .map_err(|e| Error::other(format!("cannot read {}: {e}", path.display())))?,
+            KEY_FILE
+                .read_at(&path)?
+                .ok_or_else(|| Error::other(format!("{} is gone", path.display())))?,
         );
         let key = software::parse_pem(&pem)?;
         let sealed = software::encrypt_to_pem(&key, passphrase)?;
         drop(key);
-        write_private(&path, sealed.as_bytes())?;
+        KEY_FILE.write_at(&path, sealed.as_bytes())?;
         Ok(Self {
             public,
             key: CaKey::Encrypted(path),
@@ -287,8 +289,8 @@ impl Ca {
         }
         let cert = match &self.key {
             CaKey::Plain(path) => {
-                let pem = Zeroizing::new(std::fs::read(path).map_err(|e| {
-                    Error::other(format!("cannot read the CA key {}: {e}", path.display()))
+                let pem = Zeroizing::new(KEY_FILE.read_at(path)?.ok_or_else(|| {
+                    Error::other(format!("the CA key {} is gone", path.display()))
                 })?);
                 let ca = software::parse_pem(&pem)?;
                 let cert = builder.sign(&ca).map_err(bad);
@@ -381,7 +383,7 @@ fn serial() -> Result<u64> {
 /// Refuses early, before a key is made, when a CA exists.
 fn refuse_second(home: &Home) -> Result<()> {
     for file in [KEY_FILE, TOKEN_FILE] {
-        let path = home.file(file);
+        let path = file.path(home);
         if path.exists() {
             return Err(already_exists(&path));
         }
@@ -391,10 +393,10 @@ fn refuse_second(home: &Home) -> Result<()> {
 
 /// Writes a new CA file, never over an existing one: of two makers racing
 /// (`vmux ca init` and a first-need issue), the second is refused.
-fn place_once(path: &Path, bytes: &[u8]) -> Result<()> {
-    match create_private(path, bytes)? {
+fn place_once(file: StateFile, home: &Home, bytes: &[u8]) -> Result<()> {
+    match file.create(home, bytes)? {
         true => Ok(()),
-        false => Err(already_exists(path)),
+        false => Err(already_exists(&file.path(home))),
     }
 }
 

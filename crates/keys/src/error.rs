@@ -25,8 +25,8 @@ impl Error {
     }
 }
 
-impl From<vmux_link::Error> for Error {
-    fn from(e: vmux_link::Error) -> Self {
+impl From<vmux_state::Error> for Error {
+    fn from(e: vmux_state::Error) -> Self {
         Error::Other(e.to_string())
     }
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ssh_key::PublicKey;
-use vmux_link::home::{Home, create_private_dir, read_optional, write_private};
+use vmux_state::home::create_private_dir;
+use vmux_state::{Home, StateFile};
 use zeroize::Zeroizing;
 
 use crate::pkcs11::{self, Curve, Device, Pkcs11Key};
@@ -21,8 +22,8 @@ mod identity;
 
 pub use identity::{Identity, Store, check_name};
 
-/// The registry file's name in the state dir.
-pub const FILE: &str = "identities.json";
+/// The registry in the state dir: a few hundred bytes per identity.
+pub const FILE: StateFile = StateFile::new("identities.json", 4 << 20);
 /// The directory (0700) holding software key files.
 pub const KEYS_DIR: &str = "keys";
 
@@ -45,8 +46,8 @@ impl Keyring {
     /// Loads the registry from `home` (empty when there is none yet).
     pub fn load(home: &Home) -> Result<Self> {
         let root = home.root().to_owned();
-        let path = root.join(FILE);
-        let identities = match read_optional(&path)? {
+        let path = root.join(FILE.name());
+        let identities = match FILE.read_at(&path)? {
             None => Vec::new(),
             Some(bytes) => {
                 let disk: OnDisk = serde_json::from_slice(&bytes).map_err(|e| {
@@ -277,7 +278,7 @@ impl Keyring {
         create_private_dir(&dir)?;
         let file = format!("{name}.key");
         let path = dir.join(&file);
-        write_private(&path, pem.as_bytes())?;
+        vmux_state::home::write_private(&path, pem.as_bytes())?;
         let added = self.add(name, public, Store::Software { file });
         if added.is_err() {
             // Registry not written: leave no orphan key file behind.
@@ -316,7 +317,7 @@ impl Keyring {
         };
         let json = serde_json::to_vec_pretty(&disk)
             .map_err(|e| Error::other(format!("cannot encode the registry: {e}")))?;
-        write_private(&self.root.join(FILE), &json)?;
+        FILE.write_at(&self.root.join(FILE.name()), &json)?;
         Ok(())
     }
 }

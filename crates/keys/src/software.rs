@@ -19,6 +19,9 @@ pub use sign::sign_blob;
 
 /// RSA keys made here have this many bits (ssh-keygen's default).
 pub const RSA_BITS: usize = 3072;
+/// The most a software key file (an OpenSSH PEM key, about 3.5 KiB for
+/// RSA-4096) may hold.
+pub const MAX_KEY_FILE_LEN: u64 = 64 << 10;
 /// Imported RSA keys must have at least this many bits.
 const RSA_MIN_BITS: u32 = 2048;
 
@@ -182,12 +185,16 @@ impl SigningKey for SoftwareKey {
 }
 
 fn read_encrypted(path: &Path) -> Result<PrivateKey> {
-    let pem = Zeroizing::new(std::fs::read(path).map_err(|e| {
+    let gone = |e: &dyn std::fmt::Display| {
         Error::other(format!(
-            "cannot read the key file {}: {e}; check it exists, or remove the identity with `vmux key remove NAME`",
-            path.display()
+            "cannot read the key file {e}; check it exists, or remove the identity with `vmux key remove NAME`"
         ))
-    })?);
+    };
+    let pem = match vmux_state::read_capped(path, MAX_KEY_FILE_LEN) {
+        Ok(Some(pem)) => Zeroizing::new(pem),
+        Ok(None) => return Err(gone(&format!("{}: not found", path.display()))),
+        Err(e) => return Err(gone(&e)),
+    };
     let key = parse_pem(&pem)?;
     if !key.is_encrypted() {
         return Err(Error::other(format!(

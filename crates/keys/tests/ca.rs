@@ -16,7 +16,7 @@ use ssh_key::{Algorithm, Certificate, EcdsaCurve, HashAlg, LineEnding, PrivateKe
 use vmux_keys::Error;
 use vmux_keys::ca::revocation::{self, Revocations};
 use vmux_keys::ca::{self, Ca, Grant, Policy, issued};
-use vmux_link::home::Home;
+use vmux_state::Home;
 use zeroize::Zeroizing;
 
 const NOW: u64 = 1_800_000_000;
@@ -88,7 +88,7 @@ fn the_ca_key_is_encrypted_at_rest_with_its_own_passphrase() {
     );
     assert!(ca.unprotected_warning().is_none());
 
-    let key_file = home.file(ca::KEY_FILE);
+    let key_file = ca::KEY_FILE.path(&home);
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let parsed = PrivateKey::from_openssh(std::fs::read(&key_file).unwrap()).unwrap();
@@ -175,7 +175,7 @@ fn a_legacy_unencrypted_ca_key_issues_warns_and_is_protected_in_place() {
     let mut legacy = PrivateKey::random(&mut rng, Algorithm::Ed25519).unwrap();
     legacy.set_comment("vmux-ca");
     let pem = legacy.to_openssh(LineEnding::LF).unwrap();
-    vmux_link::home::write_private(&home.file(ca::KEY_FILE), pem.as_bytes()).unwrap();
+    vmux_state::home::write_private(&ca::KEY_FILE.path(&home), pem.as_bytes()).unwrap();
 
     let ca = Ca::open(&home).unwrap().unwrap();
     assert_eq!(ca.verification(), None);
@@ -202,7 +202,7 @@ fn a_legacy_unencrypted_ca_key_issues_warns_and_is_protected_in_place() {
     );
     assert!(reopened.unprotected_warning().is_none());
     assert!(
-        keygen(&["-y", "-P", PASS, "-f"], &home.file(ca::KEY_FILE))
+        keygen(&["-y", "-P", PASS, "-f"], &ca::KEY_FILE.path(&home))
             .status
             .success()
     );
@@ -216,7 +216,7 @@ fn a_legacy_unencrypted_ca_key_issues_warns_and_is_protected_in_place() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from(ca::KEY_FILE)]);
+    assert_eq!(names, vec![std::ffi::OsString::from(ca::KEY_FILE.name())]);
     let err = Ca::protect(&home, &pass()).unwrap_err();
     assert!(err.to_string().contains("already protected"), "{err}");
 }
@@ -357,7 +357,7 @@ fn policy_persists_with_defaults_for_this_user() {
     };
     changed.save(&home).unwrap();
     assert_eq!(Policy::load(&home).unwrap(), changed);
-    let mode = std::fs::metadata(home.file(ca::POLICY_FILE))
+    let mode = std::fs::metadata(ca::POLICY_FILE.path(&home))
         .unwrap()
         .permissions()
         .mode()

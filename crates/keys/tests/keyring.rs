@@ -13,7 +13,7 @@ use std::path::Path;
 use vmux_keys::keyring::{FILE, Store};
 use vmux_keys::store::{Provider, RsaHash};
 use vmux_keys::{KeyType, Keyring};
-use vmux_link::home::Home;
+use vmux_state::Home;
 use zeroize::Zeroizing;
 
 fn secret(s: &str) -> Zeroizing<String> {
@@ -89,7 +89,7 @@ fn registry_survives_reload_with_private_modes() {
     assert_eq!(again.find_by_blob(&blob).unwrap().name, "main");
     assert!(again.find_by_blob(b"other").is_none());
 
-    assert_eq!(mode(&home.file(FILE)), 0o600);
+    assert_eq!(mode(&FILE.path(&home)), 0o600);
     assert_eq!(mode(&again.keys_dir()), 0o700);
     assert_eq!(mode(&again.key_path(&made).unwrap()), 0o600);
 }

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use vmux_keys::store::{RsaHash, Verification};
 use vmux_keys::{Error, KeyType, Keyring};
-use vmux_link::home::Home;
+use vmux_state::Home;
 use zeroize::Zeroizing;
 
 const PASS: &str = "correct horse";

@@ -8,13 +8,15 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::home::{Home, read_optional, write_private};
+use crate::home::{Home, StateFile};
 use crate::noise::{KEY_LEN, StaticKeypair};
 use crate::{Error, Fingerprint, Result};
 
-/// The file naming a state directory's device (its id and name).
-pub const DEVICE_FILE: &str = "device.json";
-const KEY_FILE: &str = "link.key";
+/// `device.json`: this device's id and name (a name is at most a few
+/// hundred bytes).
+pub const DEVICE_FILE: StateFile = StateFile::new("device.json", 64 << 10);
+/// `link.key`: the static key's secret, exactly [`KEY_LEN`] bytes.
+pub const KEY_FILE: StateFile = StateFile::new("link.key", KEY_LEN as u64);
 
 /// Who this device is on the link.
 #[derive(Debug)]
@@ -39,16 +41,16 @@ impl Device {
     /// Loads this device from `home`, creating its id and key on first use.
     /// `name` overrides (and records) the stored name.
     pub fn load_or_create(home: &Home, name: Option<&str>) -> Result<Self> {
-        let info_path = home.file(DEVICE_FILE);
-        let key_path = home.file(KEY_FILE);
-        let stored: Option<DeviceFile> = match read_optional(&info_path)? {
+        let info_path = DEVICE_FILE.path(home);
+        let key_path = KEY_FILE.path(home);
+        let stored: Option<DeviceFile> = match DEVICE_FILE.read(home)? {
             Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                 path: info_path.clone(),
                 reason: e.to_string(),
             })?),
             None => None,
         };
-        let keypair = match read_optional(&key_path)? {
+        let keypair = match KEY_FILE.read(home)? {
             Some(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 let secret: [u8; KEY_LEN] =
@@ -60,7 +62,7 @@ impl Device {
             }
             None => {
                 let keypair = StaticKeypair::generate()?;
-                write_private(&key_path, keypair.secret_bytes().as_slice())?;
+                KEY_FILE.write(home, keypair.secret_bytes().as_slice())?;
                 keypair
             }
         };
@@ -98,7 +100,7 @@ impl Device {
                 path: info_path.clone(),
                 reason: e.to_string(),
             })?;
-            write_private(&info_path, &json)?;
+            DEVICE_FILE.write(home, &json)?;
         }
         Ok(Self { id, name, keypair })
     }
@@ -210,7 +212,7 @@ mod tests {
         // One written by hand (or an older build) is refused on load, with
         // where it is and what to do.
         Device::load_or_create(&home, Some("ok")).unwrap();
-        let file = home.file(DEVICE_FILE);
+        let file = DEVICE_FILE.path(&home);
         let json = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, json.replace("\"ok\"", "\"bad\\u001b[2J\"")).unwrap();
         let err = Device::load_or_create(&home, None).unwrap_err().to_string();

@@ -102,6 +102,19 @@ impl Error {
     }
 }
 
+impl From<vmux_state::Error> for Error {
+    fn from(e: vmux_state::Error) -> Self {
+        match e {
+            vmux_state::Error::Io { path, source } => Error::State { path, source },
+            // Permanent like a file that does not parse: handled the same.
+            e => Error::Corrupt {
+                path: e.path().to_owned(),
+                reason: e.reason(),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -18,12 +18,14 @@ use std::time::Duration;
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 
-use crate::home::{Home, read_optional, write_private};
+use crate::home::{Home, StateFile};
 use crate::noise::KEY_LEN;
 use crate::watch::stamp;
 use crate::{Error, Fingerprint, Result};
 
-const TRUST_FILE: &str = "trust.json";
+/// `trust.json`, the pinned peers: a few hundred bytes each, so a store
+/// of thousands stays under this cap.
+pub const TRUST_FILE: StateFile = StateFile::new("trust.json", 1 << 20);
 /// How often [`unpinned`] looks at the file.
 const WATCH_INTERVAL: Duration = Duration::from_millis(400);
 
@@ -110,7 +112,7 @@ struct TrustFile {
 
 /// Where the trust store of `home` lives.
 pub fn path(home: &Home) -> PathBuf {
-    home.file(TRUST_FILE)
+    TRUST_FILE.path(home)
 }
 
 /// The set of pinned peers, backed by `trust.json`.
@@ -128,7 +130,7 @@ impl TrustStore {
 
     /// Loads the store at `path`.
     pub fn load_from(path: PathBuf) -> Result<Self> {
-        let peers = match read_optional(&path)? {
+        let peers = match TRUST_FILE.read_at(&path)? {
             Some(bytes) => {
                 serde_json::from_slice::<TrustFile>(&bytes)
                     .map_err(|e| Error::Corrupt {
@@ -256,7 +258,7 @@ impl TrustStore {
     /// Applies `change` to the store as it is on disk now, under the lock,
     /// saves it if it changed, and makes it this snapshot.
     fn edit<R>(&mut self, change: impl FnOnce(&mut Vec<PinnedPeer>) -> R) -> Result<R> {
-        let _lock = crate::home::lock(&self.path)?;
+        let _lock = vmux_state::home::lock(&self.path)?;
         let mut fresh = Self::load_from(self.path.clone())?;
         let before = fresh.peers.clone();
         let result = change(&mut fresh.peers);
@@ -275,7 +277,7 @@ impl TrustStore {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        write_private(&self.path, &json)
+        Ok(TRUST_FILE.write_at(&self.path, &json)?)
     }
 }
 

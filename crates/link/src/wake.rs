@@ -23,16 +23,17 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::home::{Home, write_private};
+use crate::home::{Home, StateFile};
 use crate::{Error, Fingerprint, Result};
 
-/// File name in the state directory.
-pub const WAKE_FILE: &str = "wake.json";
+/// `wake.json`: the signers' wake endpoints ([`MAX_SIGNERS`] of about
+/// 1 KiB each); a larger file is not ours.
+pub const WAKE_FILE: StateFile = StateFile::new("wake.json", MAX_FILE_LEN as u64);
 /// At most one wake per signer in this long.
 pub const MIN_INTERVAL_MS: u64 = 30_000;
 /// How long one POST may take, connecting included.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
-/// A file larger than this is not ours.
+/// The most `wake.json` may hold.
 const MAX_FILE_LEN: usize = 1024 * 1024;
 /// Signers remembered at most (each entry is about 1 KiB).
 const MAX_SIGNERS: usize = 64;
@@ -134,22 +135,20 @@ impl Wakes {
     /// The endpoints kept in `home`.
     pub fn new(home: &Home) -> Self {
         Self {
-            path: home.file(WAKE_FILE),
+            path: WAKE_FILE.path(home),
             lock: Arc::new(Mutex::new(())),
         }
     }
 
     fn load(&self) -> WakeFile {
-        match self.read() {
-            Ok(Some(bytes)) if bytes.len() <= MAX_FILE_LEN => serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| {
-                    tracing::warn!(
-                        "{} is corrupt ({e}); wake endpoints are learnt again at the next connection",
-                        self.path.display()
-                    );
-                    WakeFile::default()
-                }),
-            Ok(Some(_)) => WakeFile::default(),
+        match WAKE_FILE.read_at(&self.path) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{} is corrupt ({e}); wake endpoints are learnt again at the next connection",
+                    self.path.display()
+                );
+                WakeFile::default()
+            }),
             Ok(None) => WakeFile::default(),
             Err(e) => {
                 tracing::warn!("{e}");
@@ -158,32 +157,12 @@ impl Wakes {
         }
     }
 
-    /// The file's bytes, no more than one past [`MAX_FILE_LEN`]: enough to
-    /// tell it is too large without reading it all. `None` if it is missing.
-    fn read(&self) -> Result<Option<Vec<u8>>> {
-        let state = |source| Error::State {
-            path: self.path.clone(),
-            source,
-        };
-        let file = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(state(e)),
-        };
-        let mut bytes = Vec::new();
-        let bound = u64::try_from(MAX_FILE_LEN)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        file.take(bound).read_to_end(&mut bytes).map_err(state)?;
-        Ok(Some(bytes))
-    }
-
     fn save(&self, file: &WakeFile) -> Result<()> {
         let json = serde_json::to_vec_pretty(file).map_err(|e| Error::Corrupt {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        write_private(&self.path, &json)
+        Ok(WAKE_FILE.write_at(&self.path, &json)?)
     }
 
     /// Records the endpoint `signer` sent; an empty one forgets it. Invalid
@@ -478,7 +457,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(home.file(WAKE_FILE))
+            let mode = std::fs::metadata(WAKE_FILE.path(&home))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -495,9 +474,9 @@ mod tests {
         let phone = Fingerprint::from_string("SHA256:phone".into());
         let json = r#"{"signers":{"SHA256:phone":{"endpoint":"http://127.0.0.1:9/up"}}}"#;
         let padded = |len: usize| format!("{json}{}", " ".repeat(len - json.len()));
-        std::fs::write(home.file(WAKE_FILE), padded(MAX_FILE_LEN)).unwrap();
+        std::fs::write(WAKE_FILE.path(&home), padded(MAX_FILE_LEN)).unwrap();
         assert!(wakes.get(&phone).is_some());
-        std::fs::write(home.file(WAKE_FILE), padded(MAX_FILE_LEN + 1)).unwrap();
+        std::fs::write(WAKE_FILE.path(&home), padded(MAX_FILE_LEN + 1)).unwrap();
         assert_eq!(wakes.get(&phone), None);
     }
 }

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use vmux_link::home::{Home, read_optional, write_private};
+use vmux_link::home::{Home, StateFile};
 use vmux_link::{Error, Result};
 
-/// File name in the signer's state directory.
-pub const SETTINGS_FILE: &str = "signer.json";
+/// The file in the signer's state directory: a port and a URL.
+pub const SETTINGS_FILE: StateFile = StateFile::new("signer.json", 64 << 10);
 /// The port a signer listens on when none was given and none was used
 /// before (or that one is taken): fixed, so devices find it where it was.
 pub const DEFAULT_PORT: u16 = 7390;
@@ -32,13 +32,13 @@ pub struct Settings {
 
 impl Settings {
     fn path(home: &Home) -> PathBuf {
-        home.file(SETTINGS_FILE)
+        SETTINGS_FILE.path(home)
     }
 
     /// The settings in `home`; none yet is the default.
     pub fn load(home: &Home) -> Result<Self> {
         let path = Self::path(home);
-        match read_optional(&path)? {
+        match SETTINGS_FILE.read_at(&path)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                 path,
                 reason: e.to_string(),
@@ -54,7 +54,7 @@ impl Settings {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        write_private(&path, &json)
+        Ok(SETTINGS_FILE.write_at(&path, &json)?)
     }
 
     /// The wake endpoint, if one is set.

@@ -7,11 +7,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use vmux_link::home::{Home, read_optional, write_private};
+use vmux_link::home::{Home, StateFile};
 
 use crate::{Error, Result};
 
-const HOSTS_FILE: &str = "hosts.json";
+/// `hosts.json`: the saved hosts and [`MAX_REMEMBERED`] identity hints,
+/// each name at most [`MAX_NAME_LEN`].
+const HOSTS_FILE: StateFile = StateFile::new("hosts.json", 4 << 20);
 /// Longest host name (DNS allows 253) and user name we take.
 const MAX_NAME_LEN: usize = 255;
 /// Remembered identities are a hint, not a record: keep the file small.
@@ -137,8 +139,8 @@ impl fmt::Debug for SavedHosts {
 impl SavedHosts {
     /// Reads the file; none yet is an empty list.
     pub fn load(home: &Home) -> Result<Self> {
-        let path = home.file(HOSTS_FILE);
-        let file = match read_optional(&path)? {
+        let path = HOSTS_FILE.path(home);
+        let file = match HOSTS_FILE.read_at(&path).map_err(vmux_link::Error::from)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::SavedHosts {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -153,7 +155,9 @@ impl SavedHosts {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        write_private(&self.path, &json)?;
+        HOSTS_FILE
+            .write_at(&self.path, &json)
+            .map_err(vmux_link::Error::from)?;
         Ok(())
     }
 
@@ -291,7 +295,7 @@ mod tests {
     fn a_damaged_file_is_an_error_that_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path().to_owned()).unwrap();
-        std::fs::write(home.file(HOSTS_FILE), b"{not json").unwrap();
+        std::fs::write(HOSTS_FILE.path(&home), b"{not json").unwrap();
         let e = SavedHosts::load(&home).unwrap_err().to_string();
         assert!(e.contains("hosts.json"), "{e}");
     }

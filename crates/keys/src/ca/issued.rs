@@ -4,12 +4,14 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use vmux_link::home::{Home, read_optional};
+use vmux_state::{Home, StateFile};
 
 use crate::{Error, Result};
 
-/// The issue log's file in the state dir.
-pub const ISSUED_FILE: &str = "ca-issued.jsonl";
+/// The issue log's file in the state dir: one line of a few hundred bytes
+/// per certificate, so years of daily certificates for a household of
+/// devices.
+pub const ISSUED_FILE: StateFile = StateFile::new("ca-issued.jsonl", 64 << 20);
 
 /// One issued certificate.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,7 +36,7 @@ pub struct IssueRecord {
 /// Appends `record` to the issue log (0600), synced before returning:
 /// a certificate goes out only once it is on record.
 pub fn append(home: &Home, record: &IssueRecord) -> Result<()> {
-    let path = home.file(ISSUED_FILE);
+    let path = ISSUED_FILE.path(home);
     let fail = |e: std::io::Error| {
         Error::other(format!(
             "cannot record the certificate in {} ({e}); nothing was handed out",
@@ -57,7 +59,7 @@ pub fn append(home: &Home, record: &IssueRecord) -> Result<()> {
 /// Every record in the issue log, oldest first, and how many lines could
 /// not be read (a line cut short by a crash, or edited by hand).
 pub fn read(home: &Home) -> Result<(Vec<IssueRecord>, usize)> {
-    let Some(bytes) = read_optional(&home.file(ISSUED_FILE))? else {
+    let Some(bytes) = ISSUED_FILE.read(home)? else {
         return Ok((Vec::new(), 0));
     };
     let mut records = Vec::new();

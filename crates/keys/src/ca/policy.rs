@@ -4,12 +4,13 @@
 
 use std::net::IpAddr;
 
-use vmux_link::home::{Home, read_optional, write_private};
+use vmux_state::{Home, StateFile};
 
 use crate::{Error, Result};
 
-/// The policy file in the state dir.
-pub const POLICY_FILE: &str = "ca.json";
+/// The CA policy in the state dir: a few rules and lists, each capped
+/// ([`MAX_SOURCE_ADDRESSES`] and the like).
+pub const POLICY_FILE: StateFile = StateFile::new("ca.json", 1 << 20);
 /// Default and ceiling for a certificate's lifetime: 8 hours.
 pub const DEFAULT_MAX_VALIDITY: u64 = 8 * 60 * 60;
 /// No policy may allow more than this (one week): a session certificate
@@ -122,8 +123,8 @@ impl Policy {
 
     /// Reads the policy in `home`, saving the defaults on first use.
     pub fn load(home: &Home) -> Result<Self> {
-        let path = home.file(POLICY_FILE);
-        match read_optional(&path)? {
+        let path = POLICY_FILE.path(home);
+        match POLICY_FILE.read(home)? {
             Some(json) => {
                 let policy: Policy =
                     serde_json::from_slice(&json).map_err(|e| damaged(&path, e))?;
@@ -143,7 +144,7 @@ impl Policy {
         self.validate()?;
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::other(format!("cannot encode the CA policy: {e}")))?;
-        write_private(&home.file(POLICY_FILE), &json)?;
+        POLICY_FILE.write(home, &json)?;
         Ok(())
     }
 

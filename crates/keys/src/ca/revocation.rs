@@ -7,16 +7,18 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ssh_key::PublicKey;
-use vmux_link::home::{Home, read_optional, write_private};
+use vmux_state::{Home, StateFile};
 
 use super::policy::key_id_is_of;
 use crate::krl::{Krl, RevokedCertificates};
 use crate::{Error, Result};
 
-/// The record of revocations in the state dir.
-pub const REVOKED_FILE: &str = "ca-revoked.json";
-/// The KRL in the state dir: what `vmux ca krl` prints.
-pub const KRL_FILE: &str = "ca.krl";
+/// The record of revocations in the state dir (a serial is 8 bytes, a
+/// key ID a few dozen: hundreds of thousands fit).
+pub const REVOKED_FILE: StateFile = StateFile::new("ca-revoked.json", 16 << 20);
+/// The KRL in the state dir: what `vmux ca krl` prints; smaller than the
+/// record it is made from.
+pub const KRL_FILE: StateFile = StateFile::new("ca.krl", 16 << 20);
 
 /// Every revocation this signer made.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -59,8 +61,8 @@ impl Revoked {
 impl Revocations {
     /// Reads the record in `home` (empty when nothing was revoked yet).
     pub fn load(home: &Home) -> Result<Self> {
-        let path = home.file(REVOKED_FILE);
-        match read_optional(&path)? {
+        let path = REVOKED_FILE.path(home);
+        match REVOKED_FILE.read(home)? {
             None => Ok(Self::default()),
             Some(json) => serde_json::from_slice(&json).map_err(|e| {
                 Error::other(format!(
@@ -102,7 +104,7 @@ impl Revocations {
         now: u64,
         change: impl FnOnce(&mut Self) -> Result<R>,
     ) -> Result<(R, Self)> {
-        let _lock = vmux_link::home::lock(&home.file(REVOKED_FILE))?;
+        let _lock = vmux_state::home::lock(&REVOKED_FILE.path(home))?;
         let mut revocations = Self::load(home)?;
         let changed = change(&mut revocations)?;
         revocations.save(home, now)?;
@@ -149,9 +151,9 @@ impl Revocations {
         self.krl_version = self.krl_version.saturating_add(1);
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::other(format!("cannot encode the revocations: {e}")))?;
-        write_private(&home.file(REVOKED_FILE), &json)?;
+        REVOKED_FILE.write(home, &json)?;
         let krl = self.krl(now)?.encode()?;
-        write_private(&krl_path(home), &krl)?;
+        KRL_FILE.write(home, &krl)?;
         Ok(())
     }
 
@@ -163,7 +165,8 @@ impl Revocations {
             .map(|r| {
                 let ca = PublicKey::from_openssh(&r.ca).map_err(|e| {
                     Error::other(format!(
-                        "a CA key in {REVOKED_FILE} is damaged ({e}); restore the file from a backup"
+                        "a CA key in {} is damaged ({e}); restore the file from a backup",
+                        REVOKED_FILE.name()
                     ))
                 })?;
                 Ok(RevokedCertificates {
@@ -186,7 +189,7 @@ impl Revocations {
 
 /// Where the KRL is, for `RevokedKeys`.
 pub fn krl_path(home: &Home) -> PathBuf {
-    home.file(KRL_FILE)
+    KRL_FILE.path(home)
 }
 
 /// Writes an empty KRL when there is none, so `RevokedKeys` can name it

@@ -12,9 +12,9 @@ use crate::identities::{self, Authority};
 /// The files a key list is made from, then the revocations.
 fn watched(home: &Home) -> [std::path::PathBuf; 3] {
     [
-        home.file(vmux_keys::keyring::FILE),
-        home.file(vmux_keys::ca::KEY_FILE),
-        home.file(vmux_keys::ca::revocation::REVOKED_FILE),
+        vmux_keys::keyring::FILE.path(home),
+        vmux_keys::ca::KEY_FILE.path(home),
+        vmux_keys::ca::revocation::REVOKED_FILE.path(home),
     ]
 }
 

@@ -462,7 +462,7 @@ fn list_issued(home: &Home) -> Result {
     if unreadable > 0 {
         errln!(
             "Warning: {unreadable} line(s) of {} could not be read.",
-            home.file(issued::ISSUED_FILE).display()
+            issued::ISSUED_FILE.path(home).display()
         );
     }
     if log.is_empty() {

@@ -46,8 +46,8 @@ const AGENT_DIR: &str = "agent";
 /// they find it with the `VMUX_HOME` the person used; else `home`.
 pub fn agent_home(home: Home) -> vmux_link::Result<Home> {
     let agent = home.file(AGENT_DIR);
-    if agent.join(vmux_link::device::DEVICE_FILE).is_file() {
-        return Home::at(agent);
+    if agent.join(vmux_link::device::DEVICE_FILE.name()).is_file() {
+        return Ok(Home::at(agent)?);
     }
     Ok(home)
 }
@@ -340,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path().join("home")).unwrap();
         assert_eq!(ca_public_line(&home), Ok(None));
-        std::fs::write(home.file(vmux_keys::ca::KEY_FILE), "not a key").unwrap();
+        std::fs::write(vmux_keys::ca::KEY_FILE.path(&home), "not a key").unwrap();
         assert!(ca_public_line(&home).is_err());
         let next = NextSteps {
             identities: Vec::new(),

@@ -1,0 +1,12 @@
+//! vmux's state directory (`VMUX_HOME`) and the files in it: where it is,
+//! and the one way every file there is read (with a size cap), written
+//! (atomically, owner-only) and changed (under a lock). The lowest crate
+//! of the tree after `vmux-proto`: it depends on nothing of vmux's.
+
+mod error;
+pub mod file;
+pub mod home;
+
+pub use error::{Error, Result};
+pub use file::{StateFile, read_capped};
+pub use home::Home;
