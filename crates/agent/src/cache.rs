@@ -2,12 +2,11 @@
 //! signer is away and after a restart. Public material only.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
-use vmux_link::home::write_private;
+use vmux_link::home::StateFile;
 use vmux_proto::envelope::ProviderKind;
 use vmux_proto::envelope::limits::{MAX_BLOB_LEN, MAX_KEYS, MAX_TEXT_LEN};
 
@@ -19,6 +18,8 @@ pub const CACHE_FILE: &str = "keys-cache.json";
 /// of which came in one envelope (under 64 KiB), well under 1 MiB as JSON
 /// even with every character escaped.
 const MAX_CACHE_LEN: u64 = 16 * 1024 * 1024;
+/// The cache in the state directory, at most [`MAX_CACHE_LEN`].
+pub const CACHE: StateFile = StateFile::new(CACHE_FILE, MAX_CACHE_LEN);
 const VERSION: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
@@ -73,7 +74,7 @@ pub fn save(path: &Path, signer: Option<&str>, keys: &[Key]) -> Result<(), vmux_
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    write_private(path, &json)
+    Ok(CACHE.write_at(path, &json)?)
 }
 
 /// Reads the cache. A missing file is an empty list; an unreadable or
@@ -92,19 +93,11 @@ pub fn load(path: &Path) -> (Vec<Key>, Option<String>) {
 }
 
 fn read(path: &Path) -> Result<Vec<Key>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
+    let bytes = match CACHE.read_at(path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(e.reason()),
     };
-    // Bounded by the read itself, not by a size checked before it.
-    let mut bytes = Vec::new();
-    file.take(MAX_CACHE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CACHE_LEN {
-        return Err(format!("more than {MAX_CACHE_LEN} bytes is too large"));
-    }
     let file: CacheFile = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     if file.version != VERSION {
         return Err(format!("unknown version {}", file.version));

@@ -8,7 +8,6 @@
 //! Read at each forwarded request rather than once: ssh writes a new
 //! host's line just before it asks us to sign its first login.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use vmux_hostkey::known_hosts::{self, Entry, MAX_FILE_LEN};
@@ -62,9 +61,7 @@ fn files() -> Vec<PathBuf> {
 /// The file's text, at most [`MAX_FILE_LEN`] of it; `None` when it cannot
 /// be read (a missing file is normal).
 fn read(path: &std::path::Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_LEN).read_to_end(&mut bytes).ok()?;
+    let bytes = vmux_state::read_prefix(path, MAX_FILE_LEN).ok()??;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -61,6 +61,15 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl From<vmux_state::Error> for Error {
+    fn from(e: vmux_state::Error) -> Self {
+        match e {
+            vmux_state::Error::TooLarge { path, max } => Error::TooLarge { path, max },
+            e => Error::State(e.into()),
+        }
+    }
+}
+
 impl From<vmux_link::Error> for Error {
     fn from(e: vmux_link::Error) -> Self {
         Error::State(e)

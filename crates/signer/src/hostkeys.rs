@@ -18,14 +18,14 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use ssh_key::PublicKey;
 use vmux_hostkey::known_hosts::{self, Marker};
-use vmux_link::home::{Home, write_private};
+use vmux_link::home::{Home, StateFile};
 use vmux_proto::text;
 
 use crate::error::{Error, Result};
-use crate::state;
 
-/// File name in the signer's state directory.
-pub const FILE: &str = "hostkeys.json";
+/// `hostkeys.json` in the signer's state directory, at most
+/// [`MAX_FILE_LEN`].
+pub const FILE: StateFile = StateFile::new("hostkeys.json", MAX_FILE_LEN);
 /// `hostkeys.json` larger than this is refused.
 pub const MAX_FILE_LEN: u64 = 4 << 20;
 /// A file to import larger than this is refused (as `vmux ssh` refuses
@@ -167,8 +167,8 @@ struct Line {
 impl HostKeys {
     /// Reads the list from `home`; empty when there is none yet.
     pub fn load(home: &Home) -> Result<Self> {
-        let path = home.file(FILE);
-        match state::read_capped(&path, MAX_FILE_LEN)? {
+        let path = FILE.path(home);
+        match FILE.read(home)? {
             None => Ok(Self::default()),
             Some(bytes) => Self::from_json(&bytes).map_err(|why| Error::Corrupt { path, why }),
         }
@@ -176,8 +176,8 @@ impl HostKeys {
 
     /// Loads, changes and saves the list under its lock.
     pub fn update<R>(home: &Home, change: impl FnOnce(&mut HostKeys) -> Result<R>) -> Result<R> {
-        let path = home.file(FILE);
-        state::locked(&path, || {
+        let path = FILE.path(home);
+        FILE.locked(&path, || {
             let mut list = Self::load(home)?;
             let result = change(&mut list)?;
             let json = list.to_json();
@@ -188,7 +188,7 @@ impl HostKeys {
                     MAX_FILE_LEN >> 20
                 )));
             }
-            write_private(&path, &json)?;
+            FILE.write_at(&path, &json)?;
             Ok(result)
         })
     }
@@ -406,7 +406,7 @@ impl HostKeys {
 
 /// Where `vmux hostkeys` keeps the list in `home`.
 pub fn path(home: &Home) -> PathBuf {
-    home.file(FILE)
+    FILE.path(home)
 }
 
 /// Whether `name` can be a host's name on this list; why not.

@@ -22,7 +22,6 @@ pub mod policy;
 pub mod reading;
 pub mod server;
 pub mod settings;
-mod state;
 pub mod ui;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 //! `vmux_hostkey::known_hosts`, which the agent and the signer share.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ssh_key::{Algorithm, PublicKey};
@@ -176,15 +176,14 @@ fn read(path: &Path) -> Result<Option<String>> {
         path: path.to_owned(),
         source,
     };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
+    let bytes = match vmux_state::read_prefix(path, MAX_FILE_LEN) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(vmux_state::Error::Io { source, .. }) => return Err(io(source)),
+        Err(e) => return Err(io(std::io::Error::other(e.reason()))),
     };
-    let mut text = String::new();
-    file.take(MAX_FILE_LEN)
-        .read_to_string(&mut text)
-        .map_err(io)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     Ok(Some(text))
 }
 

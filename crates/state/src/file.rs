@@ -105,30 +105,54 @@ impl StateFile {
 /// (and reading no more than one byte past `max` of one that grows or
 /// claims no size); `None` when it does not exist.
 pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
     let too_large = || Error::TooLarge {
         path: path.to_owned(),
         max,
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
+    let Some(file) = open(path)? else {
+        return Ok(None);
     };
-    if file.metadata().map_err(io)?.len() > max {
+    if file.metadata().map_err(|e| io(path, e))?.len() > max {
         return Err(too_large());
     }
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    let bytes = read_up_to(file, path, max.saturating_add(1))?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
         return Err(too_large());
     }
     Ok(Some(bytes))
+}
+
+/// The first `max` bytes of `path` (all of a shorter file); `None` when it
+/// does not exist. For files vmux reads but does not own (a known_hosts
+/// file), where a longer one is cut rather than refused.
+pub fn read_prefix(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    let Some(file) = open(path)? else {
+        return Ok(None);
+    };
+    read_up_to(file, path, max).map(Some)
+}
+
+fn open(path: &Path) -> Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path, e)),
+    }
+}
+
+fn read_up_to(file: File, path: &Path, n: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(n)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(path, e))?;
+    Ok(bytes)
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +202,15 @@ mod tests {
             read_capped(Path::new("/dev/zero"), 10),
             Err(Error::TooLarge { max: 10, .. })
         ));
+    }
+
+    #[test]
+    fn a_prefix_read_cuts_a_longer_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        assert!(read_prefix(&path, 4).unwrap().is_none());
+        std::fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_prefix(&path, 4).unwrap().unwrap(), b"0123");
     }
 
     #[test]

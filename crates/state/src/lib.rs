@@ -8,5 +8,5 @@ pub mod file;
 pub mod home;
 
 pub use error::{Error, Result};
-pub use file::{StateFile, read_capped};
+pub use file::{StateFile, read_capped, read_prefix};
 pub use home::Home;

@@ -5,16 +5,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use vmux_link::home::{Home, write_private};
+use vmux_link::home::{Home, StateFile};
 
 use super::Policy;
 use crate::error::{Error, Result};
-use crate::state;
 
-/// File name in the signer's state directory.
-pub const FILE: &str = "key-policies.json";
-/// Larger than this is not a file we wrote.
-const MAX_FILE_LEN: u64 = 1 << 20;
+/// `key-policies.json` in the signer's state directory; larger than 1 MiB
+/// is not a file we wrote.
+pub const FILE: StateFile = StateFile::new("key-policies.json", 1 << 20);
 
 /// Every key's policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,8 +25,8 @@ pub struct Policies {
 impl Policies {
     /// Reads the policies in `home`; none when there is no file.
     pub fn load(home: &Home) -> Result<Self> {
-        let path = home.file(FILE);
-        let Some(bytes) = state::read_capped(&path, MAX_FILE_LEN)? else {
+        let path = FILE.path(home);
+        let Some(bytes) = FILE.read(home)? else {
             return Ok(Self::default());
         };
         let policies: Policies = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
@@ -47,8 +45,8 @@ impl Policies {
     /// Sets (or, for the default, clears) the policy of the key with
     /// `fingerprint`, under the file's lock.
     pub fn set(home: &Home, fingerprint: &str, policy: Policy) -> Result<()> {
-        let path = home.file(FILE);
-        state::locked(&path, || {
+        let path = FILE.path(home);
+        FILE.locked(&path, || {
             let mut all = Self::load(home)?;
             all.version = 1;
             if policy.is_default() {
@@ -61,7 +59,7 @@ impl Policies {
                 why: e.to_string(),
             })?;
             bytes.push(b'\n');
-            write_private(&path, &bytes)?;
+            FILE.write_at(&path, &bytes)?;
             Ok(())
         })
     }
@@ -102,10 +100,10 @@ mod tests {
                 .is_default()
         );
         Policies::set(&home, "SHA256:x", Policy::default()).unwrap();
-        let text = std::fs::read_to_string(home.file(FILE)).unwrap();
+        let text = std::fs::read_to_string(FILE.path(&home)).unwrap();
         assert!(!text.contains("SHA256:x"), "{text}");
         std::fs::write(
-            home.file(FILE),
+            FILE.path(&home),
             "{\"version\":1,\"keys\":{\"k\":{\"hosts\":1}}}",
         )
         .unwrap();

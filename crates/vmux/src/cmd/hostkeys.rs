@@ -136,11 +136,12 @@ fn read(path: &std::path::Path) -> Result<String> {
     if path.as_os_str() == "-" {
         std::io::stdin().take(max + 1).read_to_end(&mut bytes)?;
     } else {
-        let file = std::fs::File::open(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        file.take(max + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        bytes = match vmux_state::read_capped(path, max) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(format!("cannot read {}: not found", path.display()).into()),
+            Err(vmux_state::Error::TooLarge { .. }) => return Err(too_large().into()),
+            Err(e) => return Err(format!("cannot read {e}").into()),
+        };
     }
     if bytes.len() as u64 > max {
         return Err(too_large().into());
