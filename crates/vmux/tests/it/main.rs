@@ -36,6 +36,7 @@ mod refusals;
 mod regress;
 mod signer;
 mod ssh;
+mod state;
 mod tokens;
 mod topology;
 mod tpm;
