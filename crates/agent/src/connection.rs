@@ -298,6 +298,8 @@ impl Connection<'_> {
             }
             Extension::Other { name, contents } if contents.is_empty() && name == REFRESH => {
                 if agent.link.refresh().await {
+                    // `vmux refresh` and the tray's Refresh Keys leave a trace.
+                    tracing::info!("key list fetched on request");
                     status_response(agent, name)
                 } else {
                     Response::ExtensionFailure

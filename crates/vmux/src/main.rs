@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 mod out;
 
 mod cmd;
+#[cfg(test)]
+mod contrib;
 
 /// The environment `vmux --help` lists.
 const ENVIRONMENT: &str = "\
@@ -48,6 +50,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Make the running agent fetch the signer's key list now.
     Refresh(cmd::refresh::Args),
+    /// The agent's state as a tray icon with its menu (Linux desktops).
+    Tray(cmd::tray::Args),
     /// The agent's session certificate.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
@@ -72,6 +76,10 @@ enum Command {
     /// Saved destinations for `vmux ssh`.
     #[command(subcommand)]
     Hosts(cmd::hosts::Command),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completions(cmd::completions::Args),
+    /// Write the manual pages, one per subcommand, into a directory.
+    Man(cmd::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +116,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Refresh(args) => cmd::refresh::run(args).await,
+            Command::Tray(args) => cmd::tray::run(args).await,
             Command::Cert(command) => cmd::cert::run(command).await,
             Command::Log(args) => cmd::log::run(args),
             Command::Pair(args) => cmd::pair::run(args).await,
@@ -116,6 +125,8 @@ fn main() -> ExitCode {
             Command::Hostkeys(command) => cmd::hostkeys::run(command),
             Command::Ca(command) => cmd::ca::run(command),
             Command::Hosts(command) => cmd::hosts::run(command),
+            Command::Completions(args) => cmd::completions::run::<Cli>(args),
+            Command::Man(args) => cmd::man::run::<Cli>(args),
         }
         .map(|()| ExitCode::SUCCESS)
     });

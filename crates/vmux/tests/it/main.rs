@@ -27,6 +27,7 @@ mod fair_share;
 mod faults;
 mod find;
 mod floods;
+mod install;
 mod keys;
 mod load;
 mod pairing;
@@ -40,6 +41,9 @@ mod state;
 mod tokens;
 mod topology;
 mod tpm;
+// A StatusNotifierItem on a D-Bus session bus: not what macOS shows.
+#[cfg(not(target_os = "macos"))]
+mod tray;
 mod trust;
 mod up;
 mod upstream;
