@@ -62,11 +62,13 @@ fn accept_failure(e: &std::io::Error) -> AcceptFailure {
             | Errno::NETDOWN
             | Errno::NOPROTOOPT
             | Errno::HOSTDOWN
-            | Errno::NONET
             | Errno::HOSTUNREACH
             | Errno::OPNOTSUPP
             | Errno::NETUNREACH,
         ) => return AcceptFailure::Connection,
+        // ENONET is Linux's alone (macOS has no such errno).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(Errno::NONET) => return AcceptFailure::Connection,
         _ => {}
     }
     match e.kind() {
