@@ -6,7 +6,9 @@
 mod error;
 pub mod file;
 pub mod home;
+pub mod owner;
 
 pub use error::{Error, Result};
 pub use file::{StateFile, read_capped, read_prefix};
 pub use home::Home;
+pub use owner::{Holder, Owner};

@@ -164,7 +164,32 @@ fn pair_command(local: &std::net::SocketAddr, advertised: bool) -> String {
     format!("vmux pair --signer {local}")
 }
 
+/// The file the running signer locks and writes its pid and address into.
+pub const OWNER_FILE: &str = "signer.pid";
+
+/// Makes this process the one signer of `home`, or says which one is.
+pub fn own_home(home: &Home) -> Result<vmux_state::Owner> {
+    match vmux_state::Owner::claim(home, OWNER_FILE)? {
+        Ok(owner) => Ok(owner),
+        Err(holder) => {
+            let pid = holder.pid.map_or("unknown".to_owned(), |p| p.to_string());
+            let address = holder
+                .address
+                .as_deref()
+                .unwrap_or("an address not yet known");
+            Err(format!(
+                "another signer (pid {pid}, listening on {address}) already uses the state \
+                 directory {}: stop it, or set VMUX_HOME to another directory",
+                home.root().display()
+            )
+            .into())
+        }
+    }
+}
+
 async fn serve(home: Home, args: RunArgs) -> Result {
+    // Before anything is read or bound: the owner alone writes signer.json.
+    let mut owner = own_home(&home)?;
     let device = Device::load_or_create(&home, args.name.as_deref())?;
     let (host, port) = settings::parse_listen(&args.listen)?;
     let mut settings = Settings::load(&home)?;
@@ -183,6 +208,7 @@ async fn serve(home: Home, args: RunArgs) -> Result {
             )
         })?;
     let local = listener.local_addr()?;
+    owner.record(Some(&local.to_string()))?;
     // Remembered for the next run: the same port, the same endpoint.
     if let Err(e) = settings.save(&home) {
         tracing::warn!("{e}; the next run may listen on another port");

@@ -76,11 +76,13 @@ pub async fn run(args: Args) -> Result {
     // The signer keeps the usual state dir (so `vmux key`, `vmux ca` and
     // `vmux signer log` see it); the agent is a second device beside it.
     let signer_home = Home::from_env()?;
+    let mut owner = super::signer::own_home(&signer_home)?;
     let agent_home = Home::at(signer_home.file(AGENT_DIR))?;
     let keyring = demo_identity(&signer_home)?;
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
+    owner.record(Some(&address))?;
     let signer_device = pair_here(&signer_home, &agent_home, &address)?;
 
     let socket = vmux_agent::socket::default_path()?;

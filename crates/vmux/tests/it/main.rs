@@ -36,6 +36,7 @@ mod raw_signer;
 mod refusals;
 mod regress;
 mod signer;
+mod single_signer;
 mod ssh;
 mod state;
 mod tokens;
