@@ -26,7 +26,7 @@ fn home() -> &'static Home {
 
 fuzz_target!(|data: &[u8]| {
     let home = home();
-    std::fs::write(home.file(FILE), data).expect("write identities.json");
+    std::fs::write(FILE.path(home), data).expect("write identities.json");
     let Ok(ids) = Identities::load(home) else {
         return;
     };
