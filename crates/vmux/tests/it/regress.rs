@@ -152,7 +152,7 @@ fn agent_sh_adding_removing_and_smartcards_are_refused() {
 
 /// agent-getpeereid.sh: a client of another uid (`nobody`, with the
 /// socket opened up so that only the agent's own check stands in the way)
-/// is refused: `ssh-add -l` exits 2 or more, and we are still served.
+/// is refused: `ssh-add -l` gets no answer, and we are still served.
 #[test]
 fn agent_getpeereid_sh_another_uid_is_refused() {
     let mut bare = bare();
@@ -166,7 +166,13 @@ fn agent_getpeereid_sh_another_uid_is_refused() {
         .env("SSH_AUTH_SOCK", &bare.sock)
         .output()
         .unwrap();
-    assert!(out.status.code().unwrap_or(255) >= 2, "{}", text(&out));
+    // OpenSSH's script wants exit 2 or more; which code ssh-add gives for a
+    // connection the agent closes at once depends on when it sees the close
+    // (2 if connecting fails, 1 if the request does). What must hold: no
+    // answer at all, not even "no identities".
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(!said.contains("has no identities"), "{said}");
     bare.agent
         .expect("refused an agent connection from uid 65534", WAIT);
     let ours = openssh("ssh-add", &bare.sock, &["-l"], &[])
